@@ -1,0 +1,29 @@
+# cmake --install: headers, library, pkg-config file and CMake package (jitson::jitson).
+include(CMakePackageConfigHelpers)
+install(TARGETS jitson EXPORT jitsonTargets
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY include/jitson DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(EXPORT jitsonTargets NAMESPACE jitson:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/jitson)
+configure_package_config_file(cmake/jitsonConfig.cmake.in
+  ${CMAKE_CURRENT_BINARY_DIR}/jitsonConfig.cmake
+  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/jitson)
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/jitsonConfigVersion.cmake
+  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMajorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/jitsonConfig.cmake
+  ${CMAKE_CURRENT_BINARY_DIR}/jitsonConfigVersion.cmake
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/jitson)
+if(BUILD_SHARED_LIBS)
+  set(JITSON_PC_LIBS_PRIVATE "")
+else()
+  set(JITSON_PC_LIBS_PRIVATE "-lpthread -lfmt $<$<BOOL:${JITSON_WITH_LLVM}>:-L/usr/lib/llvm-19/lib -lLLVM-19>")
+endif()
+configure_file(cmake/jitson.pc.in ${CMAKE_CURRENT_BINARY_DIR}/jitson.pc.in @ONLY)
+file(GENERATE OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/jitson.pc INPUT ${CMAKE_CURRENT_BINARY_DIR}/jitson.pc.in)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/jitson.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+if(TARGET jitson_cli)
+  install(TARGETS jitson_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()
+install(DIRECTORY configs/ DESTINATION ${CMAKE_INSTALL_DATADIR}/jitson/configs)

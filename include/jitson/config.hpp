@@ -1,0 +1,59 @@
+// Scan config version 1 (configs/scan.schema.json) parsed into a typed, canonical ScanSpec.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jitson/cpu.hpp"
+
+namespace jitson {
+
+enum class Metric { hamming };
+enum class CascadeMode { exact, statistical, off };
+enum class IsaChoice { automatic, avx512, avx2, scalar };
+enum class BackendChoice { automatic, xbyak, llvm, runtime };
+
+const char *to_string(CascadeMode);
+const char *to_string(IsaChoice);
+const char *to_string(BackendChoice);
+
+struct ScanSpec {
+  std::string name;  // label only: not part of the key or of equality
+  uint32_t record_bits = 0;
+  Metric metric = Metric::hamming;
+  uint32_t max_distance = 0;
+  uint32_t top_k = 10;
+  // Canonical focus: record_bits/64 words, bit i of the record set iff it counts.
+  std::vector<uint64_t> focus;
+  CascadeMode cascade = CascadeMode::exact;
+  double safety_margin = 1.5;                 // statistical mode only
+  std::vector<uint32_t> stage_words{1, 8};    // probe stage word counts (focused words)
+  std::optional<uint32_t> prefetch_records;   // nullopt = planner chooses
+  IsaChoice isa = IsaChoice::automatic;
+  BackendChoice backend = BackendChoice::automatic;
+
+  uint32_t record_bytes() const { return record_bits / 8; }
+  uint32_t record_words() const { return record_bits / 64; }
+  bool focus_is_all() const;
+  uint64_t focus_bits() const;
+
+  // 64-bit key over the canonical meaning (name excluded). Equal meaning gives an equal key.
+  uint64_t key() const;
+  // Full comparison of meaning (what a cache hit must also check).
+  bool same_meaning(const ScanSpec &o) const;
+  // Canonical JSON: every field explicit, focus as sorted disjoint ranges.
+  std::string canonical_json() const;
+};
+
+// Parses strict JSON (RFC 8259, no duplicate keys, no unknown fields) and validates every rule.
+// Throws ConfigError naming the JSON Pointer of the offending value and the rule.
+ScanSpec parse_scan_config(std::string_view json_text);
+
+// Applies overrides (a JSON object with the same fields, e.g. from the command line) to a
+// config text and parses the result with the same rules.
+ScanSpec parse_scan_config(std::string_view json_text, std::string_view overrides_json);
+
+}  // namespace jitson

@@ -1,0 +1,47 @@
+// CPU detection (once, at first use) and the runtime ISA choice.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace jitson {
+
+struct CpuFeatures {
+  bool popcnt = false, bmi2 = false, fma = false, avx2 = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512vpopcntdq = false;
+  bool avx512bitalg = false, avx512vnni = false, avx512bf16 = false;
+  bool os_saves_ymm = false, os_saves_zmm = false;  // from xgetbv
+  std::string vendor, brand;
+};
+
+// Ordered from least to most capable: a higher value may use everything below it.
+enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
+
+// What the CPU and OS offer, read with cpuid/xgetbv on first call.
+const CpuFeatures &cpu_features();
+
+// The best ISA this machine can run (AVX-512 needs F/BW/VL/VPOPCNTDQ and zmm state saved by the OS).
+Isa best_isa();
+
+// The ISA the runtime dispatches to: best_isa(), lowered by JITSON_ISA=avx512|avx2|scalar
+// (never raised above best_isa()). Fixed at first call.
+Isa active_isa();
+
+bool isa_supported(Isa isa);  // isa <= best_isa()
+const char *isa_name(Isa isa);
+std::optional<Isa> parse_isa(std::string_view name);
+
+// One line per runtime implementation, simdjson style: name, description, instruction sets
+// required, and whether it can run here.
+struct IsaInfo {
+  Isa isa;
+  const char *name;
+  const char *description;
+  const char *requires_features;
+  bool supported;
+};
+std::vector<IsaInfo> list_isas();
+
+}  // namespace jitson

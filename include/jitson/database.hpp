@@ -1,0 +1,100 @@
+// Views of fingerprint databases: caller memory, or a memory-mapped fingerprint file
+// (format in docs/FORMAT.md).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace jitson {
+
+enum class Layout : uint32_t {
+  row_major = 0,  // record i at byte i * record_bytes
+  blocked = 1,    // blocks of block_records records, word-major inside a block (issue 6)
+};
+
+// A validated, non-owning view of N records.
+struct DatabaseView {
+  const uint8_t *data = nullptr;
+  uint64_t n_records = 0;
+  uint32_t record_bytes = 0;
+  Layout layout = Layout::row_major;
+  uint32_t block_records = 0;  // blocked layout only
+
+  // Row-major view over caller memory. Throws Error(invalid_argument) for a null pointer with
+  // n_records > 0, record_bytes == 0 or not a multiple of 8, or a size that overflows.
+  static DatabaseView rows(const void *data, uint64_t n_records, size_t record_bytes);
+  // Same, from a byte length that must be an exact multiple of record_bytes.
+  static DatabaseView rows_from_bytes(const void *data, size_t n_bytes, size_t record_bytes);
+
+  const uint8_t *record(uint64_t i) const { return data + i * record_bytes; }  // row_major only
+  uint64_t payload_bytes() const;
+};
+
+// The on-disk header (64 bytes, little-endian). The payload starts at header_bytes, a multiple
+// of 64, so records are 64-byte aligned in a page-aligned mapping.
+struct FileHeader {
+  static constexpr char kMagic[8] = {'J', 'I', 'T', 'S', 'O', 'N', 'F', 'P'};
+  static constexpr uint32_t kVersion = 1;
+  static constexpr uint32_t kSize = 64;
+  uint32_t version = kVersion;
+  Layout layout = Layout::row_major;
+  uint32_t record_bits = 0;
+  uint32_t block_records = 0;
+  uint64_t record_count = 0;
+  uint64_t header_bytes = kSize;
+};
+
+// A read-only memory-mapped fingerprint file. Move-only; unmaps on destruction.
+class FingerprintFile {
+ public:
+  // Opens a file with a header. If raw_record_bits is given the file is read as headerless raw
+  // records of that size instead. Throws Error(io) or Error(format) with the path and the rule.
+  static FingerprintFile open(const std::string &path,
+                              std::optional<uint32_t> raw_record_bits = std::nullopt);
+  FingerprintFile(FingerprintFile &&) noexcept;
+  FingerprintFile &operator=(FingerprintFile &&) noexcept;
+  ~FingerprintFile();
+
+  DatabaseView view() const { return view_; }
+  const FileHeader &header() const { return header_; }
+  bool has_header() const { return has_header_; }
+  const std::string &path() const { return path_; }
+
+ private:
+  FingerprintFile() = default;
+  void *map_ = nullptr;
+  size_t map_bytes_ = 0;
+  DatabaseView view_{};
+  FileHeader header_{};
+  bool has_header_ = false;
+  std::string path_;
+};
+
+// Parses and validates a header from the first bytes of a file of file_bytes bytes.
+FileHeader parse_header(const uint8_t *bytes, size_t available, uint64_t file_bytes,
+                        const std::string &path);
+// Serialises a header into exactly FileHeader::kSize bytes.
+void encode_header(const FileHeader &h, uint8_t out[FileHeader::kSize]);
+
+// Streams records into a fingerprint file atomically: writes to "<path>.tmp.<pid>" and renames
+// on commit(); destruction without commit() removes the temporary file.
+class FingerprintWriter {
+ public:
+  FingerprintWriter(const std::string &path, uint32_t record_bits, uint64_t record_count,
+                    Layout layout = Layout::row_major, uint32_t block_records = 0,
+                    bool with_header = true);
+  ~FingerprintWriter();
+  FingerprintWriter(const FingerprintWriter &) = delete;
+  FingerprintWriter &operator=(const FingerprintWriter &) = delete;
+  void write(const uint8_t *bytes, size_t n);  // payload bytes, in order
+  void commit();                               // checks the byte count, fsyncs, renames
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace jitson

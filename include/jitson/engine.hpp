@@ -1,0 +1,104 @@
+// The engine: compiles scan configs into kernels (cached, thread-safe) and scans with them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jitson/config.hpp"
+#include "jitson/cpu.hpp"
+#include "jitson/database.hpp"
+#include "jitson/plan.hpp"
+#include "jitson/scan.hpp"
+
+namespace jitson {
+
+struct EngineOptions {
+  unsigned threads = 0;                  // scan threads; 0 = all cores
+  size_t cache_bytes = 64u << 20;        // LRU capacity in code bytes (plans count too)
+  std::optional<Isa> isa;                // upper limit on the ISA kernels may use
+  bool jit = true;                       // false: every kernel uses the runtime backend
+  // Parses {"threads": N, "cache_bytes": N, "isa": "...", "jit": true|false}; throws ConfigError.
+  static EngineOptions from_json(std::string_view json);
+};
+
+class CompiledCode;  // backend-owned machine code (jit/)
+
+class Kernel {
+ public:
+  Kernel(ScanPlan plan, Backend backend, std::shared_ptr<CompiledCode> code,
+         std::chrono::nanoseconds compile_time, std::string fallback_reason);
+  ~Kernel();
+
+  const ScanSpec &spec() const { return plan_.spec; }
+  const ScanPlan &plan() const { return plan_; }
+  Backend backend() const { return backend_; }  // the backend that actually generated the code
+  Isa isa() const { return plan_.isa; }
+  size_t code_bytes() const;
+  std::chrono::nanoseconds compile_time() const { return compile_time_; }
+  // e.g. "xbyak avx512 record_bits=16384 focus_words=256 stages=1,9,256 ..."
+  const std::string &describe() const { return description_; }
+
+  // Whole database, threads from the engine (or override with threads > 0).
+  ScanResult scan(const uint8_t *query, DatabaseView db, unsigned threads = 0) const;
+  // Records [begin, end) on the calling thread only (for hosts that bring their own threads).
+  ScanResult scan_range(const uint8_t *query, DatabaseView db, uint64_t begin,
+                        uint64_t end) const;
+  // n_queries consecutive queries of record_bytes each.
+  std::vector<ScanResult> scan_batch(const uint8_t *queries, uint64_t n_queries, DatabaseView db,
+                                     unsigned threads = 0) const;
+
+  BlockFn block_function() const { return fn_; }
+  const void *block_context() const { return context_; }
+  std::string dump_asm() const;  // disassembly ("" when the backend has no machine code)
+  std::string dump_ir() const;   // LLVM IR ("" for other backends)
+
+ private:
+  friend class Engine;
+  ScanRequest request(unsigned threads) const;
+  ScanPlan plan_;
+  Backend backend_;
+  std::shared_ptr<CompiledCode> code_;
+  BlockFn fn_ = nullptr;
+  const void *context_ = nullptr;
+  std::chrono::nanoseconds compile_time_{};
+  std::string description_;
+  unsigned default_threads_ = 1;
+};
+
+struct CacheStats {
+  uint64_t hits = 0, misses = 0, evictions = 0, compiles = 0, fallbacks = 0;
+  size_t entries = 0, bytes = 0, capacity_bytes = 0;
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineOptions options = {});
+  ~Engine();
+  Engine(const Engine &) = delete;
+  Engine &operator=(const Engine &) = delete;
+
+  // Config text → kernel. Throws ConfigError for a bad config; never throws for a code
+  // generation failure (falls back to the runtime backend and says so in describe()).
+  std::shared_ptr<const Kernel> compile(std::string_view config_json);
+  std::shared_ptr<const Kernel> compile(const ScanSpec &spec);
+
+  CacheStats cache_stats() const;
+  const EngineOptions &options() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Which backends this build has, and library versions, for `jitson info`.
+bool backend_built(Backend b);
+std::string version_string();  // jitson version
+std::string xbyak_version();   // "" if not built
+std::string llvm_version();    // "" if not built
+
+}  // namespace jitson

@@ -1,0 +1,45 @@
+// Errors are exceptions in the C++ API (one type for the whole library) and
+// error strings in the C API. Every message says what was wrong and what is allowed.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace jitson {
+
+enum class ErrorKind {
+  invalid_argument,  // a caller passed a bad value (null pointer, size mismatch)
+  config,            // a scan config broke a rule; pointer() names the field
+  format,            // a fingerprint file or record data is malformed
+  io,                // the operating system refused (open, mmap, write)
+  unsupported,       // the request needs something this build or CPU lacks
+  internal,          // a bug in jitson
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, const std::string &message)
+      : std::runtime_error(message), kind_(kind) {}
+  ErrorKind kind() const noexcept { return kind_; }
+
+ private:
+  ErrorKind kind_;
+};
+
+// A config rule violation. what() is "<pointer>: <rule>", e.g.
+// "/focus/ranges/2: end 70000 exceeds record_bits 65536".
+class ConfigError : public Error {
+ public:
+  ConfigError(std::string pointer, const std::string &rule)
+      : Error(ErrorKind::config, (pointer.empty() ? std::string("/") : pointer) + ": " + rule),
+        pointer_(pointer.empty() ? "/" : std::move(pointer)),
+        rule_(rule) {}
+  const std::string &pointer() const noexcept { return pointer_; }
+  const std::string &rule() const noexcept { return rule_; }
+
+ private:
+  std::string pointer_;
+  std::string rule_;
+};
+
+}  // namespace jitson

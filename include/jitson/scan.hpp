@@ -1,0 +1,125 @@
+// Scan results, the block-function ABI shared by every backend, the runtime cascade that
+// interprets a plan with precompiled kernels, and the one top-k driver all backends use.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "jitson/database.hpp"
+
+namespace jitson {
+
+// Same layout as the C API's jitson_hit.
+struct Hit {
+  uint64_t index;
+  uint32_t distance;
+  uint32_t reserved;
+  bool operator==(const Hit &o) const { return index == o.index && distance == o.distance; }
+};
+
+inline constexpr int kMaxStages = 8;
+
+// Counters that add up: records = Σ_{s < last} rejected_by_stage[s] + evaluated_full, and
+// evaluated_full = rejected_by_stage[last] + hits. "hits" counts records that reached the
+// top-k collector (distance below the bound current at that moment), so with top-k the number
+// depends on scan order; the returned hits never do.
+struct ScanStats {
+  uint64_t records = 0;
+  uint64_t evaluated_full = 0;
+  uint64_t hits = 0;
+  std::array<uint64_t, kMaxStages> rejected_by_stage{};
+  // Statistical cascade only: records rejected by a proportional bound whose partial distance
+  // was still below the exact bound. These are the hits the mode may have lost.
+  uint64_t statistically_pruned = 0;
+  uint64_t words_read = 0;  // focused words loaded, summed over records (0 if not counted)
+  ScanStats &operator+=(const ScanStats &o);
+};
+
+struct ScanResult {
+  std::vector<Hit> hits;  // ordered by (distance, index)
+  ScanStats stats;
+};
+
+// One segment of a cascade stage: n_words consecutive words, all bits counted (full), or one
+// word AND-ed with mask (partial, n_words == 1).
+struct Segment {
+  uint32_t first_word = 0;
+  uint32_t n_words = 0;
+  bool full = true;
+  uint64_t mask = ~uint64_t{0};
+};
+
+struct CascadeStage {
+  std::vector<Segment> segments;
+  uint32_t words = 0;  // focused words in this stage
+  // Reject iff cumulative partial > statistical_bound (statistical mode); UINT32_MAX otherwise.
+  uint32_t statistical_bound = UINT32_MAX;
+};
+
+// Stages in evaluation order; partial distances accumulate across stages. A record is rejected
+// after stage s iff partial >= limit (exact rule) or partial > statistical_bound. After the last
+// stage the partial is the full masked distance, and the record is a hit iff distance < limit.
+struct Cascade {
+  uint32_t record_bytes = 0;
+  std::vector<CascadeStage> stages;
+};
+
+// Argument block of a block function (C ABI, also the JIT kernels' only argument).
+struct BlockArgs {
+  const uint8_t *query;    // record_bytes
+  const uint8_t *records;  // first record of the block, row-major
+  uint64_t n_records;
+  uint64_t base_index;  // index of records[0] in the database
+  uint32_t limit;       // exclusive bound: a record is kept iff distance < limit
+  uint32_t reserved;
+  Hit *out;             // room for n_records hits
+  uint64_t *counters;   // [0..7] rejects per stage, [8] statistically pruned, [9] words read
+  const void *context;  // backend data (the runtime passes its Cascade)
+};
+inline constexpr int kCounterStatPruned = 8;
+inline constexpr int kCounterWordsRead = 9;
+inline constexpr int kNumCounters = 10;
+
+// Appends to out every record of the block whose distance < limit, in index order, and returns
+// how many. Must never read outside query[0, record_bytes) and the block's records.
+using BlockFn = uint64_t (*)(const BlockArgs *args);
+
+// The runtime interpreter of a Cascade (context must point to the Cascade).
+uint64_t scan_block_runtime(const BlockArgs *args);
+
+// Builds the cascade of a focus mask (record_bytes/8 words; empty = all bits) with stage word
+// counts (e.g. {1, 8}: first focused word, next 8, then the rest). Statistical bounds unset.
+Cascade make_cascade(uint32_t record_bytes, std::span<const uint64_t> mask,
+                     std::span<const uint32_t> stage_words);
+
+struct ScanRequest {
+  uint32_t max_distance = UINT32_MAX;
+  uint32_t top_k = 10;
+  unsigned threads = 1;         // 0 = all cores
+  uint64_t begin = 0;           // record range [begin, end); end = UINT64_MAX means n_records
+  uint64_t end = UINT64_MAX;
+  uint32_t block_records = 0;   // 0 = choose
+  uint32_t n_stages = 1;        // stages of the block function, for the statistics
+};
+
+// The top-k driver: runs fn over blocks of the range (split over threads), keeps the best
+// top_k by (distance, index) with distance <= max_distance, and tightens the limit passed to
+// fn as the heap fills. Identical results for any thread count and block size.
+ScanResult scan_with(BlockFn fn, const void *context, const uint8_t *query, DatabaseView db,
+                     const ScanRequest &request);
+
+// n_queries queries of db.record_bytes each, record blocks shared across queries (each block
+// of records is streamed from memory once and reused from cache for all queries).
+std::vector<ScanResult> scan_batch_with(BlockFn fn, const void *context, const uint8_t *queries,
+                                        uint64_t n_queries, DatabaseView db,
+                                        const ScanRequest &request);
+
+// The runtime reference scan (issue 2): exact masked top-k using the dispatched kernels.
+// mask empty = all bits; stage_words as in make_cascade.
+ScanResult scan_runtime(const uint8_t *query, DatabaseView db, std::span<const uint64_t> mask,
+                        uint32_t max_distance, uint32_t top_k, unsigned threads = 1,
+                        std::span<const uint32_t> stage_words = {});
+
+}  // namespace jitson

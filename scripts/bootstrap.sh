@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs, with apt-get and only when missing, every Debian package jitson needs.
+# Idempotent: prints nothing when everything is already present.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libxbyak-dev llvm-19-dev nlohmann-json3-dev libfmt-dev libcli11-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  libfaiss-dev libopenblas-dev liblapack-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+    echo "bootstrap: missing packages (${missing[*]}) and not root; install them with apt-get" >&2
+    exit 1
+  fi
+else
+  SUDO=
+fi
+
+echo "bootstrap: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get update -qq >/tmp/jitson-apt.log 2>&1; then
+  echo "bootstrap: apt-get update failed; see /tmp/jitson-apt.log" >&2
+  tail -5 /tmp/jitson-apt.log >&2
+  exit 1
+fi
+if ! $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >>/tmp/jitson-apt.log 2>&1; then
+  echo "bootstrap: apt-get install failed for: ${missing[*]}; see /tmp/jitson-apt.log" >&2
+  tail -10 /tmp/jitson-apt.log >&2
+  exit 1
+fi
+echo "bootstrap: done" >&2
