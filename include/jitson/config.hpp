@@ -30,7 +30,8 @@ struct ScanSpec {
   std::vector<uint64_t> focus;
   CascadeMode cascade = CascadeMode::exact;
   double safety_margin = 1.5;                 // statistical mode only
-  std::vector<uint32_t> stage_words{1, 8};    // probe stage word counts (focused words)
+  // Probe stages as cumulative focused-word counts, strictly increasing (K0 = 1, K1 = 8).
+  std::vector<uint32_t> stage_words{1, 8};
   std::optional<uint32_t> prefetch_records;   // nullopt = planner chooses
   IsaChoice isa = IsaChoice::automatic;
   BackendChoice backend = BackendChoice::automatic;
@@ -39,6 +40,9 @@ struct ScanSpec {
   uint32_t record_words() const { return record_bits / 64; }
   bool focus_is_all() const;
   uint64_t focus_bits() const;
+  // The probe stages that change the plan: empty for mode off, else stage_words without the
+  // entries that reach or pass the last focused word (that stage is the final one anyway).
+  std::vector<uint32_t> canonical_stage_words() const;
 
   // 64-bit key over the canonical meaning (name excluded). Equal meaning gives an equal key.
   uint64_t key() const;

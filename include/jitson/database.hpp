@@ -28,8 +28,15 @@ struct DatabaseView {
   static DatabaseView rows(const void *data, uint64_t n_records, size_t record_bytes);
   // Same, from a byte length that must be an exact multiple of record_bytes.
   static DatabaseView rows_from_bytes(const void *data, size_t n_bytes, size_t record_bytes);
+  // Blocked view over caller memory holding payload_bytes() bytes (docs/FORMAT.md): the same
+  // checks as rows(), and block_records a power of two in [8, 4096].
+  static DatabaseView blocked(const void *data, uint64_t n_records, size_t record_bytes,
+                              uint32_t block_records);
 
   const uint8_t *record(uint64_t i) const { return data + i * record_bytes; }  // row_major only
+  // Bytes the records occupy: n_records * record_bytes (row_major), or whole blocks including
+  // the zero padding records of the last one (blocked). Throws Error(invalid_argument) for a
+  // view that breaks the rules above.
   uint64_t payload_bytes() const;
 };
 
@@ -47,13 +54,23 @@ struct FileHeader {
   uint64_t header_bytes = kSize;
 };
 
-// A read-only memory-mapped fingerprint file. Move-only; unmaps on destruction.
+// Largest record the file format allows.
+inline constexpr uint32_t kMaxFileRecordBits = 65536;
+
+struct FileOpenOptions {
+  std::optional<uint32_t> raw_record_bits;  // read as headerless raw records of this size
+  bool populate = false;                     // MAP_POPULATE: fault every page in at open time
+};
+
+// A read-only memory-mapped fingerprint file. Move-only; unmaps on destruction. The mapping is
+// shared with the file: truncating the file while it is mapped makes reads fault (SIGBUS).
 class FingerprintFile {
  public:
   // Opens a file with a header. If raw_record_bits is given the file is read as headerless raw
   // records of that size instead. Throws Error(io) or Error(format) with the path and the rule.
   static FingerprintFile open(const std::string &path,
                               std::optional<uint32_t> raw_record_bits = std::nullopt);
+  static FingerprintFile open(const std::string &path, const FileOpenOptions &options);
   FingerprintFile(FingerprintFile &&) noexcept;
   FingerprintFile &operator=(FingerprintFile &&) noexcept;
   ~FingerprintFile();

@@ -53,6 +53,7 @@ class Kernel {
                                      unsigned threads = 0) const;
 
   BlockFn block_function() const { return fn_; }
+  const void *code_address() const;  // first byte of generated code; nullptr for runtime
   const void *block_context() const { return context_; }
   std::string dump_asm() const;  // disassembly ("" when the backend has no machine code)
   std::string dump_ir() const;   // LLVM IR ("" for other backends)

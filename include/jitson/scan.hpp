@@ -61,9 +61,11 @@ struct CascadeStage {
 // Stages in evaluation order; partial distances accumulate across stages. A record is rejected
 // after stage s iff partial >= limit (exact rule) or partial > statistical_bound. After the last
 // stage the partial is the full masked distance, and the record is a hit iff distance < limit.
+struct KernelTable;
 struct Cascade {
   uint32_t record_bytes = 0;
   std::vector<CascadeStage> stages;
+  const KernelTable *kernels = nullptr;  // runtime interpreter's kernels; nullptr = kernels()
 };
 
 // Argument block of a block function (C ABI, also the JIT kernels' only argument).
@@ -89,8 +91,10 @@ using BlockFn = uint64_t (*)(const BlockArgs *args);
 // The runtime interpreter of a Cascade (context must point to the Cascade).
 uint64_t scan_block_runtime(const BlockArgs *args);
 
-// Builds the cascade of a focus mask (record_bytes/8 words; empty = all bits) with stage word
-// counts (e.g. {1, 8}: first focused word, next 8, then the rest). Statistical bounds unset.
+// Builds the cascade of a focus mask (record_bytes/8 words; empty = all bits) with probe stages
+// given as CUMULATIVE focused-word counts, strictly increasing (e.g. {1, 8}: K0 = the first
+// focused word, K1 = the first 8 focused words, then all of them; the distance accumulates, so
+// K1 reads only words 2..8). Counts past the focused words are dropped. Statistical bounds unset.
 Cascade make_cascade(uint32_t record_bytes, std::span<const uint64_t> mask,
                      std::span<const uint32_t> stage_words);
 

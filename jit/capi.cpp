@@ -1,0 +1,132 @@
+// The C API: a thin, exception-free shell over Engine and Kernel.
+#include "jitson/jitson.h"
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "jitson/engine.hpp"
+#include "jitson/error.hpp"
+
+struct jitson_engine {
+  jitson::Engine engine;
+  explicit jitson_engine(jitson::EngineOptions o) : engine(o) {}
+};
+
+struct jitson_kernel {
+  std::shared_ptr<const jitson::Kernel> kernel;
+};
+
+namespace {
+
+void set_error(char *err, size_t err_len, const char *message) {
+  if (err && err_len > 0) std::snprintf(err, err_len, "%s", message);
+}
+
+void clear_error(char *err, size_t err_len) {
+  if (err && err_len > 0) err[0] = '\0';
+}
+
+// Runs body, turning every exception into an error message and the fallback value.
+template <class T, class Body>
+T guarded(char *err, size_t err_len, T fallback, Body body) {
+  try {
+    clear_error(err, err_len);
+    return body();
+  } catch (const std::bad_alloc &) {
+    set_error(err, err_len, "out of memory");
+  } catch (const std::exception &e) {
+    set_error(err, err_len, e.what());
+  } catch (...) {
+    set_error(err, err_len, "unknown error");
+  }
+  return fallback;
+}
+
+void copy_stats(const jitson::ScanStats &s, jitson_stats *out) {
+  if (!out) return;
+  out->records = s.records;
+  out->evaluated_full = s.evaluated_full;
+  out->hits = s.hits;
+  for (int i = 0; i < 8; ++i) out->rejected_by_stage[i] = s.rejected_by_stage[size_t(i)];
+}
+
+int64_t scan_impl(const jitson_kernel *k, const uint8_t *query, const uint8_t *records,
+                  uint64_t n_records, uint64_t begin, uint64_t end, bool ranged, jitson_hit *out,
+                  uint64_t out_cap, jitson_stats *stats, char *err, size_t err_len) {
+  return guarded<int64_t>(err, err_len, -1, [&]() -> int64_t {
+    using jitson::Error;
+    using jitson::ErrorKind;
+    if (!k) throw Error(ErrorKind::invalid_argument, "kernel is NULL");
+    if (!query) throw Error(ErrorKind::invalid_argument, "query is NULL");
+    if (!records && n_records > 0) {
+      throw Error(ErrorKind::invalid_argument, "records is NULL but n_records > 0");
+    }
+    if (!out && out_cap > 0) throw Error(ErrorKind::invalid_argument, "out is NULL but out_cap > 0");
+    const auto &kernel = *k->kernel;
+    auto db = jitson::DatabaseView::rows(records, n_records, kernel.plan().record_bytes);
+    jitson::ScanResult r = ranged ? kernel.scan_range(query, db, begin, end)
+                                  : kernel.scan(query, db);
+    uint64_t n = std::min<uint64_t>(r.hits.size(), out_cap);
+    static_assert(sizeof(jitson_hit) == sizeof(jitson::Hit), "jitson_hit mirrors jitson::Hit");
+    if (n) std::memcpy(out, r.hits.data(), n * sizeof(jitson_hit));
+    copy_stats(r.stats, stats);
+    return int64_t(n);
+  });
+}
+
+}  // namespace
+
+extern "C" {
+
+jitson_engine *jitson_engine_create(const char *options_json, char *err, size_t err_len) {
+  return guarded<jitson_engine *>(err, err_len, nullptr, [&] {
+    jitson::EngineOptions o;
+    if (options_json) o = jitson::EngineOptions::from_json(options_json);
+    return new jitson_engine(o);
+  });
+}
+
+void jitson_engine_destroy(jitson_engine *e) { delete e; }
+
+jitson_kernel *jitson_compile(jitson_engine *e, const char *config_json, size_t config_len,
+                              char *err, size_t err_len) {
+  return guarded<jitson_kernel *>(err, err_len, nullptr, [&]() -> jitson_kernel * {
+    using jitson::Error;
+    using jitson::ErrorKind;
+    if (!e) throw Error(ErrorKind::invalid_argument, "engine is NULL");
+    if (!config_json) throw Error(ErrorKind::invalid_argument, "config_json is NULL");
+    if (config_len == 0) throw Error(ErrorKind::invalid_argument, "config_len is 0 (empty config)");
+    auto kernel = e->engine.compile(std::string_view(config_json, config_len));
+    return new jitson_kernel{std::move(kernel)};
+  });
+}
+
+void jitson_kernel_release(jitson_kernel *k) { delete k; }
+
+const char *jitson_kernel_describe(const jitson_kernel *k) {
+  return k ? k->kernel->describe().c_str() : "(null kernel)";
+}
+
+int64_t jitson_scan(const jitson_kernel *k, const uint8_t *query, const uint8_t *records,
+                    uint64_t n_records, jitson_hit *out, uint64_t out_cap, jitson_stats *stats,
+                    char *err, size_t err_len) {
+  return scan_impl(k, query, records, n_records, 0, n_records, false, out, out_cap, stats, err,
+                   err_len);
+}
+
+int64_t jitson_scan_range(const jitson_kernel *k, const uint8_t *query, const uint8_t *records,
+                          uint64_t n_records, uint64_t begin, uint64_t end, jitson_hit *out,
+                          uint64_t out_cap, jitson_stats *stats, char *err, size_t err_len) {
+  return scan_impl(k, query, records, n_records, begin, end, true, out, out_cap, stats, err,
+                   err_len);
+}
+
+const char *jitson_version(void) {
+  static const std::string v = jitson::version_string();
+  return v.c_str();
+}
+
+}  // extern "C"

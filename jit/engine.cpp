@@ -1,0 +1,386 @@
+// The engine: config text → cached Kernel. Compiles each meaning once, even under concurrent
+// requests; evicts least-recently-used kernels by bytes; falls back to the runtime backend
+// when code generation is impossible, and says so.
+#include "jitson/engine.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <future>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "jit/backend.hpp"
+#include "jit/observe.hpp"
+#include "jitson/error.hpp"
+#include "jitson/kernels.hpp"
+
+#ifdef JITSON_HAVE_XBYAK
+#include "jit/code_arena.hpp"
+#endif
+#ifdef JITSON_HAVE_LLVM
+#include "jit/llvm_jit.hpp"
+#endif
+
+namespace jitson {
+
+namespace {
+
+std::string describe_kernel(const ScanPlan &p, Backend backend, size_t code_bytes,
+                            std::chrono::nanoseconds compile_time, const std::string &fallback) {
+  std::string bounds;
+  for (size_t s = 0; s + 1 < p.cascade.stages.size(); ++s) {
+    uint32_t b = p.cascade.stages[s].statistical_bound;
+    if (s) bounds.push_back(',');
+    bounds.append(b == UINT32_MAX ? std::string("exact") : std::to_string(b));
+  }
+  std::string d = fmt::format(
+      "{} {} record_bits={} focus_words={} stages={} skipped={} full={} partial={} "
+      "focus_bits={} mode={} max_distance={} top_k={} prefetch={} code_bytes={} "
+      "compile_us={:.1f}",
+      to_string(backend), isa_name(p.isa), p.record_bits, p.full_words + p.partial_words,
+      p.stages_string(), p.skipped_words, p.full_words, p.partial_words, p.focus_bits,
+      to_string(p.mode), p.spec.max_distance, p.spec.top_k, p.prefetch_records, code_bytes,
+      double(compile_time.count()) / 1000.0);
+  if (!bounds.empty()) d += " stage_bounds=" + bounds;
+  if (!p.spec.name.empty()) d += " name=" + p.spec.name;
+  if (!fallback.empty()) d += " fallback=\"" + fallback + "\"";
+  return d;
+}
+
+bool env_jit_off() {
+  const char *v = std::getenv("JITSON_JIT");
+  return v && (std::string_view(v) == "off" || std::string_view(v) == "0");
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Kernel
+
+Kernel::Kernel(ScanPlan plan, Backend backend, std::shared_ptr<CompiledCode> code,
+               std::chrono::nanoseconds compile_time, std::string fallback_reason)
+    : plan_(std::move(plan)),
+      backend_(backend),
+      code_(std::move(code)),
+      compile_time_(compile_time) {
+  if (code_) {
+    fn_ = code_->entry();
+    context_ = nullptr;
+  } else {
+    // The runtime backend interprets the plan with the precompiled kernels of the plan's ISA.
+    plan_.cascade.kernels = &kernel_table(plan_.isa);
+    fn_ = scan_block_runtime;
+    context_ = &plan_.cascade;
+  }
+  description_ = describe_kernel(plan_, backend_, code_bytes(), compile_time_, fallback_reason);
+}
+
+Kernel::~Kernel() = default;
+
+size_t Kernel::code_bytes() const { return code_ ? code_->code_bytes() : 0; }
+
+const void *Kernel::code_address() const { return code_ ? code_->code_address() : nullptr; }
+
+ScanRequest Kernel::request(unsigned threads) const {
+  ScanRequest r;
+  r.max_distance = plan_.spec.max_distance;
+  r.top_k = plan_.spec.top_k;
+  r.threads = threads ? threads : default_threads_;
+  r.block_records = plan_.block_records;
+  r.n_stages = uint32_t(plan_.cascade.stages.size());
+  return r;
+}
+
+static void check_db(const ScanPlan &plan, const DatabaseView &db) {
+  if (db.record_bytes != plan.record_bytes) {
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("database records are {} bytes but the kernel was compiled for "
+                            "record_bits={} ({} bytes)",
+                            db.record_bytes, plan.record_bits, plan.record_bytes));
+  }
+}
+
+ScanResult Kernel::scan(const uint8_t *query, DatabaseView db, unsigned threads) const {
+  check_db(plan_, db);
+  auto t0 = std::chrono::steady_clock::now();
+  ScanResult r = scan_with(fn_, context_, query, db, request(threads));
+  log_scan(*this, db.n_records, 1, r.stats.hits, std::chrono::steady_clock::now() - t0);
+  return r;
+}
+
+ScanResult Kernel::scan_range(const uint8_t *query, DatabaseView db, uint64_t begin,
+                              uint64_t end) const {
+  check_db(plan_, db);
+  if (end > db.n_records || begin > end) {
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("record range [{}, {}) is outside the database of {} records", begin,
+                            end, db.n_records));
+  }
+  ScanRequest r = request(1);
+  r.begin = begin;
+  r.end = end;
+  return scan_with(fn_, context_, query, db, r);
+}
+
+std::vector<ScanResult> Kernel::scan_batch(const uint8_t *queries, uint64_t n_queries,
+                                           DatabaseView db, unsigned threads) const {
+  check_db(plan_, db);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = scan_batch_with(fn_, context_, queries, n_queries, db, request(threads));
+  uint64_t hits = 0;
+  for (auto &x : r) hits += x.stats.hits;
+  log_scan(*this, db.n_records, n_queries, hits, std::chrono::steady_clock::now() - t0);
+  return r;
+}
+
+std::string Kernel::dump_asm() const {
+  if (!code_) return {};
+  return disassemble(code_->code_address(), code_->code_bytes(), isa_name(plan_.isa));
+}
+
+std::string Kernel::dump_ir() const { return code_ ? code_->ir() : std::string(); }
+
+// ---------------------------------------------------------------------------------------------
+// Engine
+
+namespace {
+
+struct Entry {
+  ScanSpec spec;
+  std::shared_future<std::shared_ptr<const Kernel>> kernel;
+  size_t bytes = 0;  // set when compiled
+  bool ready = false;
+  std::vector<std::string> texts;  // config texts that map here (text cache aliases)
+  std::list<Entry *>::iterator lru;
+};
+
+size_t plan_bytes(const ScanPlan &p) {
+  size_t b = sizeof(Kernel) + p.spec.focus.size() * 8;
+  for (auto &s : p.cascade.stages) b += sizeof(s) + s.segments.size() * sizeof(Segment);
+  return b;
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  EngineOptions options;
+  bool jit_enabled = true;
+  mutable std::mutex mutex;
+  std::unordered_map<uint64_t, std::vector<std::unique_ptr<Entry>>> by_key;
+  std::unordered_map<std::string, Entry *> by_text;  // exact config text → entry
+  std::list<Entry *> lru;                            // front = most recent
+  CacheStats stats;
+  std::once_flag arena_once, llvm_once;
+#ifdef JITSON_HAVE_XBYAK
+  std::unique_ptr<CodeArena> arena;
+  std::string arena_error;
+#endif
+#ifdef JITSON_HAVE_LLVM
+  std::unique_ptr<LlvmJit> llvm;
+  std::string llvm_error;
+#endif
+
+  std::shared_ptr<const Kernel> build(ScanPlan plan);
+  std::shared_ptr<const Kernel> get(const ScanSpec &spec, const std::string *text);
+  void evict_locked(const Entry *keep);
+  void remove_locked(Entry *e);
+};
+
+std::shared_ptr<const Kernel> Engine::Impl::build(ScanPlan plan) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::shared_ptr<CompiledCode> code;
+  Backend backend = plan.backend;
+  std::string fallback;
+  if (!jit_enabled && backend != Backend::runtime) {
+    fallback = "JIT disabled (engine option jit=false or JITSON_JIT=off)";
+    backend = Backend::runtime;
+  }
+  try {
+    if (backend == Backend::xbyak) {
+#ifdef JITSON_HAVE_XBYAK
+      std::call_once(arena_once, [&] {
+        try {
+          arena = std::make_unique<CodeArena>();
+        } catch (const std::exception &e) {
+          arena_error = e.what();
+        }
+      });
+      if (!arena) throw Error(ErrorKind::unsupported, arena_error);
+      code = compile_xbyak(plan, *arena);
+#else
+      throw Error(ErrorKind::unsupported, "xbyak backend is not built in");
+#endif
+    } else if (backend == Backend::llvm) {
+#ifdef JITSON_HAVE_LLVM
+      std::call_once(llvm_once, [&] {
+        try {
+          llvm = LlvmJit::create();
+        } catch (const std::exception &e) {
+          llvm_error = e.what();
+        }
+      });
+      if (!llvm) throw Error(ErrorKind::unsupported, llvm_error);
+      code = compile_llvm(plan, *llvm);
+#else
+      throw Error(ErrorKind::unsupported, "llvm backend is not built in");
+#endif
+    }
+  } catch (const std::exception &e) {
+    fallback = fmt::format("{} code generation failed: {}", to_string(backend), e.what());
+    backend = Backend::runtime;
+    code.reset();
+  }
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  auto kernel = std::make_shared<Kernel>(std::move(plan), backend, std::move(code),
+                                         std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed),
+                                         fallback);
+  kernel->default_threads_ =
+      options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  {
+    std::lock_guard lock(mutex);
+    ++stats.compiles;
+    if (!fallback.empty()) ++stats.fallbacks;
+  }
+  observe_compile(*kernel);
+  return kernel;
+}
+
+void Engine::Impl::remove_locked(Entry *e) {
+  for (auto &t : e->texts) by_text.erase(t);
+  lru.erase(e->lru);
+  stats.bytes -= e->bytes;
+  auto &bucket = by_key[e->spec.key()];
+  bucket.erase(std::remove_if(bucket.begin(), bucket.end(),
+                              [&](const std::unique_ptr<Entry> &p) { return p.get() == e; }),
+               bucket.end());
+  if (bucket.empty()) by_key.erase(e->spec.key());
+}
+
+void Engine::Impl::evict_locked(const Entry *keep) {
+  // Kernels in use stay alive through their shared_ptr; the cache only lets go of them.
+  while (stats.bytes > options.cache_bytes && lru.size() > 1) {
+    auto it = std::prev(lru.end());
+    while (it != lru.begin() && ((*it) == keep || !(*it)->ready)) --it;
+    if ((*it) == keep || !(*it)->ready) break;
+    remove_locked(*it);
+    ++stats.evictions;
+  }
+}
+
+std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec, const std::string *text) {
+  const uint64_t key = spec.key();
+  std::promise<std::shared_ptr<const Kernel>> promise;
+  Entry *mine = nullptr;
+  std::shared_future<std::shared_ptr<const Kernel>> future;
+  {
+    std::lock_guard lock(mutex);
+    auto &bucket = by_key[key];
+    for (auto &e : bucket) {
+      if (e->spec.same_meaning(spec)) {
+        ++stats.hits;
+        lru.splice(lru.begin(), lru, e->lru);
+        if (text && !by_text.count(*text)) {
+          by_text.emplace(*text, e.get());
+          e->texts.push_back(*text);
+        }
+        future = e->kernel;
+        break;
+      }
+    }
+    if (!future.valid()) {
+      ++stats.misses;
+      auto e = std::make_unique<Entry>();
+      e->spec = spec;
+      e->kernel = promise.get_future().share();
+      lru.push_front(e.get());
+      e->lru = lru.begin();
+      if (text) {
+        by_text.emplace(*text, e.get());
+        e->texts.push_back(*text);
+      }
+      mine = e.get();
+      future = e->kernel;
+      bucket.push_back(std::move(e));
+      stats.entries = lru.size();
+    }
+  }
+  if (!mine) return future.get();
+
+  // This thread compiles; concurrent requests for the same meaning wait on the future.
+  std::shared_ptr<const Kernel> kernel;
+  try {
+    ScanPlan plan = make_plan(spec);
+    if (options.isa && plan.isa > *options.isa) {
+      if (spec.isa != IsaChoice::automatic) {
+        throw ConfigError("/isa", fmt::format("{} exceeds the engine's isa limit {}",
+                                              isa_name(plan.isa), isa_name(*options.isa)));
+      }
+      plan.isa = *options.isa;
+    }
+    // Code generators emit SIMD code; a scalar plan that did not name a backend is the
+    // runtime's to run, which is not a fallback.
+    if (plan.isa == Isa::scalar && spec.backend == BackendChoice::automatic) {
+      plan.backend = Backend::runtime;
+    }
+    kernel = build(std::move(plan));
+  } catch (...) {
+    promise.set_exception(std::current_exception());
+    std::lock_guard lock(mutex);
+    remove_locked(mine);
+    stats.entries = lru.size();
+    throw;
+  }
+  promise.set_value(kernel);
+  std::lock_guard lock(mutex);
+  mine->bytes = kernel->code_bytes() + plan_bytes(kernel->plan());
+  mine->ready = true;
+  stats.bytes += mine->bytes;
+  evict_locked(mine);
+  stats.entries = lru.size();
+  return kernel;
+}
+
+Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
+  if (options.isa && !isa_supported(*options.isa)) {
+    throw ConfigError("/isa", fmt::format("{} is not supported by this CPU (best: {})",
+                                          isa_name(*options.isa), isa_name(best_isa())));
+  }
+  impl_->options = options;
+  impl_->jit_enabled = options.jit && !env_jit_off();
+  impl_->stats.capacity_bytes = options.cache_bytes;
+}
+
+Engine::~Engine() = default;
+
+std::shared_ptr<const Kernel> Engine::compile(std::string_view config_json) {
+  {
+    // Fast path: the exact text was seen before; no parsing.
+    std::lock_guard lock(impl_->mutex);
+    auto it = impl_->by_text.find(std::string(config_json));
+    if (it != impl_->by_text.end() && it->second->ready) {
+      ++impl_->stats.hits;
+      impl_->lru.splice(impl_->lru.begin(), impl_->lru, it->second->lru);
+      return it->second->kernel.get();
+    }
+  }
+  ScanSpec spec = parse_scan_config(config_json);
+  std::string text(config_json);
+  return impl_->get(spec, &text);
+}
+
+std::shared_ptr<const Kernel> Engine::compile(const ScanSpec &spec) {
+  return impl_->get(spec, nullptr);
+}
+
+CacheStats Engine::cache_stats() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->stats;
+}
+
+const EngineOptions &Engine::options() const { return impl_->options; }
+
+}  // namespace jitson

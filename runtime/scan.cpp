@@ -1,0 +1,382 @@
+// The cascade interpreter and the top-k driver shared by every backend.
+#include "jitson/scan.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "jitson/error.hpp"
+#include "jitson/kernels.hpp"
+
+namespace jitson {
+
+ScanStats &ScanStats::operator+=(const ScanStats &o) {
+  records += o.records;
+  evaluated_full += o.evaluated_full;
+  hits += o.hits;
+  for (int s = 0; s < kMaxStages; ++s) rejected_by_stage[size_t(s)] += o.rejected_by_stage[size_t(s)];
+  statistically_pruned += o.statistically_pruned;
+  words_read += o.words_read;
+  return *this;
+}
+
+Cascade make_cascade(uint32_t record_bytes, std::span<const uint64_t> mask,
+                     std::span<const uint32_t> stage_words) {
+  if (record_bytes == 0 || record_bytes % 8 != 0) {
+    throw Error(ErrorKind::invalid_argument,
+                "record size " + std::to_string(record_bytes) +
+                    " bytes is not a positive multiple of 8");
+  }
+  const uint32_t words = record_bytes / 8;
+  if (!mask.empty() && mask.size() != words) {
+    throw Error(ErrorKind::invalid_argument,
+                "focus mask has " + std::to_string(mask.size()) + " words, records have " +
+                    std::to_string(words));
+  }
+  if (stage_words.size() >= size_t(kMaxStages)) {
+    throw Error(ErrorKind::invalid_argument,
+                "at most " + std::to_string(kMaxStages - 1) + " probe stages are allowed");
+  }
+  auto mask_of = [&](uint32_t w) { return mask.empty() ? ~uint64_t{0} : mask[w]; };
+  std::vector<uint32_t> focused;
+  for (uint32_t w = 0; w < words; ++w) {
+    if (mask_of(w) != 0) focused.push_back(w);
+  }
+
+  // Stage boundaries in the focused-word list: the probe counts, then the rest.
+  std::vector<std::pair<size_t, size_t>> bounds;
+  size_t at = 0;
+  uint32_t previous = 0;
+  for (uint32_t cumulative : stage_words) {
+    if (cumulative <= previous) {
+      throw Error(ErrorKind::invalid_argument,
+                  "cascade stages are cumulative word counts and must increase strictly from 1");
+    }
+    previous = cumulative;
+    if (at >= focused.size()) continue;
+    size_t end = std::min<size_t>(focused.size(), cumulative);
+    bounds.emplace_back(at, end);
+    at = end;
+  }
+  if (at < focused.size() || bounds.empty()) bounds.emplace_back(at, focused.size());
+
+  Cascade cascade;
+  cascade.record_bytes = record_bytes;
+  for (auto [first, last] : bounds) {
+    CascadeStage stage;
+    stage.words = uint32_t(last - first);
+    for (size_t i = first; i < last; ++i) {
+      uint32_t w = focused[i];
+      uint64_t m = mask_of(w);
+      bool full = m == ~uint64_t{0};
+      if (full && !stage.segments.empty()) {
+        Segment &prev = stage.segments.back();
+        if (prev.full && prev.first_word + prev.n_words == w) {
+          ++prev.n_words;
+          continue;
+        }
+      }
+      stage.segments.push_back(Segment{w, 1, full, m});
+    }
+    cascade.stages.push_back(std::move(stage));
+  }
+  return cascade;
+}
+
+namespace {
+
+inline uint64_t load_word(const uint8_t *p) {
+  uint64_t x;
+  std::memcpy(&x, p, 8);  // unaligned little-endian load (x86 is little-endian)
+  return x;
+}
+
+// The common case of a single stage that is one run of whole words covering the record:
+// distances of the whole block at once through the ISA's streaming kernel.
+bool is_plain_full_scan(const Cascade &c) {
+  return c.stages.size() == 1 && c.stages[0].segments.size() == 1 &&
+         c.stages[0].segments[0].full && c.stages[0].segments[0].first_word == 0 &&
+         c.stages[0].segments[0].n_words * 8 == c.record_bytes;
+}
+
+}  // namespace
+
+uint64_t scan_block_runtime(const BlockArgs *a) {
+  const Cascade &c = *static_cast<const Cascade *>(a->context);
+  const KernelTable &k = c.kernels ? *c.kernels : kernels();
+  const size_t stride = c.record_bytes;
+  const size_t n_stages = c.stages.size();
+  uint64_t count = 0;
+
+  if (is_plain_full_scan(c)) {
+    constexpr size_t kChunk = 256;
+    uint32_t dist[kChunk];
+    for (uint64_t i0 = 0; i0 < a->n_records; i0 += kChunk) {
+      size_t n = size_t(std::min<uint64_t>(kChunk, a->n_records - i0));
+      k.hamming_many(a->query, a->records + i0 * stride, stride, n, stride, dist);
+      for (size_t j = 0; j < n; ++j) {
+        if (dist[j] < a->limit) {
+          a->out[count++] = Hit{a->base_index + i0 + j, dist[j], 0};
+        } else {
+          ++a->counters[0];
+        }
+      }
+    }
+    a->counters[kCounterWordsRead] += a->n_records * c.stages[0].words;
+    return count;
+  }
+
+  uint64_t words_read = 0;
+  for (uint64_t i = 0; i < a->n_records; ++i) {
+    const uint8_t *rec = a->records + i * stride;
+    uint64_t partial = 0;
+    bool rejected = false;
+    for (size_t s = 0; s < n_stages && !rejected; ++s) {
+      const CascadeStage &stage = c.stages[s];
+      for (const Segment &seg : stage.segments) {
+        const size_t off = size_t(seg.first_word) * 8;
+        if (seg.full && seg.n_words >= 4) {
+          partial += k.hamming(a->query + off, rec + off, size_t(seg.n_words) * 8);
+        } else {
+          for (uint32_t w = 0; w < seg.n_words; ++w) {
+            uint64_t x = load_word(a->query + off + 8 * w) ^ load_word(rec + off + 8 * w);
+            partial += uint64_t(std::popcount(x & seg.mask));
+          }
+        }
+      }
+      words_read += stage.words;
+      if (s + 1 == n_stages) break;
+      if (partial >= a->limit) {
+        ++a->counters[s];
+        rejected = true;
+      } else if (partial > stage.statistical_bound) {
+        ++a->counters[s];
+        ++a->counters[kCounterStatPruned];
+        rejected = true;
+      }
+    }
+    if (rejected) continue;
+    if (partial < a->limit) {
+      a->out[count++] = Hit{a->base_index + i, uint32_t(partial), 0};
+    } else {
+      ++a->counters[n_stages - 1];
+    }
+  }
+  a->counters[kCounterWordsRead] += words_read;
+  return count;
+}
+
+namespace {
+
+bool hit_less(const Hit &x, const Hit &y) {
+  return x.distance != y.distance ? x.distance < y.distance : x.index < y.index;
+}
+
+// Best top_k by (distance, index) among hits offered in any order; the heap top is the worst.
+class TopK {
+ public:
+  TopK(uint32_t k, uint32_t max_distance) : k_(k), max_distance_(max_distance) {}
+  void offer(const Hit &h) {
+    if (h.distance > max_distance_) return;
+    if (heap_.size() < k_) {
+      heap_.push_back(h);
+      std::push_heap(heap_.begin(), heap_.end(), hit_less);
+    } else if (hit_less(h, heap_.front())) {
+      std::pop_heap(heap_.begin(), heap_.end(), hit_less);
+      heap_.back() = h;
+      std::push_heap(heap_.begin(), heap_.end(), hit_less);
+    }
+  }
+  // Exclusive bound for records visited after every record offered so far: with a full heap
+  // a later record (larger index) must be strictly closer than the current worst.
+  uint32_t limit() const {
+    uint32_t base = max_distance_ >= kMaxDistanceCap ? kMaxDistanceCap + 1 : max_distance_ + 1;
+    if (heap_.size() < k_) return base;
+    return std::min(base, heap_.front().distance);
+  }
+  std::vector<Hit> &hits() { return heap_; }
+
+ private:
+  static constexpr uint32_t kMaxDistanceCap = 1u << 30;  // far above any record's bits
+  uint32_t k_;
+  uint32_t max_distance_;
+  std::vector<Hit> heap_;
+};
+
+void check_scan_args(const uint8_t *query, const DatabaseView &db, const ScanRequest &r) {
+  if (query == nullptr) throw Error(ErrorKind::invalid_argument, "query pointer is null");
+  if (db.data == nullptr && db.n_records > 0) {
+    throw Error(ErrorKind::invalid_argument, "database pointer is null but n_records > 0");
+  }
+  if (db.record_bytes == 0 || db.record_bytes % 8 != 0) {
+    throw Error(ErrorKind::invalid_argument,
+                "record size " + std::to_string(db.record_bytes) +
+                    " bytes is not a positive multiple of 8");
+  }
+  if (db.layout != Layout::row_major) {
+    throw Error(ErrorKind::unsupported, "this kernel scans row-major databases only");
+  }
+  if (r.top_k == 0) throw Error(ErrorKind::invalid_argument, "top_k must be >= 1");
+  if (r.n_stages == 0 || r.n_stages > uint32_t(kMaxStages)) {
+    throw Error(ErrorKind::invalid_argument, "n_stages must be 1..8");
+  }
+  uint64_t end = std::min(r.end, db.n_records);
+  if (r.begin > end) {
+    throw Error(ErrorKind::invalid_argument,
+                "range begin " + std::to_string(r.begin) + " is past end " + std::to_string(end));
+  }
+}
+
+uint32_t choose_block(const DatabaseView &db, const ScanRequest &r) {
+  if (r.block_records) return r.block_records;
+  // About 256 KB of records per call: the limit tightens often, the block stays in L2.
+  return uint32_t(std::clamp<uint64_t>((256u << 10) / db.record_bytes, 16, 4096));
+}
+
+unsigned choose_threads(uint64_t n_records, unsigned requested) {
+  unsigned t = requested ? requested : std::max(1u, std::thread::hardware_concurrency());
+  constexpr uint64_t kMinRecordsPerThread = 4096;  // below this a thread costs more than it saves
+  return unsigned(std::clamp<uint64_t>(n_records / kMinRecordsPerThread, 1, t));
+}
+
+void to_stats(const uint64_t *counters, uint64_t records, uint64_t candidates, uint32_t n_stages,
+              ScanStats &st) {
+  st.records += records;
+  st.hits += candidates;
+  for (uint32_t s = 0; s < n_stages; ++s) st.rejected_by_stage[s] += counters[s];
+  st.evaluated_full += candidates + counters[n_stages - 1];
+  st.statistically_pruned += counters[kCounterStatPruned];
+  st.words_read += counters[kCounterWordsRead];
+}
+
+// Splits [begin, end) into `parts` contiguous chunks and runs body(part, begin, end) on threads.
+template <class Body>
+void parallel_ranges(uint64_t begin, uint64_t end, unsigned parts, Body body) {
+  if (parts <= 1) {
+    body(0u, begin, end);
+    return;
+  }
+  std::vector<std::thread> workers;
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  const uint64_t n = end - begin;
+  for (unsigned p = 0; p < parts; ++p) {
+    uint64_t b = begin + n * p / parts, e = begin + n * (p + 1) / parts;
+    workers.emplace_back([&, p, b, e] {
+      try {
+        body(p, b, e);
+      } catch (...) {
+        std::lock_guard lock(failure_mutex);
+        if (!failure) failure = std::current_exception();
+      }
+    });
+  }
+  for (auto &w : workers) w.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
+std::vector<Hit> finish(std::vector<std::vector<Hit>> &parts, uint32_t top_k) {
+  std::vector<Hit> all;
+  for (auto &p : parts) all.insert(all.end(), p.begin(), p.end());
+  std::sort(all.begin(), all.end(), hit_less);
+  if (all.size() > top_k) all.resize(top_k);
+  return all;
+}
+
+}  // namespace
+
+ScanResult scan_with(BlockFn fn, const void *context, const uint8_t *query, DatabaseView db,
+                     const ScanRequest &r) {
+  check_scan_args(query, db, r);
+  const uint64_t end = std::min(r.end, db.n_records);
+  const uint32_t block = choose_block(db, r);
+  const unsigned parts = choose_threads(end - r.begin, r.threads);
+
+  std::vector<std::vector<Hit>> part_hits(parts);
+  std::vector<ScanStats> part_stats(parts);
+  parallel_ranges(r.begin, end, parts, [&](unsigned p, uint64_t b, uint64_t e) {
+    TopK top(r.top_k, r.max_distance);
+    std::vector<Hit> out(block);
+    uint64_t counters[kNumCounters] = {};
+    uint64_t candidates = 0;
+    for (uint64_t i = b; i < e; i += block) {
+      uint64_t n = std::min<uint64_t>(block, e - i);
+      BlockArgs args{query, db.data + i * db.record_bytes, n, i, top.limit(), 0, out.data(),
+                     counters, context};
+      uint64_t got = fn(&args);
+      candidates += got;
+      for (uint64_t h = 0; h < got; ++h) top.offer(out[h]);
+    }
+    to_stats(counters, e - b, candidates, r.n_stages, part_stats[p]);
+    part_hits[p] = std::move(top.hits());
+  });
+
+  ScanResult result;
+  for (auto &s : part_stats) result.stats += s;
+  result.hits = finish(part_hits, r.top_k);
+  return result;
+}
+
+std::vector<ScanResult> scan_batch_with(BlockFn fn, const void *context, const uint8_t *queries,
+                                        uint64_t n_queries, DatabaseView db,
+                                        const ScanRequest &r) {
+  check_scan_args(queries, db, r);
+  const uint64_t end = std::min(r.end, db.n_records);
+  const uint32_t block = choose_block(db, r);
+  const unsigned parts = choose_threads(end - r.begin, r.threads);
+
+  std::vector<std::vector<std::vector<Hit>>> part_hits(parts);  // [part][query]
+  std::vector<std::vector<ScanStats>> part_stats(parts, std::vector<ScanStats>(n_queries));
+  parallel_ranges(r.begin, end, parts, [&](unsigned p, uint64_t b, uint64_t e) {
+    std::vector<TopK> tops(n_queries, TopK(r.top_k, r.max_distance));
+    std::vector<uint64_t> counters(n_queries * kNumCounters, 0);
+    std::vector<uint64_t> candidates(n_queries, 0);
+    std::vector<Hit> out(block);
+    // Record block outer, queries inner: the block is read from memory once and then served
+    // from L2 for every query.
+    for (uint64_t i = b; i < e; i += block) {
+      uint64_t n = std::min<uint64_t>(block, e - i);
+      for (uint64_t q = 0; q < n_queries; ++q) {
+        BlockArgs args{queries + q * db.record_bytes, db.data + i * db.record_bytes, n, i,
+                       tops[q].limit(), 0, out.data(), &counters[q * kNumCounters], context};
+        uint64_t got = fn(&args);
+        candidates[q] += got;
+        for (uint64_t h = 0; h < got; ++h) tops[q].offer(out[h]);
+      }
+    }
+    part_hits[p].resize(n_queries);
+    for (uint64_t q = 0; q < n_queries; ++q) {
+      to_stats(&counters[q * kNumCounters], e - b, candidates[q], r.n_stages, part_stats[p][q]);
+      part_hits[p][q] = std::move(tops[q].hits());
+    }
+  });
+
+  std::vector<ScanResult> results(n_queries);
+  for (uint64_t q = 0; q < n_queries; ++q) {
+    std::vector<std::vector<Hit>> per_part;
+    for (unsigned p = 0; p < parts; ++p) {
+      results[q].stats += part_stats[p][q];
+      per_part.push_back(std::move(part_hits[p][q]));
+    }
+    results[q].hits = finish(per_part, r.top_k);
+  }
+  return results;
+}
+
+ScanResult scan_runtime(const uint8_t *query, DatabaseView db, std::span<const uint64_t> mask,
+                        uint32_t max_distance, uint32_t top_k, unsigned threads,
+                        std::span<const uint32_t> stage_words) {
+  Cascade cascade = make_cascade(db.record_bytes, mask, stage_words);
+  ScanRequest r;
+  r.max_distance = max_distance;
+  r.top_k = top_k;
+  r.threads = threads;
+  r.n_stages = uint32_t(cascade.stages.size());
+  return scan_with(scan_block_runtime, &cascade, query, db, r);
+}
+
+}  // namespace jitson
