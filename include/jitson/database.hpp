@@ -59,7 +59,7 @@ inline constexpr uint32_t kMaxFileRecordBits = 65536;
 
 struct FileOpenOptions {
   std::optional<uint32_t> raw_record_bits;  // read as headerless raw records of this size
-  bool populate = false;                     // MAP_POPULATE: fault every page in at open time
+  bool populate = false;                    // MAP_POPULATE: fault every page in at open time
 };
 
 // A read-only memory-mapped fingerprint file. Move-only; unmaps on destruction. The mapping is
