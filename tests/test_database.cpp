@@ -245,16 +245,6 @@ TEST_F(TempDir, OpenDirectoryIsUnreadable) {
   expect_error(ErrorKind::io, [&] { FingerprintFile::open(p); }, {p, "not a regular file"});
 }
 
-TEST_F(TempDir, OpenWithoutReadPermission) {
-  const std::string p = write_file("secret.jfp", header_of(64, 0), {});
-  ASSERT_EQ(::chmod(p.c_str(), 0), 0);
-  if (::geteuid() == 0) {
-    GTEST_SKIP() << "root reads files regardless of permissions; the directory case covers "
-                    "unreadable paths";
-  }
-  expect_error(ErrorKind::io, [&] { FingerprintFile::open(p); }, {p, std::strerror(EACCES)});
-}
-
 TEST_F(TempDir, OpenFileShorterThanHeader) {
   const std::string empty = write_file("empty.jfp", std::vector<uint8_t>{});
   expect_error(ErrorKind::format, [&] { FingerprintFile::open(empty); },
