@@ -64,11 +64,12 @@ int64_t scan_impl(const jitson_kernel *k, const uint8_t *query, const uint8_t *r
     if (!records && n_records > 0) {
       throw Error(ErrorKind::invalid_argument, "records is NULL but n_records > 0");
     }
-    if (!out && out_cap > 0) throw Error(ErrorKind::invalid_argument, "out is NULL but out_cap > 0");
+    if (!out && out_cap > 0)
+      throw Error(ErrorKind::invalid_argument, "out is NULL but out_cap > 0");
     const auto &kernel = *k->kernel;
     auto db = jitson::DatabaseView::rows(records, n_records, kernel.plan().record_bytes);
-    jitson::ScanResult r = ranged ? kernel.scan_range(query, db, begin, end)
-                                  : kernel.scan(query, db);
+    jitson::ScanResult r =
+        ranged ? kernel.scan_range(query, db, begin, end) : kernel.scan(query, db);
     uint64_t n = std::min<uint64_t>(r.hits.size(), out_cap);
     static_assert(sizeof(jitson_hit) == sizeof(jitson::Hit), "jitson_hit mirrors jitson::Hit");
     if (n) std::memcpy(out, r.hits.data(), n * sizeof(jitson_hit));
@@ -89,7 +90,9 @@ jitson_engine *jitson_engine_create(const char *options_json, char *err, size_t 
   });
 }
 
-void jitson_engine_destroy(jitson_engine *e) { delete e; }
+void jitson_engine_destroy(jitson_engine *e) {
+  delete e;
+}
 
 jitson_kernel *jitson_compile(jitson_engine *e, const char *config_json, size_t config_len,
                               char *err, size_t err_len) {
@@ -104,7 +107,9 @@ jitson_kernel *jitson_compile(jitson_engine *e, const char *config_json, size_t 
   });
 }
 
-void jitson_kernel_release(jitson_kernel *k) { delete k; }
+void jitson_kernel_release(jitson_kernel *k) {
+  delete k;
+}
 
 const char *jitson_kernel_describe(const jitson_kernel *k) {
   return k ? k->kernel->describe().c_str() : "(null kernel)";

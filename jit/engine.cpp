@@ -81,9 +81,13 @@ Kernel::Kernel(ScanPlan plan, Backend backend, std::shared_ptr<CompiledCode> cod
 
 Kernel::~Kernel() = default;
 
-size_t Kernel::code_bytes() const { return code_ ? code_->code_bytes() : 0; }
+size_t Kernel::code_bytes() const {
+  return code_ ? code_->code_bytes() : 0;
+}
 
-const void *Kernel::code_address() const { return code_ ? code_->code_address() : nullptr; }
+const void *Kernel::code_address() const {
+  return code_ ? code_->code_address() : nullptr;
+}
 
 ScanRequest Kernel::request(unsigned threads) const {
   ScanRequest r;
@@ -142,7 +146,9 @@ std::string Kernel::dump_asm() const {
   return disassemble(code_->code_address(), code_->code_bytes(), isa_name(plan_.isa));
 }
 
-std::string Kernel::dump_ir() const { return code_ ? code_->ir() : std::string(); }
+std::string Kernel::dump_ir() const {
+  return code_ ? code_->ir() : std::string();
+}
 
 // ---------------------------------------------------------------------------------------------
 // Engine
@@ -235,9 +241,9 @@ std::shared_ptr<const Kernel> Engine::Impl::build(ScanPlan plan) {
     code.reset();
   }
   auto elapsed = std::chrono::steady_clock::now() - t0;
-  auto kernel = std::make_shared<Kernel>(std::move(plan), backend, std::move(code),
-                                         std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed),
-                                         fallback);
+  auto kernel = std::make_shared<Kernel>(
+      std::move(plan), backend, std::move(code),
+      std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed), fallback);
   kernel->default_threads_ =
       options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   {
@@ -381,6 +387,8 @@ CacheStats Engine::cache_stats() const {
   return impl_->stats;
 }
 
-const EngineOptions &Engine::options() const { return impl_->options; }
+const EngineOptions &Engine::options() const {
+  return impl_->options;
+}
 
 }  // namespace jitson

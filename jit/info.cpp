@@ -23,15 +23,23 @@ bool backend_built(Backend b) {
   return false;
 }
 
-std::string version_string() { return JITSON_VERSION; }
+std::string version_string() {
+  return JITSON_VERSION;
+}
 
 #ifndef JITSON_HAVE_XBYAK
-std::string xbyak_version() { return {}; }
+std::string xbyak_version() {
+  return {};
+}
 #endif
 
 #ifndef JITSON_HAVE_LLVM
-std::string llvm_version() { return {}; }
-std::string disassemble(const void *, size_t, const std::string &) { return {}; }
+std::string llvm_version() {
+  return {};
+}
+std::string disassemble(const void *, size_t, const std::string &) {
+  return {};
+}
 #endif
 
 }  // namespace jitson

@@ -73,7 +73,8 @@ void observe_compile(const Kernel &k) {
   const Settings &s = settings();
   if (s.verbose) {
     std::lock_guard lock(g_io_mutex);
-    std::fprintf(stderr, "jitson_verbose,compile,%s,%s,key=%016llx,record_bits=%u,code_bytes=%zu,"
+    std::fprintf(stderr,
+                 "jitson_verbose,compile,%s,%s,key=%016llx,record_bits=%u,code_bytes=%zu,"
                  "compile_us=%.1f%s%s\n",
                  to_string(k.backend()), isa_name(k.isa()), (unsigned long long)k.plan().key,
                  k.plan().record_bits, k.code_bytes(), double(k.compile_time().count()) / 1000.0,
@@ -105,12 +106,12 @@ void log_scan(const Kernel &k, uint64_t records, uint64_t queries, uint64_t hits
   if (!settings().verbose) return;
   double sec = std::chrono::duration<double>(elapsed).count();
   std::lock_guard lock(g_io_mutex);
-  std::fprintf(stderr, "jitson_verbose,scan,%s,%s,key=%016llx,records=%llu,queries=%llu,"
+  std::fprintf(stderr,
+               "jitson_verbose,scan,%s,%s,key=%016llx,records=%llu,queries=%llu,"
                "hits=%llu,ms=%.3f,records_per_s=%.3g\n",
                to_string(k.backend()), isa_name(k.isa()), (unsigned long long)k.plan().key,
-               (unsigned long long)records, (unsigned long long)queries,
-               (unsigned long long)hits, sec * 1e3,
-               sec > 0 ? double(records) * double(queries) / sec : 0.0);
+               (unsigned long long)records, (unsigned long long)queries, (unsigned long long)hits,
+               sec * 1e3, sec > 0 ? double(records) * double(queries) / sec : 0.0);
 }
 
 }  // namespace jitson
