@@ -1,0 +1,52 @@
+// Strict JSON reading shared by the scan config and the engine options: RFC 8259 only, UTF-8
+// validated, duplicate keys rejected, and typed accessors whose errors are ConfigErrors naming the
+// JSON Pointer (RFC 6901) of the offending value and the rule. Internal to jit/.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace jitson::strict_json {
+
+// Objects are sorted maps (logarithmic lookups whatever a text holds), so when several members
+// break rules the first one reported is the first in key order.
+using Json = nlohmann::json;
+
+// Parses one JSON text. Throws ConfigError("/", ...) for invalid UTF-8, a syntax error (trailing
+// comma, comment, truncated input, trailing garbage) with its byte offset, and
+// ConfigError(<pointer of the member>, "duplicate key ...") for a key repeated in one object.
+// `what` prefixes the rule of syntax errors (e.g. "overrides: ").
+Json parse(std::string_view text, std::string_view what = {});
+
+// Byte offset of the first byte that is not well-formed UTF-8 (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF), or std::string_view::npos.
+size_t first_invalid_utf8(std::string_view text);
+
+// RFC 6901 pointers. The root is "" (ConfigError shows it as "/").
+std::string child(const std::string &pointer, std::string_view key);
+std::string child(const std::string &pointer, size_t index);
+
+// "null", "boolean", "string", "array", "object", "integer" or "number".
+const char *type_name(const Json &value);
+// The value as written in JSON (strings quoted and escaped).
+std::string quoted(const Json &value);
+
+// An integer in [lo, hi]. A number with a zero fraction (2.0, 1e3) counts as an integer.
+uint64_t integer(const Json &value, const std::string &pointer, uint64_t lo, uint64_t hi);
+// A finite number > 0.
+double positive_number(const Json &value, const std::string &pointer);
+bool boolean(const Json &value, const std::string &pointer);
+const std::string &string(const Json &value, const std::string &pointer);
+// Index of the string value in choices.
+size_t choice(const Json &value, const std::string &pointer,
+              std::initializer_list<const char *> choices);
+// value must be an object whose keys are all in allowed.
+void object_with_fields(const Json &value, const std::string &pointer,
+                        std::initializer_list<const char *> allowed);
+void array(const Json &value, const std::string &pointer);
+
+}  // namespace jitson::strict_json
