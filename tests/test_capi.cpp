@@ -25,7 +25,7 @@ TEST(CApi, CompileScanDescribeRelease) {
   EngineGuard g{jitson_engine_create(nullptr, err, sizeof err)};
   ASSERT_NE(g.e, nullptr) << err;
   EXPECT_STREQ(err, "");
-  const std::string cfg = R"({"version": 1, "record_bits": 512, "max_distance": 200, "top_k": 4})";
+  const std::string cfg = R"({"version": 1, "record_bits": 512, "max_distance": 250, "top_k": 4})";
   jitson_kernel *k = compile(g.e, cfg, err, sizeof err);
   ASSERT_NE(k, nullptr) << err;
   EXPECT_NE(std::string(jitson_kernel_describe(k)).find("record_bits=512"), std::string::npos);
@@ -39,8 +39,9 @@ TEST(CApi, CompileScanDescribeRelease) {
   jitson_hit hits[4];
   jitson_stats stats;
   int64_t got = jitson_scan(k, q.data(), db.data(), n, hits, 4, &stats, err, sizeof err);
-  auto expected = jitson::oracle::scan(q.data(), db.data(), n, bytes, {}, 200, 4);
+  auto expected = jitson::oracle::scan(q.data(), db.data(), n, bytes, {}, 250, 4);
   ASSERT_EQ(got, int64_t(expected.size())) << err;
+  ASSERT_EQ(got, 4) << "the data must give more than top_k hits for the out_cap check";
   for (int64_t i = 0; i < got; ++i) {
     EXPECT_EQ(hits[i].index, expected[size_t(i)].index);
     EXPECT_EQ(hits[i].distance, expected[size_t(i)].distance);

@@ -198,9 +198,12 @@ void check_result(const Case &c, const std::vector<Hit> &expected, const ScanRes
     auto one = oracle::scan(query, &c.db[h.index * bytes], 1, bytes, c.mask, c.max_distance, 1);
     ASSERT_EQ(one.size(), 1u) << ctx;
     ASSERT_EQ(one[0].distance, h.distance) << ctx;
-    if (i) ASSERT_TRUE(got.hits[i - 1].distance < h.distance ||
-                       (got.hits[i - 1].distance == h.distance && got.hits[i - 1].index < h.index))
-        << ctx;
+    if (i) {
+      const Hit &prev = got.hits[i - 1];
+      ASSERT_TRUE(prev.distance < h.distance ||
+                  (prev.distance == h.distance && prev.index < h.index))
+          << ctx;
+    }
   }
 }
 

@@ -188,7 +188,7 @@ TEST(Concurrency, EightThreadsCompileAndScanOverlappingConfigs) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
-      std::mt19937_64 rng(uint64_t(t));
+      std::mt19937_64 rng{uint64_t(t)};
       for (int i = 0; i < 60; ++i) {
         uint32_t md = uint32_t(rng() % 20) * 40;  // 20 distinct meanings shared by all threads
         auto k = engine.compile(config(2048, md, ", \"top_k\": 7"));
