@@ -1,0 +1,331 @@
+// jitson bench: the JIT kernel against the runtime backend (and FAISS IndexBinaryFlat when built
+// in) on the same data and queries, next to the read bandwidth measured in the same run.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <thread>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "common.hpp"
+#include "jitson/cpu.hpp"
+#include "jitson/engine.hpp"
+
+#ifdef JITSON_HAVE_FAISS
+#include <faiss/IndexBinaryFlat.h>
+#include <omp.h>
+#endif
+
+namespace jitson::cli {
+namespace {
+
+struct BenchOptions {
+  std::string config, db, queries;
+  unsigned repeat = 5;
+  unsigned threads = 0;
+  bool no_faiss = false;
+};
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// ---- read bandwidth: XOR-reduce every byte once, with the widest loads this CPU has ----
+
+__attribute__((target("avx512f"))) uint64_t read_avx512(const uint8_t *p, size_t n) {
+  __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
+  size_t i = 0;
+  // loadu: no alignment is assumed, so any slice of the mapping is fine.
+  for (; i + 256 <= n; i += 256) {
+    a = _mm512_xor_si512(a, _mm512_loadu_si512(p + i));
+    b = _mm512_xor_si512(b, _mm512_loadu_si512(p + i + 64));
+    c = _mm512_xor_si512(c, _mm512_loadu_si512(p + i + 128));
+    d = _mm512_xor_si512(d, _mm512_loadu_si512(p + i + 192));
+  }
+  a = _mm512_xor_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(c, d));
+  uint64_t lanes[8];
+  _mm512_storeu_si512(lanes, a);
+  uint64_t sum = 0;
+  for (uint64_t lane : lanes) sum ^= lane;
+  for (; i < n; ++i) sum += p[i];
+  return sum;
+}
+
+__attribute__((target("avx2"))) uint64_t read_avx2(const uint8_t *p, size_t n) {
+  __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+  size_t i = 0;
+  // loadu: no alignment is assumed.
+  for (; i + 128 <= n; i += 128) {
+    a = _mm256_xor_si256(a, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + i)));
+    b = _mm256_xor_si256(b, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + i + 32)));
+    c = _mm256_xor_si256(c, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + i + 64)));
+    d = _mm256_xor_si256(d, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + i + 96)));
+  }
+  a = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
+  uint64_t sum = static_cast<uint64_t>(_mm256_extract_epi64(a, 0) ^ _mm256_extract_epi64(a, 1) ^
+                                       _mm256_extract_epi64(a, 2) ^ _mm256_extract_epi64(a, 3));
+  for (; i < n; ++i) sum += p[i];
+  return sum;
+}
+
+uint64_t read_sse2(const uint8_t *p, size_t n) {
+  __m128i a = _mm_setzero_si128(), b = a, c = a, d = a;
+  size_t i = 0;
+  // loadu: no alignment is assumed.
+  for (; i + 64 <= n; i += 64) {
+    a = _mm_xor_si128(a, _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + i)));
+    b = _mm_xor_si128(b, _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + i + 16)));
+    c = _mm_xor_si128(c, _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + i + 32)));
+    d = _mm_xor_si128(d, _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + i + 48)));
+  }
+  a = _mm_xor_si128(_mm_xor_si128(a, b), _mm_xor_si128(c, d));
+  uint64_t sum =
+      static_cast<uint64_t>(_mm_cvtsi128_si64(a) ^ _mm_cvtsi128_si64(_mm_srli_si128(a, 8)));
+  for (; i < n; ++i) sum += p[i];
+  return sum;
+}
+
+struct ReadLoop {
+  uint64_t (*fn)(const uint8_t *, size_t);
+  const char *name;
+};
+
+ReadLoop widest_read_loop() {
+  if (isa_supported(Isa::avx512)) return {read_avx512, "avx512 loads"};
+  const CpuFeatures &f = cpu_features();
+  if (f.avx2 && f.os_saves_ymm) return {read_avx2, "avx2 loads"};
+  return {read_sse2, "sse2 loads"};
+}
+
+std::atomic<uint64_t> g_sink{0};  // keeps the reads observable
+
+// Seconds for `passes` reads of [data, data + bytes) split over `threads` threads.
+double time_reads(const ReadLoop &loop, const uint8_t *data, size_t bytes, unsigned threads,
+                  unsigned passes) {
+  auto start = Clock::now();
+  std::vector<std::thread> workers;
+  size_t per_thread = (bytes / threads) & ~size_t{63};
+  for (unsigned t = 0; t < threads; ++t) {
+    size_t begin = t * per_thread;
+    size_t end = t + 1 == threads ? bytes : begin + per_thread;
+    workers.emplace_back([&loop, data, begin, end, passes] {
+      uint64_t sum = 0;
+      for (unsigned p = 0; p < passes; ++p) sum += loop.fn(data + begin, end - begin);
+      g_sink.fetch_add(sum, std::memory_order_relaxed);
+    });
+  }
+  for (auto &w : workers) w.join();
+  return seconds_since(start);
+}
+
+// Median GB/s of `repeat` samples, each long enough (≥ 20 ms) to hide thread start-up.
+double read_bandwidth(const ReadLoop &loop, const uint8_t *data, size_t bytes, unsigned threads,
+                      unsigned repeat) {
+  double once = time_reads(loop, data, bytes, threads, 1);  // also faults the pages in
+  once = time_reads(loop, data, bytes, threads, 1);
+  unsigned passes =
+      static_cast<unsigned>(std::clamp(std::ceil(0.02 / std::max(once, 1e-9)), 1.0, 1e6));
+  std::vector<double> rates;
+  for (unsigned r = 0; r < repeat; ++r) {
+    double t = time_reads(loop, data, bytes, threads, passes);
+    rates.push_back(static_cast<double>(bytes) * passes / t / 1e9);
+  }
+  return median(rates);
+}
+
+// Median seconds per call of `run`, each sample long enough (≥ 10 ms) to be timed reliably.
+template <typename Run>
+double time_median(Run &&run, unsigned repeat) {
+  auto start = Clock::now();
+  run();  // warm-up: faults pages in, fills caches
+  double once = seconds_since(start);
+  unsigned calls =
+      static_cast<unsigned>(std::clamp(std::ceil(0.01 / std::max(once, 1e-9)), 1.0, 1e6));
+  std::vector<double> samples;
+  for (unsigned r = 0; r < repeat; ++r) {
+    start = Clock::now();
+    for (unsigned c = 0; c < calls; ++c) run();
+    samples.push_back(seconds_since(start) / calls);
+  }
+  return median(samples);
+}
+
+std::vector<ScanResult> scan_queries(const Kernel &k, const uint8_t *queries, uint64_t n,
+                                     DatabaseView db) {
+  if (n == 1) return {k.scan(queries, db)};
+  return k.scan_batch(queries, n, db);
+}
+
+struct Row {
+  std::string name;
+  double seconds;
+  std::string detail;
+};
+
+int run_bench(const BenchOptions &o) {
+  if (o.repeat == 0) throw InputError("--repeat 0: at least 1 repetition is needed");
+  ConfigSource source{o.config, {}};
+  ScanSpec spec = source.load();
+  ConfigSource runtime_source{o.config, {{"the runtime comparison", "backend", "runtime"}}};
+  ScanSpec runtime_spec = runtime_source.load();
+
+  RecordSet db =
+      load_records(o.db, resolve_format("", o.db, RecordFormat::jfp, "--db"), spec.record_bits,
+                   /*populate=*/true);
+  if (db.record_bits != spec.record_bits)
+    throw InputError(fmt::format("{}: records are {} bits, but {} has record_bits {}", o.db,
+                                 db.record_bits, o.config, spec.record_bits));
+  if (db.view.layout != Layout::row_major)
+    throw InputError(fmt::format("{}: bench needs a row-major database", o.db));
+  if (db.view.n_records == 0) throw InputError(fmt::format("{}: the database is empty", o.db));
+
+  RecordSet query_file;
+  const uint8_t *queries = db.view.data;  // default: record 0 of the database as the one query
+  uint64_t n_queries = 1;
+  if (!o.queries.empty()) {
+    query_file = load_records(
+        o.queries, resolve_format("", o.queries, RecordFormat::jfp, "--queries"), spec.record_bits);
+    if (query_file.record_bits != spec.record_bits)
+      throw InputError(fmt::format("{}: queries are {} bits, but {} has record_bits {}", o.queries,
+                                   query_file.record_bits, o.config, spec.record_bits));
+    if (query_file.view.n_records == 0)
+      throw InputError(fmt::format("{}: no queries in the file", o.queries));
+    queries = query_file.view.data;
+    n_queries = query_file.view.n_records;
+  }
+
+  const unsigned threads =
+      o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  EngineOptions engine_options;
+  engine_options.threads = threads;
+  Engine engine(engine_options);
+  std::shared_ptr<const Kernel> jit = source.compile(engine, spec);
+  std::shared_ptr<const Kernel> runtime = runtime_source.compile(engine, runtime_spec);
+  const DatabaseView view = db.view;
+  const double payload = static_cast<double>(view.n_records) * view.record_bytes;
+
+  fmt::print(
+      "bench: {}: {} records of {} bits ({}), {} quer{}, top_k {}, max_distance {}, "
+      "{} thread{}, median of {}\n",
+      o.db, view.n_records, db.record_bits, human_bytes(payload), n_queries,
+      n_queries == 1 ? "y" : "ies", spec.top_k, spec.max_distance, threads, threads == 1 ? "" : "s",
+      o.repeat);
+  std::fflush(stdout);
+
+  ReadLoop loop = widest_read_loop();
+  double bandwidth =
+      read_bandwidth(loop, view.data, view.n_records * view.record_bytes, threads, o.repeat);
+  fmt::print("read bandwidth over the mapped database: {:.1f} GB/s ({} threads, {})\n", bandwidth,
+             threads, loop.name);
+
+  std::vector<Row> rows;
+  std::vector<ScanResult> jit_results, runtime_results;
+  rows.push_back(
+      {"jit",
+       time_median([&] { jit_results = scan_queries(*jit, queries, n_queries, view); }, o.repeat),
+       jit->describe()});
+  rows.push_back(
+      {"runtime",
+       time_median([&] { runtime_results = scan_queries(*runtime, queries, n_queries, view); },
+                   o.repeat),
+       runtime->describe()});
+  for (uint64_t q = 0; q < n_queries; ++q)
+    if (jit_results[q].hits != runtime_results[q].hits)
+      throw Failure(
+          fmt::format("query {}: the jit and runtime kernels returned different hits; "
+                      "this is a bug, please report it with the config and database",
+                      q));
+  uint64_t total_hits = 0;
+  for (const ScanResult &r : jit_results) total_hits += r.hits.size();
+
+  std::string faiss_note;
+#ifdef JITSON_HAVE_FAISS
+  if (o.no_faiss) {
+    faiss_note = "faiss: skipped (--no-faiss)";
+  } else {
+    omp_set_num_threads(static_cast<int>(threads));
+    faiss::IndexBinaryFlat index(static_cast<faiss::IndexBinary::idx_t>(db.record_bits));
+    index.add(static_cast<faiss::IndexBinary::idx_t>(view.n_records), view.data);
+    const auto k =
+        static_cast<faiss::IndexBinary::idx_t>(std::min<uint64_t>(spec.top_k, view.n_records));
+    std::vector<int32_t> distances(n_queries * k);
+    std::vector<faiss::IndexBinary::idx_t> labels(n_queries * k);
+    rows.push_back({"faiss",
+                    time_median(
+                        [&] {
+                          index.search(static_cast<faiss::IndexBinary::idx_t>(n_queries), queries,
+                                       k, distances.data(), labels.data());
+                        },
+                        o.repeat),
+                    "IndexBinaryFlat: full distances, no focus mask, no max_distance"});
+    if (spec.focus_is_all()) {
+      // Both lists are sorted by distance; ours is a prefix cut at max_distance.
+      bool agree = true;
+      for (uint64_t q = 0; q < n_queries; ++q)
+        for (size_t i = 0; i < jit_results[q].hits.size(); ++i)
+          agree = agree &&
+                  jit_results[q].hits[i].distance == static_cast<uint32_t>(distances[q * k + i]);
+      if (!agree)
+        throw Failure("faiss and jitson disagree on the distances of the nearest records");
+      faiss_note = "faiss: the distances of jitson's hits agree";
+    } else {
+      faiss_note = "faiss: scans all bits (the config has a focus mask), results not compared";
+    }
+  }
+#else
+  faiss_note = "faiss: not built in";
+#endif
+
+  const double jit_seconds = rows[0].seconds;
+  fmt::print("\n{:<8} {:>10} {:>14} {:>9} {:>12} {:>14}\n", "", "ms", "M records/s", "GB/s",
+             "jit speed-up", "of bandwidth");
+  for (const Row &row : rows) {
+    double pairs = static_cast<double>(n_queries) * view.n_records;
+    double gbs = payload * n_queries / row.seconds / 1e9;
+    fmt::print("{:<8} {:>10.3f} {:>14.1f} {:>9.2f} {:>11.2f}x {:>13.0f}%\n", row.name,
+               row.seconds * 1e3, pairs / row.seconds / 1e6, gbs, row.seconds / jit_seconds,
+               100.0 * gbs / bandwidth);
+  }
+  fmt::print("\n");
+  for (const Row &row : rows) fmt::print("{:<8} {}\n", row.name, row.detail);
+  fmt::print("results: jit and runtime identical ({} hits)\n{}\n", total_hits, faiss_note);
+  if (n_queries > 1)
+    fmt::print(
+        "note: GB/s counts record bytes compared per second (queries × database), so a "
+        "batch can exceed the read bandwidth\n");
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App &app, Action &action) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App *sub = app.add_subcommand(
+      "bench",
+      "JIT kernel vs runtime backend vs FAISS IndexBinaryFlat on the same data, with the read "
+      "bandwidth measured in the same run; medians and ratios");
+  sub->add_option("--config", o->config, "Scan config file (JSON)")->required();
+  sub->add_option("--db", o->db, "Database (.jfp, .raw/.bin or .hex/.txt)")->required();
+  sub->add_option("--queries", o->queries,
+                  "Query file; default: record 0 of the database as the one query");
+  non_negative(sub->add_option("--repeat", o->repeat, "Timed repetitions (the median is printed)"))
+      ->capture_default_str();
+  sub->add_option("--threads", o->threads, "Threads for every contender (0 = all cores)")
+      ->check(CLI::Range(0u, 4096u))
+      ->capture_default_str();
+  sub->add_flag("--no-faiss", o->no_faiss, "Skip FAISS (it copies the whole database)");
+  sub->footer(
+      "Example:\n"
+      "  jitson bench --config configs/examples/full-focus.json --db db.jfp --queries q.jfp "
+      "--repeat 5");
+  sub->callback([o, &action] { action = [o] { return run_bench(*o); }; });
+}
+
+}  // namespace jitson::cli

@@ -1,0 +1,138 @@
+// jitson convert: between the jfp file format, headerless raw records and hex text, streaming.
+#include <algorithm>
+#include <memory>
+#include <optional>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "common.hpp"
+#include "jitson/database.hpp"
+
+namespace jitson::cli {
+namespace {
+
+struct ConvertOptions {
+  std::string in, out;
+  std::string from, to;
+  std::optional<uint32_t> bits;
+};
+
+// Where the records come from: a mapped file (jfp, raw) or a validated hex file.
+struct Source {
+  std::optional<FingerprintFile> file;
+  std::unique_ptr<HexFileReader> hex;
+  uint64_t count = 0;
+  uint32_t record_bits = 0;
+};
+
+Source open_source(const ConvertOptions &o, RecordFormat from) {
+  Source s;
+  if (from == RecordFormat::hex) {
+    s.hex = std::make_unique<HexFileReader>(o.in);
+    s.count = s.hex->validate(o.bits);
+    s.record_bits = s.hex->record_bits();
+    return s;
+  }
+  RecordSet set = load_records(o.in, from, o.bits);
+  if (set.view.layout != Layout::row_major)
+    throw InputError(fmt::format("{}: blocked layout input cannot be converted yet", o.in));
+  if (from == RecordFormat::jfp && o.bits && *o.bits != set.record_bits)
+    throw InputError(
+        fmt::format("{}: records are {} bits, not --bits {}", o.in, set.record_bits, *o.bits));
+  s.count = set.view.n_records;
+  s.record_bits = set.record_bits;
+  s.file = std::move(set.file);
+  return s;
+}
+
+// Hands the records to `sink` in chunks of about 1 MiB.
+template <typename Sink>
+void for_each_chunk(Source &s, Sink &&sink) {
+  const size_t record_bytes = s.record_bits / 8;
+  const uint64_t chunk_records = std::max<uint64_t>(1, (size_t{1} << 20) / record_bytes);
+  ProgressBar progress(s.count, "records");
+  if (s.file) {
+    DatabaseView view = s.file->view();
+    for (uint64_t begin = 0; begin < s.count; begin += chunk_records) {
+      uint64_t n = std::min(chunk_records, s.count - begin);
+      sink(view.record(begin), n);
+      progress.update(begin + n);
+    }
+  } else {
+    std::vector<uint8_t> chunk(std::min(chunk_records, std::max<uint64_t>(s.count, 1)) *
+                               record_bytes);
+    for (uint64_t begin = 0; begin < s.count; begin += chunk_records) {
+      uint64_t n = std::min(chunk_records, s.count - begin);
+      for (uint64_t i = 0; i < n; ++i) s.hex->next(chunk.data() + i * record_bytes);
+      sink(chunk.data(), n);
+      progress.update(begin + n);
+    }
+  }
+  progress.finish();
+}
+
+int run_convert(const ConvertOptions &o) {
+  RecordFormat from = resolve_format(o.from, o.in, std::nullopt, "--from");
+  RecordFormat to = resolve_format(o.to, o.out, std::nullopt, "--to");
+  if (o.in == o.out || same_file(o.in, o.out))
+    throw InputError("IN and OUT name the same file; write to another path");
+
+  Source source = open_source(o, from);
+  const size_t record_bytes = source.record_bits / 8;
+  install_cleanup_handlers();
+  TemporaryFileGuard guard(temporary_path_for(o.out));
+
+  if (to == RecordFormat::hex) {
+    AtomicTextFile out(o.out);
+    std::string text;
+    for_each_chunk(source, [&](const uint8_t *records, uint64_t n) {
+      text.clear();
+      for (uint64_t i = 0; i < n; ++i) {
+        append_hex(text, records + i * record_bytes, record_bytes);
+        text += '\n';
+      }
+      out.write(text);
+    });
+    out.commit();
+  } else {
+    std::unique_ptr<FingerprintWriter> out;
+    try {
+      out = std::make_unique<FingerprintWriter>(o.out, source.record_bits, source.count,
+                                                Layout::row_major, 0, to == RecordFormat::jfp);
+    } catch (const Error &e) {
+      throw InputError(e.what());
+    }
+    for_each_chunk(
+        source, [&](const uint8_t *records, uint64_t n) { out->write(records, n * record_bytes); });
+    out->commit();
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_convert_command(CLI::App &app, Action &action) {
+  auto o = std::make_shared<ConvertOptions>();
+  CLI::App *sub = app.add_subcommand(
+      "convert", "Convert records between the jfp file format, raw records and hex text");
+  sub->add_option("IN", o->in, "Input file")->required();
+  sub->add_option("OUT", o->out, "Output file (written atomically)")->required();
+  sub->add_option("--from", o->from,
+                  "Input format; default from the extension (.jfp; .raw, .bin; .hex, .txt)")
+      ->check(CLI::IsMember({"jfp", "raw", "hex"}));
+  sub->add_option("--to", o->to, "Output format; default from the extension")
+      ->check(CLI::IsMember({"jfp", "raw", "hex"}));
+  non_negative(
+      sub->add_option("--bits", o->bits,
+                      "Bits per record: required to read raw; checked against jfp and hex input"));
+  sub->footer(
+      "Formats: jfp = header + records (docs/FORMAT.md); raw = records only; hex = one record\n"
+      "per line, lowercase hex, byte 0 first.\n"
+      "Examples:\n"
+      "  jitson convert db.jfp db.hex\n"
+      "  jitson convert records.bin db.jfp --from raw --bits 16384");
+  sub->callback([o, &action] { action = [o] { return run_convert(*o); }; });
+}
+
+}  // namespace jitson::cli

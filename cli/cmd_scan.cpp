@@ -1,0 +1,259 @@
+// jitson scan: one config, one memory-mapped database, one or many queries → hits.
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common.hpp"
+#include "jitson/engine.hpp"
+
+namespace jitson::cli {
+namespace {
+
+struct ScanOptions {
+  std::string config, db, query_hex, queries;
+  unsigned threads = 0;
+  std::optional<int64_t> top_k, max_distance;
+  std::string backend, isa;
+  std::string format = "table";
+  bool stats = false;
+};
+
+// Appends `more` (indices relative to `offset`) and keeps the first top_k by (distance, index).
+void merge_hits(std::vector<Hit> &kept, const std::vector<Hit> &more, uint64_t offset,
+                uint32_t top_k) {
+  for (Hit h : more) {
+    h.index += offset;
+    kept.push_back(h);
+  }
+  std::sort(kept.begin(), kept.end(), [](const Hit &a, const Hit &b) {
+    return a.distance != b.distance ? a.distance < b.distance : a.index < b.index;
+  });
+  if (kept.size() > top_k) kept.resize(top_k);
+}
+
+// Scans every query over the whole database. When a progress bar can be shown (stderr is a
+// terminal), the database is scanned in slices of about 64 MiB per query so the bar can move;
+// the merged top-k of the slices is exactly the top-k of the whole database.
+std::vector<ScanResult> scan_all(const Kernel &kernel, const uint8_t *queries, uint64_t n_queries,
+                                 DatabaseView db) {
+  if (n_queries == 0) return {};
+  ProgressBar progress(db.n_records, "records");
+  if (!progress.enabled() || db.layout != Layout::row_major || db.n_records == 0) {
+    if (n_queries == 1) return {kernel.scan(queries, db)};
+    return kernel.scan_batch(queries, n_queries, db);
+  }
+  const uint64_t slice = std::max<uint64_t>(
+      1024, (uint64_t{64} << 20) / db.record_bytes / std::max<uint64_t>(1, n_queries));
+  const uint32_t top_k = kernel.spec().top_k;
+  std::vector<ScanResult> results(n_queries);
+  for (uint64_t begin = 0; begin < db.n_records; begin += slice) {
+    uint64_t n = std::min(slice, db.n_records - begin);
+    DatabaseView part = DatabaseView::rows(db.record(begin), n, db.record_bytes);
+    std::vector<ScanResult> partial = n_queries == 1
+                                          ? std::vector<ScanResult>{kernel.scan(queries, part)}
+                                          : kernel.scan_batch(queries, n_queries, part);
+    for (uint64_t q = 0; q < n_queries; ++q) {
+      merge_hits(results[q].hits, partial[q].hits, begin, top_k);
+      results[q].stats += partial[q].stats;
+    }
+    progress.update(begin + n);
+  }
+  progress.finish();
+  return results;
+}
+
+size_t stage_count(const Kernel &kernel) {
+  size_t stages = kernel.plan().cascade.stages.size();
+  return std::clamp<size_t>(stages, 1, kMaxStages);
+}
+
+nlohmann::ordered_json stats_json(const ScanStats &s, size_t stages) {
+  nlohmann::ordered_json j;
+  j["records"] = s.records;
+  j["evaluated_full"] = s.evaluated_full;
+  j["hits"] = s.hits;
+  j["rejected_by_stage"] =
+      std::vector<uint64_t>(s.rejected_by_stage.begin(), s.rejected_by_stage.begin() + stages);
+  j["statistically_pruned"] = s.statistically_pruned;
+  return j;
+}
+
+// JSON on one line with a space after ':' and ',' (nlohmann's compact form has none).
+std::string one_line_json(const nlohmann::ordered_json &j) {
+  if (j.is_object()) {
+    std::string s = "{";
+    bool first = true;
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      s += fmt::format("{}{}: {}", first ? "" : ", ", nlohmann::ordered_json(it.key()).dump(),
+                       one_line_json(it.value()));
+      first = false;
+    }
+    return s + "}";
+  }
+  if (j.is_array()) {
+    std::string s = "[";
+    for (size_t i = 0; i < j.size(); ++i) s += (i ? ", " : "") + one_line_json(j[i]);
+    return s + "]";
+  }
+  return j.dump();
+}
+
+std::string stats_text(const ScanStats &s, size_t stages, double seconds) {
+  std::string rejected;
+  for (size_t i = 0; i < stages; ++i)
+    rejected += fmt::format("{}{}", i ? "," : "", s.rejected_by_stage[i]);
+  double rate = seconds > 0 ? static_cast<double>(s.records) / seconds : 0.0;
+  return fmt::format(
+      "stats: records {}, evaluated_full {}, hits {}, rejected_by_stage [{}], "
+      "statistically_pruned {}; scan {:.6f} s ({:.1f} M records/s)",
+      s.records, s.evaluated_full, s.hits, rejected, s.statistically_pruned, seconds, rate / 1e6);
+}
+
+std::vector<uint8_t> query_from_hex(const std::string &hex, const ScanSpec &spec,
+                                    const std::string &config_path) {
+  size_t want = spec.record_bytes() * size_t{2};
+  if (hex.size() != want)
+    throw InputError(fmt::format(
+        "--query-hex: {} hex digits ({} bits), but {} has record_bits {}: give exactly {} digits",
+        hex.size(), hex.size() * 4, config_path, spec.record_bits, want));
+  std::vector<uint8_t> query(spec.record_bytes());
+  size_t bad = decode_hex(hex, query.data());
+  if (bad != std::string_view::npos)
+    throw InputError(
+        fmt::format("--query-hex: bad hex digit '{}' at column {}", hex[bad], bad + 1));
+  return query;
+}
+
+int run_scan(const ScanOptions &o) {
+  ConfigSource source{o.config, {}};
+  if (o.top_k) source.overrides.push_back({"--top-k", "top_k", *o.top_k});
+  if (o.max_distance)
+    source.overrides.push_back({"--max-distance", "max_distance", *o.max_distance});
+  if (!o.backend.empty()) source.overrides.push_back({"--backend", "backend", o.backend});
+  if (!o.isa.empty()) source.overrides.push_back({"--isa", "isa", o.isa});
+  if (o.query_hex.empty() == o.queries.empty())
+    throw InputError("give exactly one of --query-hex HEX or --queries FILE");
+
+  ScanSpec spec = source.load();
+
+  RecordSet db =
+      load_records(o.db, resolve_format("", o.db, RecordFormat::jfp, "--db"), spec.record_bits);
+  if (db.record_bits != spec.record_bits)
+    throw InputError(fmt::format("{}: records are {} bits, but {} has record_bits {}", o.db,
+                                 db.record_bits, o.config, spec.record_bits));
+
+  std::vector<uint8_t> hex_query;
+  RecordSet query_file;
+  const uint8_t *queries = nullptr;
+  uint64_t n_queries = 0;
+  if (!o.query_hex.empty()) {
+    hex_query = query_from_hex(o.query_hex, spec, o.config);
+    queries = hex_query.data();
+    n_queries = 1;
+  } else {
+    query_file = load_records(
+        o.queries, resolve_format("", o.queries, RecordFormat::jfp, "--queries"), spec.record_bits);
+    if (query_file.record_bits != spec.record_bits)
+      throw InputError(fmt::format(
+          "{}: queries are {} bits, but {} has record_bits {}: query length must equal the "
+          "record size",
+          o.queries, query_file.record_bits, o.config, spec.record_bits));
+    if (query_file.view.layout != Layout::row_major)
+      throw InputError(fmt::format("{}: queries must be row-major records", o.queries));
+    queries = query_file.view.data;
+    n_queries = query_file.view.n_records;
+  }
+
+  EngineOptions engine_options;
+  engine_options.threads = o.threads;
+  Engine engine(engine_options);
+  std::shared_ptr<const Kernel> kernel = source.compile(engine, spec);
+
+  auto start = std::chrono::steady_clock::now();
+  std::vector<ScanResult> results = scan_all(*kernel, queries, n_queries, db.view);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  ScanStats total;
+  for (const ScanResult &r : results) total += r.stats;
+  const size_t stages = stage_count(*kernel);
+
+  std::string out;
+  if (o.format == "json") {
+    // One line per query keeps large results readable and greppable; still plain JSON.
+    nlohmann::ordered_json config = nlohmann::ordered_json::parse(spec.canonical_json());
+    out = fmt::format("{{\n  \"config\": {},\n  \"kernel\": {},\n  \"results\": [",
+                      one_line_json(config), nlohmann::ordered_json(kernel->describe()).dump());
+    for (uint64_t q = 0; q < results.size(); ++q) {
+      out += fmt::format("{}\n    {{\"query\": {}, \"hits\": [", q ? "," : "", q);
+      for (size_t i = 0; i < results[q].hits.size(); ++i)
+        out += fmt::format("{}{{\"index\": {}, \"distance\": {}}}", i ? ", " : "",
+                           results[q].hits[i].index, results[q].hits[i].distance);
+      out += "]}";
+    }
+    out += fmt::format("{}],\n  \"stats\": {},\n  \"seconds\": {}\n}}\n",
+                       results.empty() ? "" : "\n  ", one_line_json(stats_json(total, stages)),
+                       nlohmann::ordered_json(seconds).dump());
+  } else if (o.format == "csv") {
+    out = "query,rank,index,distance\n";
+    for (uint64_t q = 0; q < results.size(); ++q)
+      for (size_t r = 0; r < results[q].hits.size(); ++r)
+        out += fmt::format("{},{},{},{}\n", q, r + 1, results[q].hits[r].index,
+                           results[q].hits[r].distance);
+  } else {
+    out = fmt::format("{:>5}  {:>4}  {:>12}  {:>8}\n", "query", "rank", "index", "distance");
+    for (uint64_t q = 0; q < results.size(); ++q)
+      for (size_t r = 0; r < results[q].hits.size(); ++r)
+        out += fmt::format("{:>5}  {:>4}  {:>12}  {:>8}\n", q, r + 1, results[q].hits[r].index,
+                           results[q].hits[r].distance);
+  }
+  fmt::print("{}", out);
+  if (o.stats && o.format != "json") {
+    std::fflush(stdout);
+    fmt::print(stderr, "kernel: {}\n{}\n", kernel->describe(), stats_text(total, stages, seconds));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_scan_command(CLI::App &app, Action &action) {
+  auto o = std::make_shared<ScanOptions>();
+  CLI::App *sub = app.add_subcommand(
+      "scan", "Scan a fingerprint file with a config: hits (index, distance) per query");
+  sub->add_option("--config", o->config, "Scan config file (JSON)")->required();
+  sub->add_option("--db", o->db, "Database: .jfp (memory-mapped), .raw/.bin, or .hex/.txt")
+      ->required();
+  CLI::Option *hex =
+      sub->add_option("--query-hex", o->query_hex, "One query as hex (record_bits/4 digits)");
+  CLI::Option *file =
+      sub->add_option("--queries", o->queries, "Query file (.jfp, .raw/.bin or .hex/.txt)");
+  hex->excludes(file);
+  sub->add_option("--threads", o->threads, "Scan threads (0 = all cores)")
+      ->check(CLI::Range(0u, 4096u))
+      ->capture_default_str();
+  sub->add_option("--top-k", o->top_k, "Override the config's top_k");
+  sub->add_option("--max-distance", o->max_distance, "Override the config's max_distance");
+  sub->add_option("--backend", o->backend, "Override the config's backend");
+  sub->add_option("--isa", o->isa, "Override the config's isa");
+  sub->add_option("--format", o->format, "Output: table, json or csv")
+      ->check(CLI::IsMember({"table", "json", "csv"}))
+      ->capture_default_str();
+  sub->add_flag("--stats", o->stats,
+                "Print the kernel and the scan statistics (on stderr for table and csv; always "
+                "in json)");
+  sub->footer(
+      "Overrides replace config fields and are checked by the same rules as the file.\n"
+      "A progress bar appears on stderr only if it is a terminal and the scan takes > 1 s.\n"
+      "Examples:\n"
+      "  jitson scan --config configs/examples/full-focus.json --db db.jfp --queries q.jfp "
+      "--stats\n"
+      "  jitson scan --config cfg.json --db db.jfp --query-hex 00ff... --top-k 5 --format json");
+  sub->callback([o, &action] { action = [o] { return run_scan(*o); }; });
+}
+
+}  // namespace jitson::cli
