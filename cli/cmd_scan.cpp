@@ -20,6 +20,7 @@ struct ScanOptions {
   std::optional<int64_t> top_k, max_distance;
   std::string backend, isa;
   std::string format = "table";
+  std::string truth;
   bool stats = false;
 };
 
@@ -114,6 +115,44 @@ std::string stats_text(const ScanStats &s, size_t stages, double seconds) {
       s.records, s.evaluated_full, s.hits, rejected, s.statistically_pruned, seconds, rate / 1e6);
 }
 
+// Recall of planted neighbours (the truth file `jitson gen` writes beside its queries): how many
+// were returned, and how many at their planted distance (a focus mask may shorten it).
+nlohmann::json load_truth(const std::string &truth_path) {
+  nlohmann::json truth;
+  try {
+    truth = nlohmann::json::parse(read_text_file(truth_path));
+  } catch (const nlohmann::json::exception &e) {
+    throw InputError(fmt::format("{}: not a truth file: {}", truth_path, e.what()));
+  }
+  if (!truth.is_array()) throw InputError(fmt::format("{}: expected a JSON array", truth_path));
+  for (const auto &t : truth) {
+    if (!t.is_object() || !t.contains("query") || !t.contains("index") || !t.contains("distance") ||
+        !t["query"].is_number_unsigned() || !t["index"].is_number_unsigned() ||
+        !t["distance"].is_number_unsigned())
+      throw InputError(
+          fmt::format("{}: entries need unsigned query, index and distance", truth_path));
+  }
+  return truth;
+}
+
+std::string recall_text(const nlohmann::json &truth, const std::vector<ScanResult> &results) {
+  uint64_t planted = 0, found = 0, exact = 0;
+  for (const auto &t : truth) {
+    uint64_t q = t["query"].get<uint64_t>();
+    if (q >= results.size()) continue;
+    ++planted;
+    for (const Hit &h : results[q].hits) {
+      if (h.index != t["index"].get<uint64_t>()) continue;
+      ++found;
+      exact += h.distance == t["distance"].get<uint32_t>();
+    }
+  }
+  return fmt::format(
+      "recall: {} of {} planted neighbours found ({:.1f}%), {} at their planted "
+      "distance",
+      found, planted, planted ? 100.0 * double(found) / double(planted) : 100.0, exact);
+}
+
 std::vector<uint8_t> query_from_hex(const std::string &hex, const ScanSpec &spec,
                                     const std::string &config_path) {
   size_t want = spec.record_bytes() * size_t{2};
@@ -169,6 +208,9 @@ int run_scan(const ScanOptions &o) {
     n_queries = query_file.view.n_records;
   }
 
+  nlohmann::json truth;
+  if (!o.truth.empty()) truth = load_truth(o.truth);
+
   EngineOptions engine_options;
   engine_options.threads = o.threads;
   Engine engine(engine_options);
@@ -212,6 +254,10 @@ int run_scan(const ScanOptions &o) {
                            results[q].hits[r].distance);
   }
   fmt::print("{}", out);
+  if (!o.truth.empty()) {
+    std::fflush(stdout);
+    fmt::print(stderr, "{}\n", recall_text(truth, results));
+  }
   if (o.stats && o.format != "json") {
     std::fflush(stdout);
     fmt::print(stderr, "kernel: {}\n{}\n", kernel->describe(), stats_text(total, stages, seconds));
@@ -243,6 +289,9 @@ void add_scan_command(CLI::App &app, Action &action) {
   sub->add_option("--format", o->format, "Output: table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}))
       ->capture_default_str();
+  sub->add_option("--truth", o->truth,
+                  "Truth file of planted neighbours (from gen --queries-out): prints the recall "
+                  "on stderr");
   sub->add_flag("--stats", o->stats,
                 "Print the kernel and the scan statistics (on stderr for table and csv; always "
                 "in json)");
