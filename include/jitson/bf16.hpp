@@ -19,7 +19,9 @@
 
 namespace jitson {
 
-constexpr float bf16_to_f32(uint16_t x) { return std::bit_cast<float>(uint32_t{x} << 16); }
+constexpr float bf16_to_f32(uint16_t x) {
+  return std::bit_cast<float>(uint32_t{x} << 16);
+}
 
 constexpr uint16_t f32_to_bf16(float x) {
   const uint32_t bits = std::bit_cast<uint32_t>(x);

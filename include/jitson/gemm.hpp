@@ -6,7 +6,7 @@
 //
 // Summation order (what makes results reproducible):
 //  - sgemm and the exact-rounding bf16 path accumulate each C element in f32 sequentially over
-//    p inside k blocks of gemm_k_block (p = 0..255, 256..511, ...) starting from 0, then merge
+//    p inside k blocks of gemm_k_block (p = 0..511, 512..1023, ...) starting from 0, then merge
 //    each block with one fused multiply-add: the first block gives C = fma(alpha, acc, beta*C)
 //    (or fma(alpha, acc, +0) when beta == 0, C not read), later blocks C = fma(alpha, acc, C).
 //    This order does not depend on the ISA, the micro-kernel, the layout or the thread count, so
@@ -32,23 +32,31 @@ enum class GemmTranspose : int { none = 111, transpose = 112, conj_transpose = 1
 // Optional instruction families beyond the base ISA, used by gemm_bf16 and the u8 x i8 GEMMs.
 enum class GemmExtension {
   best,        // the fastest this CPU offers for the chosen ISA (AMX > AVX-512 dot > none)
-  none,        // plain SIMD of the ISA: bf16 converted to f32, integers widened
+  none,        // no dot-product instructions: bf16 converted to f32 (the exact-rounding path on
+               // the ISA's f32 kernel); u8 x i8 on the portable integer kernel
   avx512_dot,  // AVX-512 BF16 vdpbf16ps / AVX-512 VNNI vpdpbusd (Error(unsupported) if absent)
   amx,         // AMX tiles tdpbf16ps / tdpbusd (Error(unsupported) if absent or not granted)
 };
 
 struct GemmOptions {
-  unsigned threads = 0;          // 0: gemm_threads(); otherwise the exact number of threads
-  std::optional<Isa> isa;        // empty: active_isa(); otherwise must be isa_supported()
+  unsigned threads = 0;    // 0: gemm_threads(); otherwise the most threads to use
+  std::optional<Isa> isa;  // empty: active_isa(); otherwise must be isa_supported()
   GemmExtension extension = GemmExtension::best;
 };
 
+// Threads: a persistent pool of std::threads splits C into row (and, for thin problems, column)
+// ranges; problems under ~4 M multiply-adds run on the calling thread. Each thread keeps its
+// packing buffers between calls (up to ~8 MiB of packed A plus two packed B blocks). Concurrent
+// callers are safe: while one call uses the pool, another runs on its own thread alone.
+// AMX: the first call that may use AMX asks Linux for the tile-data permission (arch_prctl
+// ARCH_REQ_XCOMP_PERM), which is process-wide.
+//
 // Default thread count of every GEMM; 0 restores "all cores" (std::thread::hardware_concurrency).
 void set_gemm_threads(unsigned threads);
 unsigned gemm_threads();
 
 // k block of the documented summation order above.
-inline constexpr int64_t gemm_k_block = 256;
+inline constexpr int64_t gemm_k_block = 512;
 
 // Largest k for which every u8 x i8 sum (and its zero-point correction) is exact in i32:
 // |sum_p (a_p - zp) * b_p| <= 255 * 128 * k <= 2^31 - 1.
@@ -69,29 +77,28 @@ void sgemm(int order, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
 // sgemm with A and B in bf16 (upper halves of f32 bit patterns, stored as uint16_t), f32 C;
 // same arguments, validation and alpha/beta rules as sgemm. Each product of two bf16 values is
 // exact in f32, so the exact-rounding path (extension none) is the sgemm summation order above
-// and bit-identical on every ISA. The vdpbf16ps / AMX paths sum in another order, treat
-// subnormal bf16 inputs as zero and flush subnormal results: for data whose products are normal
-// f32 numbers the result satisfies
+// and bit-identical on every ISA. The vdpbf16ps / AMX paths sum in another order (pairs of
+// products, their own k blocks), treat subnormal bf16 inputs as zero and flush subnormal results:
+// when no input, product or partial sum is subnormal, the result satisfies
 //   |C - C_exact| <= (k + 2) * 2^-24 * (|alpha| * sum_p |a_ip * b_pj| + |beta * C_ij|)
-// where C_exact is the real-number result.
-void gemm_bf16(GemmOrder order, GemmTranspose trans_a, GemmTranspose trans_b, int64_t m,
-               int64_t n, int64_t k, float alpha, const uint16_t *a, int64_t lda,
-               const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc,
-               const GemmOptions &options = {});
+// where C_exact is the real-number result (the tests check this bound; with small integers, where
+// every sum is exact, all paths give the exact result).
+void gemm_bf16(GemmOrder order, GemmTranspose trans_a, GemmTranspose trans_b, int64_t m, int64_t n,
+               int64_t k, float alpha, const uint16_t *a, int64_t lda, const uint16_t *b,
+               int64_t ldb, float beta, float *c, int64_t ldc, const GemmOptions &options = {});
 
 // Row-major, no transposes: C[i,j] = sum_p u8(A[i,p]) * i8(B[p,j]) for A m x k (lda >= k),
 // B k x n (ldb >= n), C m x n (ldc >= n). C is overwritten. k <= gemm_u8i8_max_k.
-void gemm_u8i8_i32(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda,
-                   const int8_t *b, int64_t ldb, int32_t *c, int64_t ldc,
-                   const GemmOptions &options = {});
+void gemm_u8i8_i32(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
+                   int64_t ldb, int32_t *c, int64_t ldc, const GemmOptions &options = {});
 
 // Dequantising, per tensor (SEMANTICS.md §9.3), A asymmetric u8 (scale_a, zero_point_a in
 // [0, 255]), B symmetric i8 (scale_b):
 //   C[i,j] = f32(sum_p A[i,p]*B[p,j] - zero_point_a * sum_p B[p,j]) * (scale_a * scale_b)
 // with the integer part exact and the product scale_a * scale_b rounded once to f32.
-void gemm_u8i8_f32(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda,
-                   const int8_t *b, int64_t ldb, float *c, int64_t ldc, float scale_a,
-                   int32_t zero_point_a, float scale_b, const GemmOptions &options = {});
+void gemm_u8i8_f32(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
+                   int64_t ldb, float *c, int64_t ldc, float scale_a, int32_t zero_point_a,
+                   float scale_b, const GemmOptions &options = {});
 
 // Dequantising, per channel: A quantised per row i (a_scales[m], a_zero_points[m] in [0, 255]),
 // B per output column j (b_scales[n]):

@@ -66,6 +66,7 @@ struct Cascade {
   uint32_t record_bytes = 0;
   std::vector<CascadeStage> stages;
   const KernelTable *kernels = nullptr;  // runtime interpreter's kernels; nullptr = kernels()
+  uint32_t block_records = 0;            // blocked layout only: records per block (B)
 };
 
 // Argument block of a block function (C ABI, also the JIT kernels' only argument).
@@ -90,6 +91,20 @@ using BlockFn = uint64_t (*)(const BlockArgs *args);
 
 // The runtime interpreter of a Cascade (context must point to the Cascade).
 uint64_t scan_block_runtime(const BlockArgs *args);
+
+// Blocked layout (docs/FORMAT.md, issue 6): blocks of B records; inside a block, word w of
+// record r is the 8 bytes at offset (w * B + r) * 8 from the block start. A SWEEP function has
+// the BlockFn signature with these meanings of BlockArgs:
+//   records    → start of the first block (block-aligned)
+//   base_index → database index of record 0 of the first block
+//   reserved   → records at the start of the first block to skip (the range starts there)
+//   n_records  → end of the range, counted from record 0 of the first block
+// It visits records [reserved, n_records) stage by stage across each block (SIMD across
+// records), appends hits in index order, and keeps the counters exactly as a row kernel does
+// for the same limit: counters[s] rejects at stage s, [8] statistically pruned, [9] focused
+// words read (for each record, the words of every stage it entered). Padding records past the
+// database end are never visited. B and the stride are baked into the generated code.
+uint64_t sweep_block_runtime(const BlockArgs *args);  // context: Cascade with block_records
 
 // Builds the cascade of a focus mask (record_bytes/8 words; empty = all bits) with probe stages
 // given as CUMULATIVE focused-word counts, strictly increasing (e.g. {1, 8}: K0 = the first
