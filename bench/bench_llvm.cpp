@@ -1,0 +1,438 @@
+// The LLVM ORC backend: compile latency (config text → callable kernel: the first compile of a
+// process and of an engine, which build the LLJIT, and the steady state), and scan speed of
+// LLVM kernels against Xbyak kernels of the same configs on the same data, in one run.
+//
+//   compile/*   median ms per compile (counters median_ms, median_cpu_ms)
+//   l2/*        256 × 2,048-byte records (512 KiB, inside L2), the block function alone
+//   dram/*      1M × 2,048-byte records (JITSON_BENCH_RECORDS), one thread, top-10
+//   cascade/*   exact cascade with a selective max_distance (planted neighbours, ≤ 0.1 % hits)
+// A summary with the LLVM / Xbyak ratios is printed at the end.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "jitson/cpu.hpp"
+#include "jitson/engine.hpp"
+#include "jitson/scan.hpp"
+#include "support/bandwidth.hpp"
+
+namespace {
+
+using jitson::Backend;
+using jitson::bench::AlignedBuffer;
+
+constexpr size_t kRecordBytes = 2048;  // SKU-16K
+constexpr size_t kL2Records = 256;     // 512 KiB
+constexpr uint32_t kTopK = 10;
+constexpr uint32_t kSelectiveMaxDistance = 500;
+constexpr uint64_t kPlantEvery = 2048;  // one planted neighbour per 2,048 records (0.05 %)
+
+uint64_t dram_records() {
+  if (const char *s = std::getenv("JITSON_BENCH_RECORDS")) {
+    const unsigned long long n = std::strtoull(s, nullptr, 10);
+    if (n > 0) return n;
+  }
+  return uint64_t{1} << 20;
+}
+
+void fill_random(uint8_t *p, size_t n, uint64_t seed) {
+  uint64_t state = seed;
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    std::memcpy(p + i, &z, n - i < 8 ? n - i : 8);
+  }
+}
+
+std::string config(const std::string &backend, const std::string &isa, const std::string &extra,
+                   uint32_t max_distance, uint32_t top_k = kTopK) {
+  return "{\"version\": 1, \"record_bits\": 16384, \"max_distance\": " +
+         std::to_string(max_distance) + ", \"top_k\": " + std::to_string(top_k) + ", \"isa\": \"" +
+         isa + "\", \"backend\": \"" + backend + "\"" + extra + "}";
+}
+const std::string kOff = ", \"cascade\": {\"mode\": \"off\"}";
+const std::string kFocusEighth = ", \"focus\": {\"ranges\": [[0, 2048]]}";
+std::string every_eighth_word() {
+  std::string s = ", \"focus\": {\"ranges\": [";
+  for (int w = 0; w < 256; w += 8) {
+    s += (w ? ", [" : "[") + std::to_string(64 * w) + ", " + std::to_string(64 * w + 64) + "]";
+  }
+  return s + "]}";
+}
+
+struct SmallData {
+  AlignedBuffer query{kRecordBytes};
+  AlignedBuffer records{kL2Records * kRecordBytes};
+  SmallData() {
+    fill_random(query.data(), query.size(), 1);
+    fill_random(records.data(), records.size(), 2);
+  }
+};
+SmallData &small() {
+  static SmallData d;
+  return d;
+}
+
+// Random records, and every kPlantEvery-th a copy of the query with 40..439 bits flipped.
+struct Database {
+  uint64_t n_records = dram_records();
+  AlignedBuffer bytes{n_records * kRecordBytes};
+  Database() {
+    fill_random(bytes.data(), bytes.size(), 3);
+    const uint8_t *q = small().query.data();
+    uint64_t state = 99;
+    for (uint64_t i = kPlantEvery / 2; i < n_records; i += kPlantEvery) {
+      uint8_t *r = bytes.data() + i * kRecordBytes;
+      std::memcpy(r, q, kRecordBytes);
+      const int flips = 40 + int((i / kPlantEvery) % 400);
+      for (int f = 0; f < flips; ++f) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        const uint32_t bit = uint32_t(state >> 33) % (kRecordBytes * 8);
+        r[bit / 8] ^= uint8_t(1u << (bit % 8));
+      }
+    }
+  }
+  jitson::DatabaseView view() const {
+    return jitson::DatabaseView::rows(bytes.data(), n_records, kRecordBytes);
+  }
+};
+Database &database() {
+  static Database d;
+  return d;
+}
+
+jitson::Engine &engine() {
+  static jitson::Engine e(jitson::EngineOptions{1, size_t{256} << 20, std::nullopt, true});
+  return e;
+}
+
+double thread_cpu_ns() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) * 1e9 + double(t.tv_nsec);
+}
+
+// Per-iteration samples → medians of wall clock and of this thread's CPU time (which
+// preemption on a busy machine does not inflate).
+class Samples {
+ public:
+  template <class F>
+  void time(F &&f) {
+    const double c0 = thread_cpu_ns();
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    const auto t1 = std::chrono::steady_clock::now();
+    cpu_.push_back(thread_cpu_ns() - c0);
+    wall_.push_back(double(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
+  }
+  void report(benchmark::State &state, const std::string &prefix = "") {
+    if (wall_.empty()) return;
+    std::sort(wall_.begin(), wall_.end());
+    std::sort(cpu_.begin(), cpu_.end());
+    state.counters[prefix + "median_ms"] = wall_[wall_.size() / 2] / 1e6;
+    state.counters[prefix + "p90_ms"] = wall_[wall_.size() * 9 / 10] / 1e6;
+    state.counters[prefix + "median_cpu_ms"] = cpu_[cpu_.size() / 2] / 1e6;
+  }
+
+ private:
+  std::vector<double> wall_, cpu_;
+};
+
+bool require_backend(benchmark::State &state, const jitson::Kernel &kernel, Backend backend) {
+  if (kernel.backend() == backend) return true;
+  state.SkipWithError(
+      ("wanted " + std::string(jitson::to_string(backend)) + ", got: " + kernel.describe())
+          .c_str());
+  return false;
+}
+
+// ----- compile latency ------------------------------------------------------------------------
+
+// A fresh engine's first LLVM compile: builds the LLJIT, then compiles. The first iteration of
+// the process also pays LLVM's one-time target initialisation; it is reported on its own.
+void bm_first_compile(benchmark::State &state, std::string isa) {
+  static bool first_in_process = true;
+  Samples samples;
+  uint32_t i = 0;
+  for (auto _ : state) {
+    const std::string text = config("llvm", isa, "", 1000 + i++);
+    jitson::Engine fresh(jitson::EngineOptions{1, size_t{64} << 20, std::nullopt, true});
+    std::shared_ptr<const jitson::Kernel> kernel;
+    if (first_in_process) {
+      Samples first;
+      first.time([&] { kernel = fresh.compile(text); });
+      first.report(state, "process_first_");
+      first_in_process = false;
+    } else {
+      samples.time([&] { kernel = fresh.compile(text); });
+    }
+    if (!require_backend(state, *kernel, Backend::llvm)) return;
+  }
+  samples.report(state);
+}
+
+// Config text → callable through Engine::compile, every text distinct (a cache miss each time).
+void bm_config_to_callable(benchmark::State &state, std::string backend, std::string isa,
+                           std::string extra) {
+  Samples samples;
+  static uint32_t serial = 0;  // distinct meanings across benchmarks and repetitions
+  size_t code_bytes = 0;
+  for (auto _ : state) {
+    // Distinct meanings: max_distance below every focus's bit count (larger values all mean
+    // "every record", which the canonical spec merges), and top_k when those run out.
+    const uint32_t i = serial++;
+    const std::string text = config(backend, isa, extra, 100 + i % 1000, kTopK + i / 1000);
+    std::shared_ptr<const jitson::Kernel> kernel;
+    samples.time([&] { kernel = engine().compile(text); });
+    if (!require_backend(state, *kernel, backend == "llvm" ? Backend::llvm : Backend::xbyak))
+      return;
+    code_bytes = kernel->code_bytes();
+  }
+  samples.report(state);
+  state.counters["code_bytes"] = double(code_bytes);
+}
+
+// ----- scans ----------------------------------------------------------------------------------
+
+void set_rates(benchmark::State &state, uint64_t records) {
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(records * kRecordBytes));
+  state.counters["records_per_s"] =
+      benchmark::Counter(double(records), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+Backend backend_of(const std::string &name) {
+  return name == "llvm" ? Backend::llvm : Backend::xbyak;
+}
+
+// The block function alone over 256 L2-resident records (no hits: limit 1).
+void bm_l2_block(benchmark::State &state, std::string backend, std::string text) {
+  auto kernel = engine().compile(text);
+  if (!require_backend(state, *kernel, backend_of(backend))) return;
+  SmallData &d = small();
+  std::vector<jitson::Hit> out(kL2Records);
+  uint64_t counters[jitson::kNumCounters] = {};
+  const jitson::BlockFn fn = kernel->block_function();
+  for (auto _ : state) {
+    jitson::BlockArgs a{d.query.data(), d.records.data(),       kL2Records, 0, 1, 0, out.data(),
+                        counters,       kernel->block_context()};
+    benchmark::DoNotOptimize(fn(&a));
+  }
+  set_rates(state, kL2Records);
+  state.counters["code_bytes"] = double(kernel->code_bytes());
+}
+
+// Kernel::scan over the DRAM database on one thread.
+void bm_dram_scan(benchmark::State &state, std::string backend, std::string text) {
+  auto kernel = engine().compile(text);
+  if (!require_backend(state, *kernel, backend_of(backend))) return;
+  Database &db = database();
+  const uint8_t *query = small().query.data();
+  jitson::ScanResult r;
+  for (auto _ : state) {
+    r = kernel->scan(query, db.view(), 1);
+    benchmark::DoNotOptimize(r.hits.data());
+  }
+  set_rates(state, db.n_records);
+  state.counters["hits"] = double(r.stats.hits);
+  if (!r.hits.empty()) state.counters["best_distance"] = r.hits.front().distance;
+}
+
+void bm_read_bandwidth(benchmark::State &state) {
+  Database &db = database();
+  for (auto _ : state) {
+    const double gbs =
+        jitson::bench::measure_read_bandwidth_gbs(db.bytes.data(), db.bytes.size(), 1, 1);
+    state.SetIterationTime(double(db.bytes.size()) / (gbs * 1e9));
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(db.bytes.size()));
+}
+
+// ----- summary --------------------------------------------------------------------------------
+
+class CollectingReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run> &runs) override {
+    for (const Run &run : runs) {
+      if (run.error_occurred) continue;
+      std::string name = run.benchmark_name();
+      if (run.run_type == Run::RT_Aggregate) {
+        // With --benchmark_repetitions the summary uses the medians.
+        if (run.aggregate_name != "median") continue;
+        name = name.substr(0, name.size() - std::string("_median").size());
+      } else if (name.find("/repeats:") != std::string::npos) {
+        continue;
+      }
+      auto &m = values[name];
+      for (const auto &[counter_name, counter] : run.counters) m[counter_name] = counter.value;
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+  double get(const std::string &prefix, const std::string &counter) const {
+    for (const auto &[name, m] : values) {
+      if (name.rfind(prefix, 0) == 0) {
+        auto it = m.find(counter);
+        if (it != m.end()) return it->second;
+      }
+    }
+    return 0;
+  }
+
+ private:
+  std::map<std::string, std::map<std::string, double>> values;
+};
+
+void print_summary(const CollectingReporter &r, const std::vector<std::string> &isas) {
+  std::printf("\nSummary (one run; GB/s = 1e9 B/s; single-core read bandwidth %.1f GB/s)\n",
+              r.get("read_bandwidth", "bytes_per_second") / 1e9);
+  std::printf(
+      "LLVM first compile in the process (LLVM initialisation + LLJIT + compile): %.2f ms "
+      "wall / %.2f ms cpu\n",
+      r.get("compile/llvm_first_in_engine/", "process_first_median_ms"),
+      r.get("compile/llvm_first_in_engine/", "process_first_median_cpu_ms"));
+  for (const auto &isa : isas) {
+    std::printf(
+        "LLVM %-6s first compile of a new engine (LLJIT + compile): %.2f ms wall / %.2f "
+        "ms cpu (median)\n",
+        isa.c_str(), r.get("compile/llvm_first_in_engine/" + isa, "median_ms"),
+        r.get("compile/llvm_first_in_engine/" + isa, "median_cpu_ms"));
+    for (const char *shape : {"default", "off", "scattered"}) {
+      const std::string suffix = std::string(shape) + "/" + isa;
+      std::printf(
+          "  %-9s config->callable: llvm %.2f ms wall / %.2f ms cpu (target <= 10), "
+          "%.0f code bytes; xbyak %.3f ms\n",
+          shape, r.get("compile/llvm_config_to_callable/" + suffix, "median_ms"),
+          r.get("compile/llvm_config_to_callable/" + suffix, "median_cpu_ms"),
+          r.get("compile/llvm_config_to_callable/" + suffix, "code_bytes"),
+          r.get("compile/xbyak_config_to_callable/" + suffix, "median_ms"));
+    }
+  }
+  auto ratio_line = [&](const std::string &what, const std::string &name, const char *counter,
+                        double unit, const char *unit_name) {
+    const double llvm = r.get(name + "/llvm", counter), xbyak = r.get(name + "/xbyak", counter);
+    std::printf("%-44s llvm %8.1f %s  xbyak %8.1f %s  llvm/xbyak = %.3f\n", what.c_str(),
+                llvm / unit, unit_name, xbyak / unit, unit_name, xbyak > 0 ? llvm / xbyak : 0.0);
+  };
+  for (const auto &isa : isas) {
+    ratio_line("L2 full focus, cascade off (" + isa + ")", "l2/full_off/" + isa, "records_per_s",
+               1e6, "M rec/s");
+    ratio_line("L2 focus first 1/8, cascade off (" + isa + ")", "l2/focus_first_eighth_off/" + isa,
+               "records_per_s", 1e6, "M rec/s");
+    ratio_line("L2 focus every 8th word, cascade off (" + isa + ")",
+               "l2/focus_every_eighth_word_off/" + isa, "records_per_s", 1e6, "M rec/s");
+    ratio_line("L2 exact cascade 1,9,256 (" + isa + ")", "l2/exact_default/" + isa, "records_per_s",
+               1e6, "M rec/s");
+    ratio_line("DRAM full focus, cascade off, top-10 (" + isa + ")", "dram/full_off_top10/" + isa,
+               "bytes_per_second", 1e9, "GB/s   ");
+    ratio_line("DRAM exact cascade, selective (" + isa + ")", "cascade/exact_selective/" + isa,
+               "records_per_s", 1e6, "M rec/s");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  if (!jitson::backend_built(Backend::llvm) || !jitson::backend_built(Backend::xbyak)) {
+    std::printf("bench_llvm compares the llvm and xbyak backends; this build lacks one of them\n");
+    return 0;
+  }
+  std::vector<std::string> isas;
+  if (jitson::isa_supported(jitson::Isa::avx512)) isas.push_back("avx512");
+  if (jitson::isa_supported(jitson::Isa::avx2)) isas.push_back("avx2");
+  const std::vector<std::string> backends = {"xbyak", "llvm"};
+  std::string scattered = ", \"focus\": {\"ranges\": [";
+  for (int w = 0; w < 256; w += 3) {
+    scattered +=
+        (w ? ", [" : "[") + std::to_string(64 * w + 5) + ", " + std::to_string(64 * w + 50) + "]";
+  }
+  scattered += "]}";
+
+  // First: nothing in the process has touched LLVM yet.
+  for (const auto &isa : isas) {
+    benchmark::RegisterBenchmark(("compile/llvm_first_in_engine/" + isa).c_str(), bm_first_compile,
+                                 isa)
+        ->Iterations(10)
+        ->Unit(benchmark::kMillisecond);
+  }
+  for (const auto &isa : isas) {
+    for (const auto &[shape, extra] : std::vector<std::pair<std::string, std::string>>{
+             {"default", ""}, {"off", kOff}, {"scattered", scattered}}) {
+      benchmark::RegisterBenchmark(("compile/llvm_config_to_callable/" + shape + "/" + isa).c_str(),
+                                   bm_config_to_callable, std::string("llvm"), isa, extra)
+          ->Iterations(200)
+          ->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark(
+          ("compile/xbyak_config_to_callable/" + shape + "/" + isa).c_str(), bm_config_to_callable,
+          std::string("xbyak"), isa, extra)
+          ->Iterations(2000)
+          ->Unit(benchmark::kMicrosecond);
+    }
+  }
+
+  // Scans: each pair of backends back to back, so both see the same machine state.
+  for (const auto &isa : isas) {
+    for (const auto &backend : backends) {
+      benchmark::RegisterBenchmark(("l2/full_off/" + isa + "/" + backend).c_str(), bm_l2_block,
+                                   backend, config(backend, isa, kOff, 16384));
+    }
+    for (const auto &backend : backends) {
+      benchmark::RegisterBenchmark(("l2/focus_first_eighth_off/" + isa + "/" + backend).c_str(),
+                                   bm_l2_block, backend,
+                                   config(backend, isa, kOff + kFocusEighth, 16384));
+    }
+    for (const auto &backend : backends) {
+      benchmark::RegisterBenchmark(
+          ("l2/focus_every_eighth_word_off/" + isa + "/" + backend).c_str(), bm_l2_block, backend,
+          config(backend, isa, kOff + every_eighth_word(), 16384));
+    }
+    for (const auto &backend : backends) {
+      // Random records against a random query: almost all rejected after the 9-word probes.
+      benchmark::RegisterBenchmark(("l2/exact_default/" + isa + "/" + backend).c_str(), bm_l2_block,
+                                   backend, config(backend, isa, "", kSelectiveMaxDistance));
+    }
+  }
+  benchmark::RegisterBenchmark("read_bandwidth", bm_read_bandwidth)
+      ->UseManualTime()
+      ->Iterations(5)
+      ->Unit(benchmark::kMillisecond);
+  for (const auto &isa : isas) {
+    for (const auto &backend : backends) {
+      benchmark::RegisterBenchmark(("dram/full_off_top10/" + isa + "/" + backend).c_str(),
+                                   bm_dram_scan, backend, config(backend, isa, kOff, 16384))
+          ->Iterations(8)
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
+    }
+    for (const auto &backend : backends) {
+      benchmark::RegisterBenchmark(("cascade/exact_selective/" + isa + "/" + backend).c_str(),
+                                   bm_dram_scan, backend,
+                                   config(backend, isa, "", kSelectiveMaxDistance))
+          ->Iterations(8)
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
+
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  std::printf("CPU: %s; LLVM %s; DRAM database %llu records x %zu B = %.2f GB\n",
+              jitson::cpu_features().brand.c_str(), jitson::llvm_version().c_str(),
+              static_cast<unsigned long long>(dram_records()), kRecordBytes,
+              double(dram_records() * kRecordBytes) / 1e9);
+  CollectingReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  print_summary(reporter, isas);
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,59 @@
+// LLVM state of the ORC backend, shared by jit/llvm_*.cpp only (they alone see LLVM's headers).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/Target/TargetMachine.h>
+
+#include "jit/llvm_jit.hpp"
+#include "jitson/cpu.hpp"
+
+namespace jitson {
+
+// What code for one ISA is generated for: the LLVM CPU, its feature string ("+a,-b,..."), and
+// the number of 64-bit words per vector chunk (1 = scalar code).
+struct LlvmIsaTarget {
+  std::string cpu;
+  std::string features;
+  unsigned vector_words = 1;
+};
+
+// Throws Error(unsupported) if this CPU cannot run code for `isa`.
+LlvmIsaTarget llvm_isa_target(Isa isa);
+
+// Registers LLVM's native target, assembly printer and disassembler, once per process (thread
+// safe); false if LLVM has none for this machine.
+bool initialise_llvm_native_target();
+
+struct LlvmJitState {
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+  // What each ISA's code is generated for (empty CPU: the machine cannot run that ISA).
+  std::array<LlvmIsaTarget, 3> targets;
+  std::atomic<uint64_t> next_serial{0};
+  std::atomic<size_t> live_kernels{0};
+
+  // Target machines are not thread-safe, and building one costs more than a small kernel's
+  // code generation, so each compile borrows one from a per-ISA pool and returns it.
+  std::mutex pool_mutex;
+  std::array<std::vector<std::unique_ptr<llvm::TargetMachine>>, 3> machine_pool;
+
+  // Throws Error(unsupported) if this machine cannot run code for `isa`.
+  const LlvmIsaTarget &target(Isa isa) const;
+  std::unique_ptr<llvm::TargetMachine> acquire_machine(Isa isa);
+  void release_machine(Isa isa, std::unique_ptr<llvm::TargetMachine> machine);
+
+  ~LlvmJitState();
+};
+
+// Converts an llvm::Error into jitson::Error(kind internal) with `what` as context.
+[[noreturn]] void throw_llvm_error(llvm::Error error, const std::string &what);
+
+}  // namespace jitson

@@ -1,0 +1,1052 @@
+// The Xbyak backend: emits one block function per ScanPlan, specialised for its focus words,
+// stage bounds and record stride, for AVX-512 (VPOPCNTDQ) or AVX2 (no EVEX at all).
+//
+// Shape of the generated function (SysV: rdi = const BlockArgs *):
+//   prologue   save callee-saved registers, read the args once, preload k-masks and (AVX-512)
+//              the query chunks that fit in zmm8..zmm31
+//   record:    prefetch the probe lines of record i + prefetch_records
+//              for each stage: scalar words (popcnt), vector chunks (masked loads, AND with a
+//              rip-relative constant only where a word is partial), rolled 8-chunk loops for
+//              long runs of whole chunks; add the stage sum to the partial distance; reject to
+//              an out-of-line path if partial >= limit or partial > statistical bound
+//              after the last stage: distance < limit → out-of-line hit store
+//   epilogue   counters from the per-stage reject registers (the last stage's rejects and the
+//              words read follow from the totals), vzeroupper, return the hit count
+//   constants  AND masks, the AVX2 nibble table
+// All addressing is register- or rip-relative, so the code runs at any address.
+#include "jit/xbyak_scan.hpp"
+
+#include <xbyak/xbyak.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "jit/code_arena.hpp"
+#include "jitson/error.hpp"
+
+namespace jitson {
+
+namespace {
+
+using Xbyak::Label;
+using Xbyak::Opmask;
+using Xbyak::Reg64;
+using Xbyak::Xmm;
+using Xbyak::Ymm;
+using Xbyak::Zmm;
+
+constexpr uint64_t kAllOnes = ~uint64_t{0};
+
+// ---------------------------------------------------------------------------------------------
+// CodeLayout: what the code has to do, decided before emitting anything.
+
+struct WordUse {
+  uint32_t word;
+  uint64_t mask;  // kAllOnes for a full word
+};
+
+// Focused words of one stage that share one vector load: a 64-byte chunk with a lane mask
+// (AVX-512), or 32 / 16 bytes all of whose words are focused (AVX2).
+struct VectorPiece {
+  uint32_t offset = 0;              // byte offset in the record
+  uint32_t lanes = 8;               // 8 (zmm), 4 (ymm) or 2 (xmm)
+  uint8_t lane_mask = 0;            // focused lanes (AVX-512; all lanes for AVX2)
+  bool partial = false;             // some lane needs an AND
+  std::array<uint64_t, 8> masks{};  // AND mask per lane: kAllOnes for full lanes
+  int query_register = -1;          // AVX-512: zmm holding this chunk of the query, or -1
+};
+
+// Whole chunks [offset, offset + trips * 8 * chunk bytes), 8 chunks per trip.
+struct LoopRun {
+  uint32_t offset;
+  uint32_t trips;
+};
+
+struct StageCode {
+  std::vector<WordUse> scalars;
+  std::vector<VectorPiece> pieces;
+  std::vector<LoopRun> loops;
+  uint32_t cumulative_words = 0;
+  uint32_t statistical_bound = UINT32_MAX;
+};
+
+struct QueryRegister {
+  int reg;
+  uint32_t offset;
+  uint8_t lane_mask;  // union of the lanes any stage uses
+};
+
+struct CodeLayout {
+  Isa isa = Isa::avx512;
+  // AVX-512, one stage of a few chunks: 8 records per trip, their 8 sums reduced together and
+  // compared with the limit at once; the remaining records go through the per-record loop.
+  bool group = false;
+  uint32_t stride = 0;
+  uint32_t prefetch_records = 0;
+  std::vector<uint32_t> prefetch_offsets;  // byte offsets in a record
+  std::vector<StageCode> stages;
+  std::vector<QueryRegister> query_registers;
+  std::vector<uint8_t> preloaded_kmasks;  // k1.. in order
+};
+
+uint32_t chunk_bytes(Isa isa) {
+  return isa == Isa::avx512 ? 64 : 32;
+}
+
+// AVX-512 register plan. Per-record loop: accumulators zmm0..3, temporaries zmm4..7, query
+// zmm8..31. Group loop: accumulators zmm0..7 (one per record), temporaries zmm8..11, query
+// zmm12..31.
+constexpr int kQueryBase = 8, kGroupQueryBase = 12, kGroupRecords = 8;
+// Loop tops start a 32-byte fetch block (the padding is multi-byte nops, run once per loop).
+constexpr int kLoopAlign = 32;
+
+CodeLayout make_layout(const ScanPlan &plan, const XbyakTuning &tuning) {
+  const Cascade &cascade = plan.cascade;
+  CodeLayout L;
+  L.isa = plan.isa;
+  L.stride = cascade.record_bytes;
+  L.prefetch_records = plan.prefetch_records;
+  const uint32_t record_words = cascade.record_bytes / 8;
+  if (cascade.record_bytes == 0 || cascade.record_bytes % 8 != 0 ||
+      cascade.record_bytes != plan.record_bytes) {
+    throw Error(ErrorKind::internal, "plan record size " + std::to_string(plan.record_bytes) +
+                                         " disagrees with its cascade (" +
+                                         std::to_string(cascade.record_bytes) + " bytes)");
+  }
+  if (cascade.stages.empty() || cascade.stages.size() > size_t(kMaxStages)) {
+    throw Error(ErrorKind::internal, "plan has " + std::to_string(cascade.stages.size()) +
+                                         " cascade stages; 1.." + std::to_string(kMaxStages) +
+                                         " are allowed");
+  }
+  const uint32_t cbytes = chunk_bytes(plan.isa);
+  const uint32_t lanes_per_chunk = cbytes / 8;
+
+  // The focused words of a stage grouped by chunk.
+  struct Chunk {
+    uint32_t index;
+    uint8_t lanes = 0;
+    bool partial = false;
+    std::array<uint64_t, 8> masks{};
+  };
+  std::vector<std::vector<Chunk>> stage_chunks;
+  uint32_t cumulative = 0;
+  for (const CascadeStage &stage : cascade.stages) {
+    StageCode code;
+    cumulative += stage.words;
+    code.cumulative_words = cumulative;
+    code.statistical_bound = stage.statistical_bound;
+
+    // A segment at a time (whole runs of chunks cost one step each), then put in chunk order if
+    // the segments were not.
+    std::vector<Chunk> chunks;
+    bool ordered = true;
+    for (const Segment &seg : stage.segments) {
+      if (uint64_t(seg.first_word) + seg.n_words > record_words ||
+          (!seg.full && seg.n_words != 1)) {
+        throw Error(ErrorKind::internal, "cascade segment at word " +
+                                             std::to_string(seg.first_word) +
+                                             " is malformed or outside the record");
+      }
+      const uint64_t m = seg.full ? kAllOnes : seg.mask;
+      if (m == 0) continue;  // a word with no focused bit is never loaded
+      for (uint32_t w = seg.first_word, end = seg.first_word + seg.n_words; w < end;) {
+        const uint32_t c = w / lanes_per_chunk, lane = w % lanes_per_chunk;
+        const uint32_t take = std::min(end - w, lanes_per_chunk - lane);
+        if (chunks.empty() || chunks.back().index != c) {
+          ordered = ordered && (chunks.empty() || chunks.back().index < c);
+          chunks.push_back(Chunk{c});
+        }
+        Chunk &ch = chunks.back();
+        const uint8_t bits = uint8_t(((1u << take) - 1) << lane);
+        if (ch.lanes & bits) {
+          throw Error(ErrorKind::internal,
+                      "a word of chunk " + std::to_string(c) + " appears twice in one stage");
+        }
+        ch.lanes |= bits;
+        ch.partial |= m != kAllOnes;
+        for (uint32_t l = lane; l < lane + take; ++l) ch.masks[l] = m;
+        w += take;
+      }
+    }
+    if (!ordered) {
+      std::stable_sort(chunks.begin(), chunks.end(),
+                       [](const Chunk &x, const Chunk &y) { return x.index < y.index; });
+      std::vector<Chunk> merged;
+      for (const Chunk &ch : chunks) {
+        if (merged.empty() || merged.back().index != ch.index) {
+          merged.push_back(ch);
+          continue;
+        }
+        Chunk &into = merged.back();
+        if (into.lanes & ch.lanes) {
+          throw Error(ErrorKind::internal, "a word of chunk " + std::to_string(ch.index) +
+                                               " appears twice in one stage");
+        }
+        into.lanes |= ch.lanes;
+        into.partial |= ch.partial;
+        for (uint32_t l = 0; l < lanes_per_chunk; ++l) {
+          if ((ch.lanes >> l) & 1) into.masks[l] = ch.masks[l];
+        }
+      }
+      chunks = std::move(merged);
+    }
+    stage_chunks.push_back(std::move(chunks));
+    L.stages.push_back(std::move(code));
+  }
+
+  const uint8_t all_lanes = uint8_t((1u << lanes_per_chunk) - 1);
+  const uint32_t n_chunks = (cascade.record_bytes + cbytes - 1) / cbytes;
+  // AVX-512: the query chunks used first (stage order) stay in zmm8..zmm31 for the whole call.
+  std::vector<int> reg_of_chunk(n_chunks, -1);
+  L.group = plan.isa == Isa::avx512 && stage_chunks.size() == 1 && !stage_chunks[0].empty() &&
+            stage_chunks[0].size() <= tuning.group_max_chunks;
+  if (plan.isa == Isa::avx512) {
+    // The group loop needs zmm0..zmm11, the per-record loop zmm0..zmm7.
+    const int first = L.group ? kGroupQueryBase : kQueryBase;
+    const uint32_t max_regs = std::min<uint32_t>(tuning.query_registers, uint32_t(32 - first));
+    const int min_lanes = L.group ? 1 : 2;  // in a group, single words are vector lanes too
+    uint32_t used = 0;
+    for (auto &chunks : stage_chunks) {
+      for (auto &ch : chunks) {
+        if (used < max_regs && std::popcount(unsigned(ch.lanes)) >= min_lanes &&
+            reg_of_chunk[ch.index] < 0) {
+          reg_of_chunk[ch.index] = first + int(used++);
+        }
+      }
+    }
+  }
+  auto whole = [&](const Chunk &ch) {
+    return ch.lanes == all_lanes && !ch.partial && reg_of_chunk[ch.index] < 0;
+  };
+
+  for (size_t s = 0; s < L.stages.size(); ++s) {
+    StageCode &code = L.stages[s];
+    const std::vector<Chunk> &chunks = stage_chunks[s];
+    auto add_piece = [&](uint32_t offset, uint32_t lanes, uint8_t lane_mask, bool partial,
+                         const uint64_t *masks, int query_register) {
+      VectorPiece p;
+      p.offset = offset;
+      p.lanes = lanes;
+      p.lane_mask = lane_mask;
+      p.partial = partial;
+      p.query_register = query_register;
+      for (uint32_t i = 0; i < lanes; ++i) p.masks[i] = (lane_mask >> i) & 1 ? masks[i] : 0;
+      code.pieces.push_back(p);
+    };
+    auto add_chunk = [&](const Chunk &ch) {
+      const uint32_t base = ch.index * cbytes;
+      const int n = std::popcount(unsigned(ch.lanes));
+      if (n == 1 && !L.group) {
+        uint32_t lane = uint32_t(std::countr_zero(unsigned(ch.lanes)));
+        code.scalars.push_back(WordUse{ch.index * lanes_per_chunk + lane, ch.masks[lane]});
+        return;
+      }
+      if (plan.isa == Isa::avx512 || ch.lanes == all_lanes) {
+        add_piece(base, lanes_per_chunk, ch.lanes, ch.partial, ch.masks.data(),
+                  reg_of_chunk[ch.index]);
+        return;
+      }
+      // AVX2 without masked loads: 16-byte pairs of focused words, single words in scalar.
+      for (uint32_t pair = 0; pair < 2; ++pair) {
+        const uint8_t two = uint8_t(3u << (2 * pair));
+        if ((ch.lanes & two) == two) {
+          const uint64_t *m = &ch.masks[2 * pair];
+          add_piece(base + 16 * pair, 2, 3, m[0] != kAllOnes || m[1] != kAllOnes, m, -1);
+        } else {
+          for (uint32_t lane = 2 * pair; lane < 2 * pair + 2; ++lane) {
+            if ((ch.lanes >> lane) & 1) {
+              code.scalars.push_back(WordUse{ch.index * lanes_per_chunk + lane, ch.masks[lane]});
+            }
+          }
+        }
+      }
+    };
+
+    // Long runs of whole chunks without query registers become rolled loops.
+    for (size_t i = 0; i < chunks.size();) {
+      size_t j = i;
+      while (j < chunks.size() && whole(chunks[j]) &&
+             (j == i || chunks[j].index == chunks[j - 1].index + 1)) {
+        ++j;
+      }
+      const size_t run = j - i;
+      // (The group loop unrolls all its chunks: it has no rolled loops.)
+      if (!L.group && run >= std::max<uint32_t>(tuning.loop_min_chunks, 8)) {
+        const uint32_t trips = uint32_t(run / 8);
+        code.loops.push_back(LoopRun{chunks[i].index * cbytes, trips});
+        for (size_t k = i + size_t(trips) * 8; k < j; ++k) add_chunk(chunks[k]);
+        i = j;
+      } else if (run > 0) {
+        for (size_t k = i; k < j; ++k) add_chunk(chunks[k]);
+        i = j;
+      } else {
+        add_chunk(chunks[i]);
+        ++i;
+      }
+    }
+  }
+
+  const uint32_t n_windows = (cascade.record_bytes + 63) / 64;
+  if (plan.isa == Isa::avx512) {
+    // Each query register holds the union of the lanes its pieces use.
+    std::vector<int> slot_of_reg(32, -1);
+    uint32_t mask_uses[256] = {};
+    for (auto &stage : L.stages) {
+      for (auto &p : stage.pieces) {
+        if (p.lane_mask != 0xFF) ++mask_uses[p.lane_mask];
+        if (p.query_register < 0) continue;
+        int &slot = slot_of_reg[size_t(p.query_register)];
+        if (slot < 0) {
+          slot = int(L.query_registers.size());
+          L.query_registers.push_back(QueryRegister{p.query_register, p.offset, 0});
+        }
+        L.query_registers[size_t(slot)].lane_mask |= p.lane_mask;
+      }
+    }
+    // The six lane masks used most in the record loop live in k1..k6; k7 is loaded on demand.
+    for (int i = 0; i < 6; ++i) {
+      int best = -1;
+      for (int m = 1; m < 255; ++m) {
+        if (mask_uses[m] && (best < 0 || mask_uses[m] > mask_uses[best])) best = m;
+      }
+      if (best < 0) break;
+      L.preloaded_kmasks.push_back(uint8_t(best));
+      mask_uses[best] = 0;
+    }
+  }
+
+  if (L.prefetch_records > 0 && tuning.max_prefetch_lines > 0) {
+    // Probe stages (all but the last; the only stage when there is one): the first focused
+    // byte of each 64-byte window, and its last focused byte when records are not line-aligned
+    // (the window may then straddle two lines), in stage order.
+    const size_t probe = L.stages.size() > 1 ? L.stages.size() - 1 : 1;
+    std::vector<std::pair<uint32_t, uint32_t>> window_bytes(n_windows, {UINT32_MAX, 0});
+    std::vector<uint32_t> order;
+    for (size_t s = 0; s < probe && order.size() < tuning.max_prefetch_lines; ++s) {
+      for (const Segment &seg : cascade.stages[s].segments) {
+        if ((seg.full ? kAllOnes : seg.mask) == 0) continue;
+        for (uint32_t w = seg.first_word; w < seg.first_word + seg.n_words; ++w) {
+          const uint32_t first = w * 8, last = w * 8 + 7, window = first / 64;
+          auto &[lo, hi] = window_bytes[window];
+          if (lo == UINT32_MAX) order.push_back(window);
+          lo = std::min(lo, first);
+          hi = std::max(hi, last);
+        }
+      }
+    }
+    for (uint32_t window : order) {
+      auto [first, last] = window_bytes[window];
+      if (L.prefetch_offsets.size() >= tuning.max_prefetch_lines) break;
+      L.prefetch_offsets.push_back(first);
+      if (L.stride % 64 != 0 && last - first >= 8 &&
+          L.prefetch_offsets.size() < tuning.max_prefetch_lines) {
+        L.prefetch_offsets.push_back(last);
+      }
+    }
+  }
+  return L;
+}
+
+// Upper bound of the code size; the emitter retries with a doubled buffer if it is exceeded.
+size_t estimate_code_bytes(const CodeLayout &L) {
+  const bool z = L.isa == Isa::avx512;
+  size_t bytes = 1024 + L.prefetch_offsets.size() * 12 + L.query_registers.size() * 24 + 256;
+  for (auto &s : L.stages) {
+    bytes += 320 + s.scalars.size() * 40 + s.loops.size() * (z ? 512 : 768);
+    bytes += s.pieces.size() * (z ? 48 : 80);
+    bytes += s.pieces.size() * 64 + s.scalars.size() * 8;  // constants, at most
+  }
+  return bytes + 4096;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Emission.
+
+class ScanEmitter : public Xbyak::CodeGenerator {
+ public:
+  ScanEmitter(void *buffer, size_t capacity) : Xbyak::CodeGenerator(capacity, buffer) {
+    setDefaultJmpNEAR(true);
+  }
+
+  void emit(const CodeLayout &L);
+
+ private:
+  // Fixed register roles.
+  const Reg64 &query_ = rsi, &rec_ = rdx, &end_ = rcx, &index_ = r8, &out_ = r10, &tmp_ = r11,
+              &dist_ = rax, &loop_ = rdi;
+  static constexpr int kArgsSlot = 0, kStatSlot = 8, kExtraStageSlot = 16, kLimitSlot = 24,
+                       kGroupSpillSlot = 32, kFrame = 96;
+
+  // Constants addressed rip-relative from the code.
+  struct Constant {
+    std::vector<uint64_t> words;
+    Label label;
+  };
+  std::deque<Constant> constants_;
+  std::map<std::vector<uint64_t>, Constant *> constant_index_;
+  const Label &constant(std::vector<uint64_t> words) {
+    auto it = constant_index_.find(words);
+    if (it != constant_index_.end()) return it->second->label;
+    constants_.emplace_back();
+    constants_.back().words = words;
+    constant_index_.emplace(std::move(words), &constants_.back());
+    return constants_.back().label;
+  }
+  void emit_constants();
+
+  const CodeLayout *L_ = nullptr;
+  Label loop_top_, done_;
+
+  bool stage_counter_in_register(size_t s) const { return s < 6; }
+  const Reg64 &stage_register(size_t s) const {
+    static const Reg64 regs[6] = {rbx, rbp, r12, r13, r14, r15};
+    return regs[s];
+  }
+  void count_reject(size_t s) {
+    if (stage_counter_in_register(s)) {
+      inc(stage_register(s));
+    } else {
+      inc(qword[rsp + kExtraStageSlot]);
+    }
+  }
+  void next_record() {
+    add(rec_, L_->stride);
+    inc(index_);
+    cmp(rec_, end_);
+    jb(loop_top_);
+    jmp(done_);
+  }
+
+  void emit_scalar(const WordUse &w);
+  Opmask lane_kmask(uint8_t lanes);
+
+  // AVX-512
+  bool acc_live_[4] = {};
+  int next_acc_ = 0;
+  void z_stage(const StageCode &s);
+  void z_piece(const VectorPiece &p, int slot);
+  void z_loop(const LoopRun &r);
+  void z_accumulate(const Zmm &t, int slot);
+  void z_reduce();
+  void z_group(Label &group_hits, Label &group_next);
+
+  // AVX2: byte accumulators ymm0/1, qword accumulators ymm2/3, temps ymm4..11, zero ymm12,
+  // scratch ymm13, nibble table ymm14, low-nibble mask ymm15.
+  bool byte_live_[2] = {}, qword_live_[2] = {};
+  int byte_count_[2] = {};
+  int next_byte_ = 0;
+  void y_stage(const StageCode &s);
+  void y_piece(const Xbyak::Address &q, const Xbyak::Address &r, uint32_t lanes,
+               const Label *and_mask, int slot, bool in_loop);
+  void y_flush(int j);
+  void y_loop(const LoopRun &r);
+  void y_reduce();
+};
+
+Opmask ScanEmitter::lane_kmask(uint8_t lanes) {
+  const auto &pre = L_->preloaded_kmasks;
+  auto it = std::find(pre.begin(), pre.end(), lanes);
+  if (it != pre.end()) return Opmask(1 + int(it - pre.begin()));
+  mov(tmp_.cvt32(), lanes);
+  kmovw(k7, tmp_.cvt32());
+  return k7;
+}
+
+void ScanEmitter::emit_scalar(const WordUse &w) {
+  const uint32_t off = w.word * 8;
+  mov(tmp_, qword[rec_ + off]);
+  xor_(tmp_, qword[query_ + off]);
+  if (w.mask != kAllOnes) {
+    if (int64_t(int32_t(uint32_t(w.mask))) == int64_t(w.mask)) {
+      and_(tmp_, int32_t(uint32_t(w.mask)));
+    } else {
+      and_(tmp_, qword[rip + constant({w.mask})]);
+    }
+  }
+  popcnt(tmp_, tmp_);
+  add(dist_, tmp_);
+}
+
+// ----- AVX-512 ---------------------------------------------------------------------------------
+
+void ScanEmitter::z_accumulate(const Zmm &t, int slot) {
+  const int a = slot % 4;
+  if (acc_live_[a]) {
+    vpopcntq(t, t);
+    vpaddq(Zmm(a), Zmm(a), t);
+  } else {
+    vpopcntq(Zmm(a), t);
+    acc_live_[a] = true;
+  }
+}
+
+void ScanEmitter::z_piece(const VectorPiece &p, int slot) {
+  const Zmm t(4 + slot % 4);
+  const bool masked = p.lane_mask != 0xFF;
+  const Opmask k = masked ? lane_kmask(p.lane_mask) : k0;
+  // Zero-masked loads: lanes outside the focus are neither read (no fault either) nor counted.
+  if (p.query_register >= 0) {
+    if (masked) {
+      vpxorq(t | k | T_z, Zmm(p.query_register), ptr[rec_ + p.offset]);
+    } else {
+      vpxorq(t, Zmm(p.query_register), ptr[rec_ + p.offset]);
+    }
+  } else if (masked) {
+    vmovdqu64(t | k | T_z, ptr[query_ + p.offset]);
+    vpxorq(t | k | T_z, t, ptr[rec_ + p.offset]);
+  } else {
+    vmovdqu64(t, ptr[query_ + p.offset]);
+    vpxorq(t, t, ptr[rec_ + p.offset]);
+  }
+  if (p.partial) {
+    vpandq(t, t, ptr[rip + constant(std::vector<uint64_t>(p.masks.begin(), p.masks.end()))]);
+  }
+  z_accumulate(t, slot);
+}
+
+void ScanEmitter::z_loop(const LoopRun &r) {
+  for (int a = 0; a < 4; ++a) {
+    if (!acc_live_[a]) {
+      vpxord(Zmm(a), Zmm(a), Zmm(a));
+      acc_live_[a] = true;
+    }
+  }
+  const uint32_t span = r.trips * 512;
+  const uint32_t base = r.offset + span;
+  mov(loop_, -int64_t(span));
+  Label top;
+  align(kLoopAlign);
+  L(top);
+  for (int j = 0; j < 8; ++j) {
+    const Zmm t(4 + j % 4);
+    vmovdqu64(t, ptr[query_ + loop_ + (base + 64 * j)]);
+    vpxorq(t, t, ptr[rec_ + loop_ + (base + 64 * j)]);
+    vpopcntq(t, t);
+    vpaddq(Zmm(j % 4), Zmm(j % 4), t);
+  }
+  add(loop_, 512);
+  jnz(top);
+}
+
+void ScanEmitter::z_reduce() {
+  std::vector<int> live;
+  for (int a = 0; a < 4; ++a) {
+    if (acc_live_[a]) live.push_back(a);
+    acc_live_[a] = false;
+  }
+  next_acc_ = 0;
+  if (live.empty()) return;
+  while (live.size() > 1) {
+    std::vector<int> next;
+    for (size_t i = 0; i + 1 < live.size(); i += 2) {
+      vpaddq(Zmm(live[i]), Zmm(live[i]), Zmm(live[i + 1]));
+      next.push_back(live[i]);
+    }
+    if (live.size() % 2) next.push_back(live.back());
+    live = next;
+  }
+  const int a = live[0];
+  vextracti64x4(Ymm(4), Zmm(a), 1);
+  vpaddq(Ymm(a), Ymm(a), Ymm(4));
+  vextracti128(Xmm(4), Ymm(a), 1);
+  vpaddq(Xmm(a), Xmm(a), Xmm(4));
+  vpshufd(Xmm(4), Xmm(a), 0x4E);
+  vpaddq(Xmm(a), Xmm(a), Xmm(4));
+  vmovq(tmp_, Xmm(a));
+  add(dist_, tmp_);
+}
+
+// Eight records per trip over records [rec, records + (n & ~7) * stride): accumulator r holds
+// record r; a transposing add network turns the eight accumulators into one vector of eight
+// distances (lane r = record r) that is compared with the limit at once. Only single-stage plans
+// come here, so nothing is counted per record (the epilogue derives the rejects).
+void ScanEmitter::z_group(Label &group_hits, Label &group_next) {
+  const CodeLayout &layout = *L_;
+  const StageCode &stage = layout.stages[0];
+  const uint32_t stride = layout.stride;
+  mov(rbx, qword[rsp + kArgsSlot]);
+  mov(rbx, qword[rbx + offsetof(BlockArgs, n_records)]);
+  and_(rbx, -kGroupRecords);
+  imul(rbx, rbx, int(stride));
+  add(rbx, rec_);  // end of the whole groups
+  mov(tmp_.cvt32(), r9d);
+  mov(qword[rsp + kLimitSlot], tmp_);  // the limit, zero-extended, for a broadcast compare
+  cmp(rec_, rbx);
+  Label group_end, top;
+  jae(group_end);
+  align(kLoopAlign);
+  L(top);
+  for (int r = 0; r < kGroupRecords; ++r) {
+    for (uint32_t off : layout.prefetch_offsets) {
+      prefetcht0(ptr[rec_ + (uint64_t(layout.prefetch_records + r) * stride + off)]);
+    }
+  }
+  int temp = 0;
+  for (int r = 0; r < kGroupRecords; ++r) {
+    bool first = true;
+    for (const VectorPiece &p : stage.pieces) {
+      const Zmm t(8 + temp++ % 4);
+      const uint64_t at = uint64_t(r) * stride + p.offset;
+      const bool masked = p.lane_mask != 0xFF;
+      const Opmask k = masked ? lane_kmask(p.lane_mask) : k0;
+      if (p.query_register >= 0) {
+        if (masked) {
+          vpxorq(t | k | T_z, Zmm(p.query_register), ptr[rec_ + at]);
+        } else {
+          vpxorq(t, Zmm(p.query_register), ptr[rec_ + at]);
+        }
+      } else if (masked) {
+        vmovdqu64(t | k | T_z, ptr[query_ + p.offset]);
+        vpxorq(t | k | T_z, t, ptr[rec_ + at]);
+      } else {
+        vmovdqu64(t, ptr[query_ + p.offset]);
+        vpxorq(t, t, ptr[rec_ + at]);
+      }
+      if (p.partial) {
+        vpandq(t, t, ptr[rip + constant(std::vector<uint64_t>(p.masks.begin(), p.masks.end()))]);
+      }
+      if (first) {
+        vpopcntq(Zmm(r), t);
+        first = false;
+      } else {
+        vpopcntq(t, t);
+        vpaddq(Zmm(r), Zmm(r), t);
+      }
+    }
+  }
+  // Pairs: per 128-bit lane, (record a, record b) half sums.
+  for (int a = 0; a < kGroupRecords; a += 2) {
+    const Zmm t(8 + a / 2);
+    vpunpcklqdq(t, Zmm(a), Zmm(a + 1));
+    vpunpckhqdq(Zmm(a), Zmm(a), Zmm(a + 1));
+    vpaddq(Zmm(a), Zmm(a), t);
+  }
+  // 128-bit lanes: even lanes of both sources, then odd lanes, added.
+  auto fold = [&](int a, int b, int t) {
+    vshufi64x2(Zmm(t), Zmm(a), Zmm(b), 0x88);
+    vshufi64x2(Zmm(a), Zmm(a), Zmm(b), 0xDD);
+    vpaddq(Zmm(a), Zmm(a), Zmm(t));
+  };
+  fold(0, 2, 8);
+  fold(4, 6, 9);
+  fold(0, 4, 10);                                   // zmm0 lane r = distance of record r
+  vpcmpuq(k7, Zmm(0), ptr_b[rsp + kLimitSlot], 1);  // 1: unsigned less than
+  kmovw(eax, k7);
+  test(eax, eax);
+  jnz(group_hits);
+  L(group_next);
+  add(rec_, uint64_t(kGroupRecords) * stride);
+  add(index_, kGroupRecords);
+  cmp(rec_, rbx);
+  jb(top);
+  L(group_end);
+}
+
+void ScanEmitter::z_stage(const StageCode &s) {
+  for (auto &w : s.scalars) emit_scalar(w);
+  for (auto &r : s.loops) z_loop(r);
+  for (auto &p : s.pieces) z_piece(p, next_acc_++);
+  z_reduce();
+}
+
+// ----- AVX2 ------------------------------------------------------------------------------------
+
+void ScanEmitter::y_flush(int j) {
+  if (!byte_live_[j]) return;
+  if (qword_live_[j]) {
+    vpsadbw(Ymm(13), Ymm(j), Ymm(12));
+    vpaddq(Ymm(2 + j), Ymm(2 + j), Ymm(13));
+  } else {
+    vpsadbw(Ymm(2 + j), Ymm(j), Ymm(12));
+    qword_live_[j] = true;
+  }
+  byte_live_[j] = false;
+  byte_count_[j] = 0;
+}
+
+// Nibble-table popcount of (q ^ r) [& mask] into byte accumulator slot % 2. Each add puts at most
+// 8 into a byte lane, so an accumulator is flushed (vpsadbw) after 31 adds.
+void ScanEmitter::y_piece(const Xbyak::Address &q, const Xbyak::Address &r, uint32_t lanes,
+                          const Label *and_mask, int slot, bool in_loop) {
+  const int a = 4 + 2 * (slot % 4), b = a + 1, j = slot % 2;
+  auto op = [&](auto &&f) {
+    if (lanes == 4) {
+      f(Ymm(a), Ymm(b), Ymm(14), Ymm(15));
+    } else {
+      f(Xmm(a), Xmm(b), Xmm(14), Xmm(15));
+    }
+  };
+  op([&](auto va, auto vb, auto lut, auto nib) {
+    vmovdqu(va, q);
+    vpxor(va, va, r);
+    if (and_mask) vpand(va, va, ptr[rip + *and_mask]);
+    vpsrlw(vb, va, 4);
+    vpand(va, va, nib);
+    vpand(vb, vb, nib);
+    vpshufb(va, lut, va);
+    vpshufb(vb, lut, vb);
+  });
+  // VEX.128 ops zero bits 255:128, so the ymm adds below are right for xmm pieces too.
+  if (in_loop ? slot < 2 : !byte_live_[j]) {
+    vpaddb(Ymm(j), Ymm(a), Ymm(b));
+    byte_live_[j] = true;
+    byte_count_[j] = 1;
+  } else {
+    vpaddb(Ymm(a), Ymm(a), Ymm(b));
+    vpaddb(Ymm(j), Ymm(j), Ymm(a));
+    ++byte_count_[j];
+  }
+  if (!in_loop && byte_count_[j] >= 31) y_flush(j);
+}
+
+void ScanEmitter::y_loop(const LoopRun &r) {
+  y_flush(0);
+  y_flush(1);
+  for (int j = 0; j < 2; ++j) {
+    if (!qword_live_[j]) {
+      vpxor(Ymm(2 + j), Ymm(2 + j), Ymm(2 + j));
+      qword_live_[j] = true;
+    }
+  }
+  const uint32_t span = r.trips * 256;
+  const uint32_t base = r.offset + span;
+  mov(loop_, -int64_t(span));
+  Label top;
+  align(kLoopAlign);
+  L(top);
+  for (int j = 0; j < 8; ++j) {
+    y_piece(ptr[query_ + loop_ + (base + 32 * j)], ptr[rec_ + loop_ + (base + 32 * j)], 4, nullptr,
+            j, true);
+  }
+  for (int j = 0; j < 2; ++j) {
+    vpsadbw(Ymm(13), Ymm(j), Ymm(12));
+    vpaddq(Ymm(2 + j), Ymm(2 + j), Ymm(13));
+  }
+  add(loop_, 256);
+  jnz(top);
+  byte_live_[0] = byte_live_[1] = false;
+  byte_count_[0] = byte_count_[1] = 0;
+}
+
+void ScanEmitter::y_reduce() {
+  y_flush(0);
+  y_flush(1);
+  next_byte_ = 0;
+  int q = -1;
+  if (qword_live_[0] && qword_live_[1]) {
+    vpaddq(Ymm(2), Ymm(2), Ymm(3));
+    q = 2;
+  } else if (qword_live_[0]) {
+    q = 2;
+  } else if (qword_live_[1]) {
+    q = 3;
+  }
+  qword_live_[0] = qword_live_[1] = false;
+  if (q < 0) return;
+  vextracti128(Xmm(13), Ymm(q), 1);
+  vpaddq(Xmm(q), Xmm(q), Xmm(13));
+  vpshufd(Xmm(13), Xmm(q), 0x4E);
+  vpaddq(Xmm(q), Xmm(q), Xmm(13));
+  vmovq(tmp_, Xmm(q));
+  add(dist_, tmp_);
+}
+
+void ScanEmitter::y_stage(const StageCode &s) {
+  for (auto &w : s.scalars) emit_scalar(w);
+  for (auto &r : s.loops) y_loop(r);
+  for (auto &p : s.pieces) {
+    const Label *m = nullptr;
+    if (p.partial) m = &constant(std::vector<uint64_t>(p.masks.begin(), p.masks.begin() + p.lanes));
+    y_piece(ptr[query_ + p.offset], ptr[rec_ + p.offset], p.lanes, m, next_byte_++, false);
+  }
+  y_reduce();
+}
+
+// ----- Whole function --------------------------------------------------------------------------
+
+void ScanEmitter::emit(const CodeLayout &layout) {
+  L_ = &layout;
+  const bool z = layout.isa == Isa::avx512;
+  const size_t n_stages = layout.stages.size();
+  const size_t last = n_stages - 1;
+
+  // Prologue.
+  static const Reg64 saved[6] = {rbx, rbp, r12, r13, r14, r15};
+  for (auto &r : saved) push(r);
+  sub(rsp, kFrame);
+  mov(qword[rsp + kArgsSlot], rdi);
+  mov(qword[rsp + kStatSlot], 0);
+  mov(qword[rsp + kExtraStageSlot], 0);
+  for (size_t s = 0; s < last && stage_counter_in_register(s); ++s) {
+    xor_(stage_register(s).cvt32(), stage_register(s).cvt32());
+  }
+  mov(query_, qword[rdi + offsetof(BlockArgs, query)]);
+  mov(rec_, qword[rdi + offsetof(BlockArgs, records)]);
+  imul(end_, qword[rdi + offsetof(BlockArgs, n_records)], int(layout.stride));
+  add(end_, rec_);
+  mov(index_, qword[rdi + offsetof(BlockArgs, base_index)]);
+  mov(r9d, dword[rdi + offsetof(BlockArgs, limit)]);
+  mov(out_, qword[rdi + offsetof(BlockArgs, out)]);
+  cmp(rec_, end_);
+  jae(done_);
+
+  if (z) {
+    for (size_t i = 0; i < layout.preloaded_kmasks.size(); ++i) {
+      mov(tmp_.cvt32(), layout.preloaded_kmasks[i]);
+      kmovw(Opmask(1 + int(i)), tmp_.cvt32());
+    }
+    for (auto &qr : layout.query_registers) {
+      if (qr.lane_mask == 0xFF) {
+        vmovdqu64(Zmm(qr.reg), ptr[query_ + qr.offset]);
+      } else {
+        vmovdqu64(Zmm(qr.reg) | lane_kmask(qr.lane_mask) | T_z, ptr[query_ + qr.offset]);
+      }
+    }
+  } else {
+    // Bytes 0..15 of each 128-bit lane hold popcount(0..15) for vpshufb.
+    std::vector<uint64_t> table(4), nibbles(4, 0x0F0F0F0F0F0F0F0FULL);
+    uint8_t bytes[16];
+    for (int i = 0; i < 16; ++i) bytes[i] = uint8_t(std::popcount(unsigned(i)));
+    std::memcpy(&table[0], bytes, 16);
+    std::memcpy(&table[2], bytes, 16);
+    vmovdqu(Ymm(14), ptr[rip + constant(table)]);
+    vmovdqu(Ymm(15), ptr[rip + constant(nibbles)]);
+    vpxor(Ymm(12), Ymm(12), Ymm(12));
+  }
+
+  Label group_hits, group_next;
+  if (layout.group) {
+    z_group(group_hits, group_next);
+    cmp(rec_, end_);
+    jae(done_);
+  }
+
+  // Record loop.
+  std::vector<Label> reject(n_stages), stat_reject(n_stages);
+  Label hit;
+  align(kLoopAlign);
+  L(loop_top_);
+  for (uint32_t off : layout.prefetch_offsets) {
+    prefetcht0(ptr[rec_ + (uint64_t(layout.prefetch_records) * layout.stride + off)]);
+  }
+  xor_(dist_.cvt32(), dist_.cvt32());
+  for (size_t s = 0; s < n_stages; ++s) {
+    const StageCode &stage = layout.stages[s];
+    if (z) {
+      z_stage(stage);
+    } else {
+      y_stage(stage);
+    }
+    if (s == last) break;
+    cmp(dist_.cvt32(), r9d);
+    jae(reject[s]);
+    if (stage.statistical_bound != UINT32_MAX) {
+      cmp(dist_.cvt32(), stage.statistical_bound);
+      ja(stat_reject[s]);
+    }
+  }
+  cmp(dist_.cvt32(), r9d);
+  jb(hit);
+  add(rec_, layout.stride);
+  inc(index_);
+  cmp(rec_, end_);
+  jb(loop_top_);
+
+  // Epilogue: counters. Records that reached the last stage = n - Σ earlier rejects; of those,
+  // the hits are the records written to out.
+  L(done_);
+  vzeroupper();
+  mov(rdi, qword[rsp + kArgsSlot]);
+  mov(tmp_, qword[rdi + offsetof(BlockArgs, counters)]);
+  mov(rax, out_);
+  sub(rax, qword[rdi + offsetof(BlockArgs, out)]);
+  shr(rax, 4);
+  mov(rcx, qword[rdi + offsetof(BlockArgs, n_records)]);
+  xor_(edx, edx);
+  for (size_t s = 0; s < last; ++s) {
+    Reg64 r = rdi;
+    if (stage_counter_in_register(s)) {
+      r = stage_register(s);
+    } else {
+      mov(rdi, qword[rsp + kExtraStageSlot]);
+    }
+    add(qword[tmp_ + 8 * s], r);
+    sub(rcx, r);
+    if (layout.stages[s].cumulative_words) {
+      imul(rsi, r, int(layout.stages[s].cumulative_words));
+      add(rdx, rsi);
+    }
+  }
+  if (layout.stages[last].cumulative_words) {
+    imul(rsi, rcx, int(layout.stages[last].cumulative_words));
+    add(rdx, rsi);
+  }
+  add(qword[tmp_ + 8 * kCounterWordsRead], rdx);
+  sub(rcx, rax);
+  add(qword[tmp_ + 8 * last], rcx);
+  mov(rsi, qword[rsp + kStatSlot]);
+  add(qword[tmp_ + 8 * kCounterStatPruned], rsi);
+  add(rsp, kFrame);
+  for (int i = 5; i >= 0; --i) pop(saved[i]);
+  ret();
+
+  // Out-of-line paths.
+  if (layout.group) {
+    // Lanes of zmm0 below the limit, in index order: lane → index, distance.
+    L(group_hits);
+    vmovdqu64(ptr[rsp + kGroupSpillSlot], Zmm(0));
+    Label next_bit;
+    L(next_bit);
+    bsf(tmp_.cvt32(), eax);
+    lea(r12, ptr[index_ + tmp_]);
+    mov(qword[out_ + offsetof(Hit, index)], r12);
+    // The lane holds the distance with bits 63:32 clear: distance and reserved = 0 at once.
+    mov(r12, qword[rsp + tmp_ * 8 + kGroupSpillSlot]);
+    mov(qword[out_ + offsetof(Hit, distance)], r12);
+    add(out_, sizeof(Hit));
+    lea(r12d, ptr[rax - 1]);
+    and_(eax, r12d);
+    jnz(next_bit);
+    jmp(group_next);
+  }
+  L(hit);
+  mov(qword[out_ + offsetof(Hit, index)], index_);
+  // rax holds the distance with bits 63:32 clear: one store writes distance and reserved = 0.
+  mov(qword[out_ + offsetof(Hit, distance)], dist_);
+  add(out_, sizeof(Hit));
+  next_record();
+  for (size_t s = 0; s < last; ++s) {
+    L(reject[s]);
+    count_reject(s);
+    next_record();
+    if (layout.stages[s].statistical_bound != UINT32_MAX) {
+      L(stat_reject[s]);
+      count_reject(s);
+      inc(qword[rsp + kStatSlot]);
+      next_record();
+    }
+  }
+  emit_constants();
+}
+
+void ScanEmitter::emit_constants() {
+  if (constants_.empty()) return;
+  std::vector<Constant *> order;
+  for (auto &c : constants_) order.push_back(&c);
+  // Largest first keeps every constant aligned to its own size after one align(64).
+  std::stable_sort(order.begin(), order.end(), [](const Constant *a, const Constant *b) {
+    return a->words.size() > b->words.size();
+  });
+  align(64);
+  for (Constant *c : order) {
+    L(c->label);
+    for (uint64_t w : c->words) dq(w);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+// A 64-byte aligned scratch buffer per thread for emission (Xbyak writes into it; it is never
+// executable), reused so that compiling allocates nothing but the arena range.
+class EmitBuffer {
+ public:
+  ~EmitBuffer() { release(); }
+  uint8_t *get(size_t n) {
+    if (n > size_) {
+      release();
+      data_ = static_cast<uint8_t *>(::operator new(n, std::align_val_t(64)));
+      size_ = n;
+    }
+    return data_;
+  }
+
+ private:
+  void release() {
+    if (data_) ::operator delete(data_, std::align_val_t(64));
+    data_ = nullptr;
+    size_ = 0;
+  }
+  uint8_t *data_ = nullptr;
+  size_t size_ = 0;
+};
+
+class XbyakCode final : public CompiledCode {
+ public:
+  XbyakCode(CodeArena arena, const uint8_t *exec, size_t bytes)
+      : arena_(std::move(arena)), exec_(exec), bytes_(bytes) {}
+  ~XbyakCode() override {
+    try {
+      arena_.free(exec_);
+    } catch (...) {
+      // free() only throws for an address it never handed out, which cannot happen here.
+    }
+  }
+  // reinterpret_cast: exec_ is the first byte of a function emitted for the BlockFn ABI and
+  // mapped read+exec by the arena.
+  BlockFn entry() const override { return reinterpret_cast<BlockFn>(exec_); }
+  const void *code_address() const override { return exec_; }
+  size_t code_bytes() const override { return bytes_; }
+
+ private:
+  CodeArena arena_;
+  const uint8_t *exec_;
+  size_t bytes_;
+};
+
+}  // namespace
+
+std::shared_ptr<CompiledCode> compile_xbyak(const ScanPlan &plan, CodeArena &arena,
+                                            const XbyakTuning &tuning) {
+  if (plan.isa != Isa::avx512 && plan.isa != Isa::avx2) {
+    throw Error(
+        ErrorKind::unsupported,
+        std::string("xbyak emits avx512 or avx2 code; the plan asks for ") + isa_name(plan.isa));
+  }
+  if (!isa_supported(plan.isa)) {
+    throw Error(ErrorKind::unsupported,
+                std::string("this CPU cannot run ") + isa_name(plan.isa) + " code");
+  }
+  const CodeLayout layout = make_layout(plan, tuning);
+  thread_local EmitBuffer buffer;
+  size_t capacity = estimate_code_bytes(layout);
+  size_t size = 0;
+  uint8_t *code = nullptr;
+  for (;;) {
+    code = buffer.get(capacity);
+    try {
+      ScanEmitter emitter(code, capacity);
+      emitter.emit(layout);
+      if (emitter.hasUndefinedLabel()) {
+        throw Error(ErrorKind::internal, "xbyak scan code has an undefined label");
+      }
+      size = emitter.getSize();
+      break;
+    } catch (const Xbyak::Error &e) {
+      if (int(e) != Xbyak::ERR_CODE_IS_TOO_BIG || capacity > (size_t{256} << 20)) {
+        throw Error(ErrorKind::internal, std::string("xbyak: ") + e.what());
+      }
+      capacity *= 2;
+    }
+  }
+  const uint8_t *exec = arena.install(code, size);
+  try {
+    return std::make_shared<XbyakCode>(arena, exec, size);
+  } catch (...) {
+    arena.free(exec);
+    throw;
+  }
+}
+
+std::shared_ptr<CompiledCode> compile_xbyak(const ScanPlan &plan, CodeArena &arena) {
+  return compile_xbyak(plan, arena, XbyakTuning{});
+}
+
+}  // namespace jitson

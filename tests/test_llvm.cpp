@@ -1,0 +1,812 @@
+// The LLVM backend against the runtime interpreter (scan_block_runtime) and the scalar oracle:
+// hits and every counter for thousands of random plans (parse_scan_config + make_plan) on
+// avx512, avx2 and scalar; guard pages; no EVEX in avx2 code; removal of a kernel's code from
+// the JIT; concurrent compiles; the engine's "backend": "llvm".
+//   JITSON_LLVM_PLANS=N   random plans per ISA (default 1000)
+//   JITSON_LLVM_SEED=S    base seed (default 11)
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "jit/backend.hpp"
+#include "jit/llvm_jit.hpp"
+#include "jitson/config.hpp"
+#include "jitson/engine.hpp"
+#include "jitson/error.hpp"
+#include "jitson/plan.hpp"
+#include "support/oracle.hpp"
+
+namespace jitson {
+namespace {
+
+uint64_t env_u64(const char *name, uint64_t fallback) {
+  const char *v = std::getenv(name);
+  return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
+}
+
+// Every ISA is forced through the config; a CPU without one of them fails loudly in make_plan.
+const Isa kIsas[] = {Isa::avx512, Isa::avx2, Isa::scalar};
+
+LlvmJit &shared_jit() {
+  static std::unique_ptr<LlvmJit> jit = LlvmJit::create();
+  return *jit;
+}
+
+uint32_t pick_record_bits(std::mt19937_64 &rng) {
+  static const uint32_t common[] = {64, 128, 512, 576, 640, 2048, 16384, 65536};
+  switch (rng() % 4) {
+    case 0:
+      return uint32_t(64 * (2 * (rng() % 40) + 1));  // odd multiples of 64 up to 5,056
+    case 1:
+      return uint32_t(64 * (1 + rng() % 24));
+    default:
+      return common[rng() % std::size(common)];
+  }
+}
+
+std::string range_json(uint32_t a, uint32_t b) {
+  std::string json = "[";
+  json += std::to_string(a);
+  json += ", ";
+  json += std::to_string(b);
+  json += "]";
+  return json;
+}
+
+// A random focus as config JSON ("" = all bits), always selecting at least one bit.
+std::string random_focus(std::mt19937_64 &rng, uint32_t bits) {
+  const uint32_t words = bits / 64;
+  std::vector<std::string> ranges, single;
+  switch (rng() % 8) {
+    case 0:
+      return "";
+    case 1: {  // a few ranges
+      int n = 1 + int(rng() % 5);
+      for (int i = 0; i < n; ++i) {
+        uint32_t a = uint32_t(rng() % bits);
+        uint32_t len = rng() % 3 == 0 ? 1 + uint32_t(rng() % bits) : 1 + uint32_t(rng() % 300);
+        ranges.push_back(range_json(a, std::min(bits, a + len)));
+      }
+      break;
+    }
+    case 2: {  // single bits
+      int n = 1 + int(rng() % 12);
+      for (int i = 0; i < n; ++i) single.push_back(std::to_string(rng() % bits));
+      break;
+    }
+    case 3: {  // every word partial (a sample of them in big records)
+      for (uint32_t w = 0; w < words; ++w) {
+        if (words > 64 && rng() % 8 != 0) continue;
+        uint32_t a = 1 + uint32_t(rng() % 62);
+        uint32_t b = a + 1 + uint32_t(rng() % (63 - a));
+        ranges.push_back(range_json(64 * w + a, 64 * w + b));
+      }
+      if (ranges.empty()) ranges.push_back(range_json(bits - 7, bits - 2));
+      break;
+    }
+    case 4: {  // scattered whole words
+      uint32_t step = 1 + uint32_t(rng() % 9);
+      for (uint32_t w = uint32_t(rng() % step); w < words; w += step) {
+        ranges.push_back(range_json(64 * w, 64 * w + 64));
+      }
+      if (ranges.empty()) ranges.push_back(range_json(0, 64));
+      break;
+    }
+    case 5: {  // the last word(s), at the end of the record
+      uint32_t n = 1 + uint32_t(rng() % std::min<uint32_t>(words, 3));
+      uint32_t from = bits - 64 * n + (rng() % 2 ? uint32_t(rng() % 64) : 0);
+      ranges.push_back(range_json(from, bits));
+      break;
+    }
+    case 6: {  // one long run plus partial edges and stray bits
+      uint32_t a = uint32_t(rng() % bits);
+      uint32_t b = a + uint32_t(rng() % (bits - a)) + 1;
+      ranges.push_back(range_json(a, b));
+      for (int i = int(rng() % 4); i > 0; --i) single.push_back(std::to_string(rng() % bits));
+      break;
+    }
+    default: {  // mostly full with holes
+      uint32_t at = 0;
+      while (at < bits) {
+        uint32_t len = 1 + uint32_t(rng() % 900);
+        uint32_t gap = uint32_t(rng() % 200);
+        ranges.push_back(range_json(at, std::min(bits, at + len)));
+        at += len + gap;
+      }
+      break;
+    }
+  }
+  std::string json = "{";
+  if (!ranges.empty()) {
+    json += "\"ranges\": [";
+    for (size_t i = 0; i < ranges.size(); ++i) json += (i ? ", " : "") + ranges[i];
+    json += "]";
+  }
+  if (!single.empty()) {
+    json += std::string(ranges.empty() ? "" : ", ") + "\"bits\": [";
+    for (size_t i = 0; i < single.size(); ++i) json += (i ? ", " : "") + single[i];
+    json += "]";
+  }
+  return json + "}";
+}
+
+std::string random_config(std::mt19937_64 &rng, Isa isa) {
+  const uint32_t bits = pick_record_bits(rng);
+  std::string c = "{\"version\": 1, \"record_bits\": " + std::to_string(bits) +
+                  ", \"max_distance\": " + std::to_string(rng() % (bits + 1)) + ", \"isa\": \"" +
+                  isa_name(isa) + "\", \"backend\": \"llvm\"";
+  std::string focus = random_focus(rng, bits);
+  if (!focus.empty()) c += ", \"focus\": " + focus;
+  const int mode = int(rng() % 3);
+  if (mode == 0) {
+    c += ", \"cascade\": {\"mode\": \"off\"}";
+  } else {
+    c += std::string(", \"cascade\": {\"mode\": \"") + (mode == 1 ? "exact" : "statistical") + "\"";
+    if (mode == 2 && rng() % 2)
+      c += ", \"safety_margin\": " + std::to_string(0.2 + double(rng() % 20) / 10);
+    if (rng() % 3) {
+      int n = int(rng() % 8);  // 0..7 probe stages
+      std::vector<uint32_t> ends;
+      uint32_t at = 0;
+      for (int i = 0; i < n; ++i) {
+        at += 1 + uint32_t(rng() % (rng() % 2 ? 4 : 64));
+        if (at > 1024) break;
+        ends.push_back(at);
+      }
+      c += ", \"stages\": [";
+      for (size_t i = 0; i < ends.size(); ++i) c += (i ? ", " : "") + std::to_string(ends[i]);
+      c += "]";
+    }
+    c += "}";
+  }
+  switch (rng() % 3) {
+    case 0:
+      c += ", \"prefetch_records\": 0";
+      break;
+    case 1:
+      c += ", \"prefetch_records\": " + std::to_string(1 + rng() % 64);
+      break;
+    default:
+      break;
+  }
+  return c + "}";
+}
+
+// Shapes the plan further than configs can: random statistical bounds, empty stages.
+void mutate_plan(std::mt19937_64 &rng, ScanPlan &plan) {
+  auto &stages = plan.cascade.stages;
+  if (rng() % 4 == 0) {
+    for (size_t s = 0; s + 1 < stages.size(); ++s) {
+      if (rng() % 2) stages[s].statistical_bound = uint32_t(rng() % (plan.focus_bits + 2));
+    }
+  }
+  if (rng() % 6 == 0 && stages.size() < size_t(kMaxStages)) {
+    size_t at = size_t(rng() % (stages.size() + 1));
+    CascadeStage empty;
+    if (rng() % 2) empty.statistical_bound = uint32_t(rng() % 8);
+    stages.insert(stages.begin() + ptrdiff_t(at), empty);
+    if (at == stages.size() - 1) stages.back().statistical_bound = UINT32_MAX;
+  }
+}
+
+std::vector<uint64_t> plan_mask(const ScanPlan &plan) {
+  std::vector<uint64_t> mask = plan.spec.focus;
+  if (mask.empty()) mask.assign(plan.record_words, ~uint64_t{0});
+  return mask;
+}
+
+// Records: random, near copies of the query (few flips), exact copies and complements.
+void fill_records(std::mt19937_64 &rng, const uint8_t *query, uint8_t *records, uint64_t n,
+                  uint32_t bytes) {
+  for (uint64_t i = 0; i < n; ++i) {
+    uint8_t *r = records + i * bytes;
+    switch (rng() % 5) {
+      case 0:
+        for (uint32_t b = 0; b < bytes; ++b) r[b] = uint8_t(rng());
+        break;
+      case 1:
+        std::memcpy(r, query, bytes);
+        break;
+      case 2:
+        for (uint32_t b = 0; b < bytes; ++b) r[b] = uint8_t(~query[b]);
+        break;
+      default: {
+        std::memcpy(r, query, bytes);
+        int flips = int(rng() % (rng() % 2 ? 8 : 200));
+        for (int f = 0; f < flips; ++f) {
+          uint32_t bit = uint32_t(rng() % (bytes * 8));
+          r[bit / 8] ^= uint8_t(1u << (bit % 8));
+        }
+      }
+    }
+  }
+}
+
+struct BlockOutcome {
+  uint64_t count = 0;
+  std::vector<Hit> hits;
+  uint64_t counters[kNumCounters] = {};
+};
+
+BlockOutcome run_block(BlockFn fn, const void *context, const uint8_t *query,
+                       const uint8_t *records, uint64_t n, uint64_t base, uint32_t limit,
+                       const uint64_t (&initial)[kNumCounters]) {
+  BlockOutcome o;
+  std::vector<Hit> out(n + 4, Hit{0xABABABABABABABABull, 0xABABABABu, 0xABABABABu});
+  std::memcpy(o.counters, initial, sizeof(initial));
+  BlockArgs args{query, records, n, base, limit, 0, out.data(), o.counters, context};
+  o.count = fn(&args);
+  EXPECT_LE(o.count, n);
+  for (uint64_t i = o.count; i < out.size(); ++i) {
+    EXPECT_EQ(out[i].index, 0xABABABABABABABABull) << "write past the hits at " << i;
+  }
+  o.hits.assign(out.begin(), out.begin() + ptrdiff_t(std::min<uint64_t>(o.count, n)));
+  return o;
+}
+
+// The LLVM block function against the runtime interpreter (hits, count, all counters) and the
+// oracle (exact modes: the same hits; statistical: a subset, the missing ones counted as
+// statistically pruned). Reports and returns false on the first mismatch.
+bool check_block(const ScanPlan &plan, BlockFn fn, const uint8_t *query, const uint8_t *records,
+                 uint64_t n, uint64_t base, uint32_t limit, const std::string &what) {
+  const uint64_t initial[kNumCounters] = {3, 1, 4, 1, 5, 9, 2, 6, 5, 35};
+  BlockOutcome x = run_block(fn, nullptr, query, records, n, base, limit, initial);
+  BlockOutcome r =
+      run_block(scan_block_runtime, &plan.cascade, query, records, n, base, limit, initial);
+  bool ok = true;
+  auto fail = [&](const std::string &msg) {
+    ADD_FAILURE() << msg << "\n  case: " << what << "\n  n=" << n << " limit=" << limit
+                  << " base=" << base << "\n  plan: " << plan.to_json();
+    ok = false;
+  };
+  if (x.count != r.count) {
+    fail("hit count llvm " + std::to_string(x.count) + " != runtime " + std::to_string(r.count));
+    return false;
+  }
+  for (size_t i = 0; i < x.hits.size(); ++i) {
+    if (x.hits[i].index != r.hits[i].index || x.hits[i].distance != r.hits[i].distance ||
+        x.hits[i].reserved != 0) {
+      fail("hit " + std::to_string(i) + ": llvm {" + std::to_string(x.hits[i].index) + ", " +
+           std::to_string(x.hits[i].distance) + ", " + std::to_string(x.hits[i].reserved) +
+           "} runtime {" + std::to_string(r.hits[i].index) + ", " +
+           std::to_string(r.hits[i].distance) + "}");
+      return false;
+    }
+  }
+  for (int c = 0; c < kNumCounters; ++c) {
+    if (x.counters[c] != r.counters[c]) {
+      fail("counter " + std::to_string(c) + ": llvm " + std::to_string(x.counters[c]) +
+           " runtime " + std::to_string(r.counters[c]));
+      return false;
+    }
+  }
+  const std::vector<uint64_t> mask = plan_mask(plan);
+  std::vector<Hit> expected;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t d = 0;
+    for (size_t w = 0; w < mask.size(); ++w) {
+      for (int bit = 0; bit < 64; ++bit) {
+        if (!((mask[w] >> bit) & 1)) continue;
+        size_t at = w * 64 + size_t(bit);
+        d += oracle::bit(query, at) != oracle::bit(records + i * plan.record_bytes, at);
+      }
+    }
+    if (d < limit) expected.push_back(Hit{base + i, uint32_t(d), 0});
+  }
+  bool statistical = false;
+  for (auto &s : plan.cascade.stages) statistical |= s.statistical_bound != UINT32_MAX;
+  uint64_t rejected = 0;
+  for (size_t s = 0; s < plan.cascade.stages.size(); ++s) rejected += x.counters[s] - initial[s];
+  if (rejected + x.count != n) fail("rejects + hits != records");
+  if (!statistical) {
+    if (x.hits != expected) fail("hits differ from the oracle");
+    if (x.counters[kCounterStatPruned] != initial[kCounterStatPruned]) fail("stat pruned != 0");
+  } else {
+    size_t j = 0;
+    for (const Hit &h : x.hits) {
+      while (j < expected.size() && expected[j].index < h.index) ++j;
+      if (j == expected.size() || !(expected[j] == h)) {
+        fail("statistical hit not in the oracle's set");
+        break;
+      }
+    }
+    uint64_t lost = expected.size() - x.hits.size();
+    if (lost > x.counters[kCounterStatPruned] - initial[kCounterStatPruned]) {
+      fail("lost hits exceed the statistically pruned count");
+    }
+  }
+  return ok;
+}
+
+uint32_t pick_limit(std::mt19937_64 &rng, const ScanPlan &plan) {
+  const uint32_t f = plan.focus_bits;
+  switch (rng() % 6) {
+    case 0:
+      return 0;
+    case 1:
+      return f + 1;
+    case 2:
+      return plan.record_bits + 1;
+    case 3:
+      return uint32_t(rng() % 12);
+    default:
+      return uint32_t(rng() % (f + 2));
+  }
+}
+
+ScanPlan plan_of(const std::string &config) {
+  try {
+    return make_plan(parse_scan_config(config));
+  } catch (const Error &e) {
+    throw Error(e.kind(), std::string(e.what()) + " in config " + config);
+  }
+}
+
+std::string simple_config(uint32_t bits, Isa isa, const std::string &extra = "") {
+  return "{\"version\": 1, \"record_bits\": " + std::to_string(bits) +
+         ", \"max_distance\": " + std::to_string(bits) + ", \"isa\": \"" + isa_name(isa) +
+         "\", \"backend\": \"llvm\"" + extra + "}";
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class LlvmDifferential : public ::testing::TestWithParam<Isa> {};
+
+TEST_P(LlvmDifferential, RandomPlansMatchRuntimeAndOracle) {
+  const Isa isa = GetParam();
+  // Scalar code is the least used path: a third of the plans.
+  const uint64_t plans = env_u64("JITSON_LLVM_PLANS", 1000) / (isa == Isa::scalar ? 3 : 1);
+  const uint64_t seed0 = env_u64("JITSON_LLVM_SEED", 11) * 1000003 + uint64_t(isa);
+  LlvmJit &jit = shared_jit();
+  uint64_t failures = 0;
+  for (uint64_t p = 0; p < plans && failures < 5; ++p) {
+    std::mt19937_64 rng(seed0 + p);
+    const std::string config = random_config(rng, isa);
+    ScanPlan plan = plan_of(config);
+    ASSERT_EQ(plan.isa, isa);
+    ASSERT_EQ(plan.backend, Backend::llvm);
+    mutate_plan(rng, plan);
+    std::shared_ptr<CompiledCode> code = compile_llvm(plan, jit);
+    const uint32_t bytes = plan.record_bytes;
+    std::vector<uint8_t> query(bytes);
+    for (auto &b : query) b = uint8_t(rng());
+    for (int block = 0; block < 3; ++block) {
+      uint64_t max_n = bytes >= 8192 ? 12 : bytes >= 2048 ? 24 : 48;
+      uint64_t n = block == 0 && rng() % 8 == 0 ? 0 : 1 + rng() % max_n;
+      std::vector<uint8_t> records(std::max<uint64_t>(1, n * bytes));
+      fill_records(rng, query.data(), records.data(), n, bytes);
+      const uint64_t base = rng() % 2 ? rng() : rng() % 1000;
+      const uint32_t limit = pick_limit(rng, plan);
+      const std::string what = "seed " + std::to_string(seed0 + p) + " config " + config;
+      if (!check_block(plan, code->entry(), query.data(), records.data(), n, base, limit, what)) {
+        ++failures;
+        break;
+      }
+    }
+  }
+  EXPECT_EQ(failures, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Isas, LlvmDifferential, ::testing::ValuesIn(kIsas),
+                         [](const auto &info) { return std::string(isa_name(info.param)); });
+
+// Long runs (rolled loops), every stage shape, through the whole top-k driver.
+TEST(Llvm, ScanWithMatchesOracleOnExampleShapes) {
+  std::mt19937_64 rng(99);
+  for (Isa isa : kIsas) {
+    for (const char *extra :
+         {"", ", \"cascade\": {\"mode\": \"off\"}", ", \"focus\": {\"ranges\": [[0, 2048]]}",
+          ", \"cascade\": {\"mode\": \"exact\", \"stages\": [64, 128]}",
+          ", \"focus\": {\"ranges\": [[0, 512], [4096, 5120], [8192, 8448]], \"bits\": [12288, "
+          "12352, 12416, 12480]}",
+          ", \"cascade\": {\"mode\": \"statistical\", \"safety_margin\": 0.5}"}) {
+      const std::string config = std::string(
+                                     "{\"version\": 1, \"record_bits\": 16384, "
+                                     "\"max_distance\": 7000, \"top_k\": 7, \"isa\": \"") +
+                                 isa_name(isa) + "\", \"backend\": \"llvm\"" + extra + "}";
+      ScanPlan plan = plan_of(config);
+      auto code = compile_llvm(plan, shared_jit());
+      const uint64_t n = 3000;
+      std::vector<uint8_t> query(2048), db(n * 2048);
+      for (auto &b : query) b = uint8_t(rng());
+      fill_records(rng, query.data(), db.data(), n, 2048);
+      ScanRequest req;
+      req.max_distance = plan.spec.max_distance;
+      req.top_k = plan.spec.top_k;
+      req.n_stages = uint32_t(plan.cascade.stages.size());
+      req.block_records = 100;
+      auto view = DatabaseView::rows(db.data(), n, 2048);
+      ScanResult got = scan_with(code->entry(), nullptr, query.data(), view, req);
+      ScanResult rt = scan_with(scan_block_runtime, &plan.cascade, query.data(), view, req);
+      std::vector<uint64_t> mask = plan_mask(plan);
+      auto want = oracle::scan(query.data(), db.data(), n, 2048, mask, req.max_distance, req.top_k);
+      if (plan.mode != CascadeMode::statistical) {
+        EXPECT_EQ(got.hits, want) << config;
+      }
+      EXPECT_EQ(got.hits, rt.hits) << config;
+      EXPECT_EQ(got.stats.rejected_by_stage, rt.stats.rejected_by_stage) << config;
+      EXPECT_EQ(got.stats.statistically_pruned, rt.stats.statistically_pruned) << config;
+      EXPECT_EQ(got.stats.words_read, rt.stats.words_read) << config;
+      EXPECT_EQ(got.stats.hits, rt.stats.hits) << config;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Guard pages: nothing outside query[0, record_bytes) and the block's records is read.
+
+class GuardedRegion {
+ public:
+  explicit GuardedRegion(size_t bytes) {
+    page_ = size_t(sysconf(_SC_PAGESIZE));
+    data_bytes_ = (bytes + page_ - 1) / page_ * page_;
+    total_ = data_bytes_ + 2 * page_;
+    void *p = mmap(nullptr, total_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::runtime_error("mmap failed");
+    base_ = static_cast<uint8_t *>(p);
+    if (mprotect(base_ + page_, data_bytes_, PROT_READ | PROT_WRITE) != 0) {
+      throw std::runtime_error("mprotect failed");
+    }
+  }
+  ~GuardedRegion() { munmap(base_, total_); }
+  GuardedRegion(const GuardedRegion &) = delete;
+  GuardedRegion &operator=(const GuardedRegion &) = delete;
+  uint8_t *front() { return base_ + page_; }                           // PROT_NONE before
+  uint8_t *back(size_t n) { return base_ + page_ + data_bytes_ - n; }  // PROT_NONE after
+
+ private:
+  uint8_t *base_ = nullptr;
+  size_t page_ = 0, data_bytes_ = 0, total_ = 0;
+};
+
+std::string focus_variant(int v, uint32_t bits) {
+  const uint32_t last = bits - 64;
+  switch (v) {
+    case 0:
+      return "";
+    case 1:  // last word only
+      return ", \"focus\": {\"ranges\": [[" + std::to_string(last) + ", " + std::to_string(bits) +
+             "]]}";
+    case 2:  // partial last word
+      return ", \"focus\": {\"ranges\": [[" + std::to_string(last + 3) + ", " +
+             std::to_string(bits - 5) + "]]}";
+    case 3:  // first word partial, last bit
+      return ", \"focus\": {\"ranges\": [[1, 40]], \"bits\": [" + std::to_string(bits - 1) + "]}";
+    case 4:  // last two or three words, one partial
+      return ", \"focus\": {\"ranges\": [[" + std::to_string(bits >= 192 ? bits - 190 : 1) + ", " +
+             std::to_string(bits) + "]]}";
+    case 5:  // first, last and second-to-last words
+      return ", \"focus\": {\"bits\": [0, " + std::to_string(bits - 1) + ", " +
+             std::to_string(bits >= 128 ? bits - 65 : 0) + "]}";
+    default: {  // every third word partial, up to the last: big records walk piece tables
+      std::string ranges;
+      for (uint32_t w = 0; w < bits / 64; w += 3) {
+        ranges += (w ? ", " : "") + range_json(64 * w + 1, 64 * w + 60);
+      }
+      return ", \"focus\": {\"ranges\": [" + ranges + ", " + range_json(bits - 62, bits) + "]}";
+    }
+  }
+}
+
+TEST(Llvm, GuardPagesAroundQueryAndRecords) {
+  std::mt19937_64 rng(5);
+  const uint32_t sizes[] = {64, 128, 192, 448, 512, 576, 704, 1088, 2048, 16384, 65536};
+  int checked = 0;
+  for (Isa isa : kIsas) {
+    for (uint32_t bits : sizes) {
+      const uint32_t bytes = bits / 8;
+      for (int v = 0; v < 7; ++v) {
+        for (const char *cascade : {"{\"mode\": \"off\"}", "{\"mode\": \"exact\"}",
+                                    "{\"mode\": \"exact\", \"stages\": [1, 2, 3]}"}) {
+          const std::string config =
+              simple_config(bits, isa,
+                            std::string(", \"prefetch_records\": 3, \"cascade\": ") + cascade +
+                                focus_variant(v, bits));
+          ScanPlan plan = plan_of(config);
+          auto code = compile_llvm(plan, shared_jit());
+          const uint64_t n = bytes >= 8192 ? 3 : 7;
+          GuardedRegion qregion(bytes), rregion(n * bytes);
+          std::vector<uint8_t> query(bytes), records(n * bytes);
+          for (auto &b : query) b = uint8_t(rng());
+          fill_records(rng, query.data(), records.data(), n, bytes);
+          // Query and records flush against the following page, then the preceding one.
+          for (int side = 0; side < 2; ++side) {
+            uint8_t *q = side ? qregion.front() : qregion.back(bytes);
+            uint8_t *r = side ? rregion.front() : rregion.back(n * bytes);
+            std::memcpy(q, query.data(), bytes);
+            std::memcpy(r, records.data(), n * bytes);
+            for (uint32_t limit : {0u, bits / 2, bits + 1}) {
+              EXPECT_TRUE(check_block(plan, code->entry(), q, r, n, 0, limit, config));
+              ++checked;
+            }
+            // The last record alone, ending at the guard.
+            EXPECT_TRUE(
+                check_block(plan, code->entry(), q, r + (n - 1) * bytes, 1, 9, bits + 1, config));
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated code: AVX2 kernels contain no EVEX instruction, AVX-512 kernels do.
+
+struct DisassemblyScan {
+  size_t instructions = 0;
+  size_t evex = 0;         // instructions whose opcode starts with the EVEX escape 0x62
+  size_t zmm_or_mask = 0;  // zmm or k-register operands
+  size_t vpopcntq = 0;
+  bool ends_with_ret = false;
+  std::string first_offender;
+};
+
+DisassemblyScan scan_disassembly(const std::string &text) {
+  DisassemblyScan s;
+  std::istringstream in(text);
+  std::string line, last_mnemonic;
+  while (std::getline(in, line)) {
+    // "<offset>: <hex bytes>  <instruction>": bytes separated by one space, then two or more.
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const size_t gap = line.find("  ", colon + 2);
+    if (gap == std::string::npos) continue;
+    ++s.instructions;
+    std::istringstream bytes(line.substr(colon + 1, gap - colon - 1));
+    std::string hex;
+    while (bytes >> hex) {
+      unsigned value = unsigned(std::strtoul(hex.c_str(), nullptr, 16));
+      // Legacy prefixes (operand/address size, segments, lock/rep) may precede the escape.
+      if (value == 0x66 || value == 0x67 || value == 0xF0 || value == 0xF2 || value == 0xF3 ||
+          value == 0x2E || value == 0x3E || value == 0x26 || value == 0x64 || value == 0x65 ||
+          value == 0x36)
+        continue;
+      if (value == 0x62) {
+        ++s.evex;
+        if (s.first_offender.empty()) s.first_offender = line;
+      }
+      break;
+    }
+    std::string instruction = line.substr(line.find_first_not_of(' ', gap));
+    bool mask_register = false;
+    for (size_t at = instruction.find('k'); at != std::string::npos;
+         at = instruction.find('k', at + 1)) {
+      bool start = at == 0 || !std::isalnum(static_cast<unsigned char>(instruction[at - 1]));
+      bool digit = at + 1 < instruction.size() && instruction[at + 1] >= '0' &&
+                   instruction[at + 1] <= '7' &&
+                   (at + 2 >= instruction.size() ||
+                    !std::isalnum(static_cast<unsigned char>(instruction[at + 2])));
+      mask_register |= start && digit;
+    }
+    if (instruction.find("zmm") != std::string::npos || mask_register) {
+      ++s.zmm_or_mask;
+      if (s.first_offender.empty()) s.first_offender = line;
+    }
+    if (instruction.find("vpopcntq") != std::string::npos) ++s.vpopcntq;
+    last_mnemonic = instruction.substr(0, instruction.find(' '));
+  }
+  s.ends_with_ret = last_mnemonic == "ret";
+  return s;
+}
+
+TEST(Llvm, Avx2CodeHasNoEvexAndAvx512CodeUsesVpopcntq) {
+  std::mt19937_64 rng(3);
+  for (int p = 0; p < 40; ++p) {
+    std::string config = random_config(rng, Isa::avx2);
+    if (p < 4) {
+      const char *fixed[] = {"", ", \"cascade\": {\"mode\": \"off\"}",
+                             ", \"focus\": {\"ranges\": [[3, 700], [1000, 1900]]}",
+                             ", \"cascade\": {\"mode\": \"statistical\"}"};
+      config = simple_config(16384, Isa::avx2, fixed[p]);
+    }
+    ScanPlan plan = plan_of(config);
+    auto code = compile_llvm(plan, shared_jit());
+    const std::string text = disassemble(code->code_address(), code->code_bytes(), "avx2");
+    DisassemblyScan s = scan_disassembly(text);
+    ASSERT_GT(s.instructions, 5u) << text;
+    EXPECT_TRUE(s.ends_with_ret) << text;
+    EXPECT_EQ(s.evex, 0u) << config << "\n" << s.first_offender;
+    EXPECT_EQ(s.zmm_or_mask, 0u) << config << "\n" << s.first_offender;
+    EXPECT_EQ(s.vpopcntq, 0u) << config;
+  }
+  // The same check sees EVEX in AVX-512 code, so it can fail.
+  ScanPlan plan = plan_of(simple_config(16384, Isa::avx512, ", \"cascade\": {\"mode\": \"off\"}"));
+  auto code = compile_llvm(plan, shared_jit());
+  DisassemblyScan s =
+      scan_disassembly(disassemble(code->code_address(), code->code_bytes(), "avx512"));
+  EXPECT_GT(s.evex, 0u);
+  EXPECT_GT(s.zmm_or_mask, 0u);
+  EXPECT_GT(s.vpopcntq, 0u);
+  EXPECT_TRUE(s.ends_with_ret);
+}
+
+TEST(Llvm, DisassemblyIsIntelSyntaxWithOffsets) {
+  ScanPlan plan = plan_of(simple_config(512, Isa::avx512));
+  auto code = compile_llvm(plan, shared_jit());
+  const std::string text = disassemble(code->code_address(), code->code_bytes(), "avx512");
+  // Intel syntax: no AT&T register sigils, memory operands as "ptr [...]".
+  EXPECT_EQ(text.find('%'), std::string::npos) << text;
+  EXPECT_NE(text.find("ptr ["), std::string::npos) << text;
+  EXPECT_EQ(text.rfind("     0:", 0), 0u) << text;
+  // Bytes that are not an instruction are shown, not skipped.
+  const uint8_t junk[] = {0x06, 0xC3};  // push es: invalid in 64-bit mode
+  const std::string odd = disassemble(junk, sizeof junk, "");
+  EXPECT_NE(odd.find(".byte 0x06"), std::string::npos) << odd;
+  EXPECT_NE(odd.find("     1: c3"), std::string::npos) << odd;
+  EXPECT_NE(odd.find("ret"), std::string::npos) << odd;
+}
+
+TEST(Llvm, CodeSizeIrAndSymbol) {
+  ScanPlan plan = plan_of(simple_config(65536, Isa::avx512, ", \"prefetch_records\": 4"));
+  auto code = compile_llvm(plan, shared_jit());
+  EXPECT_GT(code->code_bytes(), 32u);
+  EXPECT_LT(code->code_bytes(), 1u << 16);
+  EXPECT_EQ(code->code_address(), reinterpret_cast<const void *>(code->entry()));
+  const std::string ir = code->ir();
+  const std::string symbol = llvm_symbol_name(*code);
+  EXPECT_EQ(symbol.rfind("jitson_scan_", 0), 0u) << symbol;
+  EXPECT_NE(ir.find("define i64 @" + symbol), std::string::npos) << ir;
+  EXPECT_NE(ir.find("llvm.ctpop.v8i64"), std::string::npos) << ir;
+  EXPECT_NE(ir.find("llvm.prefetch"), std::string::npos) << ir;
+  EXPECT_NE(ir.find("llvm.loop.unroll.disable"), std::string::npos) << ir;
+  EXPECT_TRUE(shared_jit().defines(symbol));
+}
+
+// JITLink maps code writable while linking, then read+execute: never both at once.
+TEST(Llvm, CodeIsNeverWritableAndExecutable) {
+  std::vector<std::shared_ptr<CompiledCode>> kept;
+  for (Isa isa : kIsas) {
+    for (uint32_t bits : {64u, 576u, 16384u, 65536u}) {
+      kept.push_back(compile_llvm(plan_of(simple_config(bits, isa)), shared_jit()));
+    }
+  }
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  std::vector<std::string> lines;
+  while (std::getline(maps, line)) {
+    std::istringstream in(line);
+    std::string range, perms;
+    in >> range >> perms;
+    EXPECT_FALSE(perms.size() >= 3 && perms[1] == 'w' && perms[2] == 'x') << line;
+    lines.push_back(line);
+  }
+  for (const auto &code : kept) {
+    // Address comparison only.
+    const auto at = reinterpret_cast<uintptr_t>(code->code_address());
+    bool found = false;
+    for (const std::string &m : lines) {
+      unsigned long lo = 0, hi = 0;
+      char perms[5] = {};
+      if (std::sscanf(m.c_str(), "%lx-%lx %4s", &lo, &hi, perms) == 3 && at >= lo && at < hi) {
+        EXPECT_EQ(std::string(perms).substr(0, 3), "r-x") << m;
+        found = true;
+      }
+    }
+    EXPECT_TRUE(found);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifetime: each kernel's code leaves the JIT with its CompiledCode.
+
+size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * size_t(sysconf(_SC_PAGESIZE));
+}
+
+TEST(Llvm, DestroyedKernelsLeaveTheJit) {
+  auto jit = LlvmJit::create();
+  std::mt19937_64 rng(17);
+  std::string symbol;
+  {
+    auto code = compile_llvm(plan_of(simple_config(16384, Isa::avx512)), *jit);
+    symbol = llvm_symbol_name(*code);
+    EXPECT_TRUE(jit->defines(symbol));
+    EXPECT_EQ(jit->live_kernels(), 1u);
+  }
+  EXPECT_FALSE(jit->defines(symbol));
+  EXPECT_EQ(jit->live_kernels(), 0u);
+
+  auto churn = [&](int rounds) {
+    for (int i = 0; i < rounds; ++i) {
+      const Isa isa = i % 2 ? Isa::avx2 : Isa::avx512;
+      auto code = compile_llvm(plan_of(random_config(rng, isa)), *jit);
+      ASSERT_TRUE(jit->defines(llvm_symbol_name(*code)));
+    }
+  };
+  churn(60);  // warm-up: LLVM's one-time tables and allocator pools
+  const size_t before = resident_bytes();
+  churn(240);
+  const size_t after = resident_bytes();
+  EXPECT_EQ(jit->live_kernels(), 0u);
+  // 240 kernels kept alive would hold megabytes of code, IR text and JIT bookkeeping; after
+  // removal the process must not grow by more than allocator noise.
+  EXPECT_LT(after, before + (24u << 20)) << "resident " << before << " -> " << after;
+}
+
+TEST(Llvm, KernelOutlivesItsJit) {
+  ScanPlan plan = plan_of(simple_config(1024, Isa::avx2, ", \"cascade\": {\"mode\": \"off\"}"));
+  std::shared_ptr<CompiledCode> code;
+  {
+    auto jit = LlvmJit::create();
+    code = compile_llvm(plan, *jit);
+  }
+  std::vector<uint8_t> query(128, 0x0F), records(128 * 3, 0xF0);
+  EXPECT_TRUE(
+      check_block(plan, code->entry(), query.data(), records.data(), 3, 0, 1025, "outlive"));
+}
+
+TEST(Llvm, ConcurrentCompilesFromEightThreads) {
+  auto jit = LlvmJit::create();
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(1000 + uint64_t(t));
+      std::vector<std::shared_ptr<CompiledCode>> kept;
+      for (int i = 0; i < 6; ++i) {
+        const Isa isa = kIsas[size_t(t + i) % 3];
+        const std::string config = i == 0 ? simple_config(2048, isa) : random_config(rng, isa);
+        ScanPlan plan = plan_of(config);
+        auto code = compile_llvm(plan, *jit);
+        std::vector<uint8_t> query(plan.record_bytes), records(plan.record_bytes * 10);
+        for (auto &b : query) b = uint8_t(rng());
+        fill_records(rng, query.data(), records.data(), 10, plan.record_bytes);
+        if (!check_block(plan, code->entry(), query.data(), records.data(), 10, 0,
+                         pick_limit(rng, plan), config))
+          ++failures;
+        if (i % 2) kept.push_back(std::move(code));  // some die at once, some at thread end
+      }
+    });
+  }
+  for (auto &thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(jit->live_kernels(), 0u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the engine: "backend": "llvm" compiles with LLVM, scans equal the oracle.
+
+TEST(Llvm, EngineCompilesAndScansWithLlvm) {
+  Engine engine;
+  std::mt19937_64 rng(31);
+  for (Isa isa : {Isa::avx512, Isa::avx2}) {
+    const std::string config =
+        "{\"version\": 1, \"record_bits\": 576, \"max_distance\": 200, \"top_k\": 9, \"isa\": "
+        "\"" +
+        std::string(isa_name(isa)) +
+        "\", \"backend\": \"llvm\", \"focus\": {\"ranges\": [[5, 300], [320, 576]]}}";
+    auto kernel = engine.compile(config);
+    ASSERT_EQ(kernel->backend(), Backend::llvm) << kernel->describe();
+    EXPECT_EQ(kernel->describe().rfind("llvm", 0), 0u) << kernel->describe();
+    EXPECT_NE(kernel->dump_ir().find("define i64 @jitson_scan_"), std::string::npos);
+    EXPECT_NE(kernel->dump_asm().find("ret"), std::string::npos);
+    const uint64_t n = 5000;
+    std::vector<uint8_t> query(72), db(n * 72);
+    for (auto &b : query) b = uint8_t(rng());
+    fill_records(rng, query.data(), db.data(), n, 72);
+    ScanResult got = kernel->scan(query.data(), DatabaseView::rows(db.data(), n, 72), 2);
+    auto want = oracle::scan(query.data(), db.data(), n, 72, plan_mask(kernel->plan()), 200, 9);
+    EXPECT_EQ(got.hits, want);
+  }
+}
+
+}  // namespace
+}  // namespace jitson
