@@ -1,5 +1,6 @@
 // jitson convert: between the jfp file format, headerless raw records and hex text, streaming.
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <optional>
 
@@ -8,6 +9,7 @@
 
 #include "common.hpp"
 #include "jitson/database.hpp"
+#include "jitson/layout.hpp"
 
 namespace jitson::cli {
 namespace {
@@ -16,6 +18,8 @@ struct ConvertOptions {
   std::string in, out;
   std::string from, to;
   std::optional<uint32_t> bits;
+  uint32_t block_records = kDefaultBlockRecords;
+  bool block_records_given = false;
 };
 
 // Where the records come from: a mapped file (jfp, raw) or a validated hex file.
@@ -35,8 +39,6 @@ Source open_source(const ConvertOptions &o, RecordFormat from) {
     return s;
   }
   RecordSet set = load_records(o.in, from, o.bits);
-  if (set.view.layout != Layout::row_major)
-    throw InputError(fmt::format("{}: blocked layout input cannot be converted yet", o.in));
   if (from == RecordFormat::jfp && o.bits && *o.bits != set.record_bits)
     throw InputError(
         fmt::format("{}: records are {} bits, not --bits {}", o.in, set.record_bits, *o.bits));
@@ -52,7 +54,23 @@ void for_each_chunk(Source &s, Sink &&sink) {
   const size_t record_bytes = s.record_bits / 8;
   const uint64_t chunk_records = std::max<uint64_t>(1, (size_t{1} << 20) / record_bytes);
   ProgressBar progress(s.count, "records");
-  if (s.file) {
+  if (s.file && s.file->view().layout == Layout::blocked) {
+    // Whole blocks back to rows, about 1 MiB at a time.
+    const DatabaseView view = s.file->view();
+    const uint64_t B = view.block_records;
+    const uint64_t step = std::max<uint64_t>(1, chunk_records / B) * B;
+    std::vector<uint8_t> rows(std::min<uint64_t>(step, std::max<uint64_t>(s.count, 1)) *
+                              record_bytes);
+    for (uint64_t begin = 0; begin < s.count; begin += step) {
+      const uint64_t n = std::min(step, s.count - begin);
+      for (uint64_t i = 0; i < n; i += B) {
+        block_to_rows(view.data + (begin + i) * record_bytes, std::min<uint64_t>(B, n - i),
+                      uint32_t(record_bytes), uint32_t(B), rows.data() + i * record_bytes);
+      }
+      sink(rows.data(), n);
+      progress.update(begin + n);
+    }
+  } else if (s.file) {
     DatabaseView view = s.file->view();
     for (uint64_t begin = 0; begin < s.count; begin += chunk_records) {
       uint64_t n = std::min(chunk_records, s.count - begin);
@@ -74,7 +92,17 @@ void for_each_chunk(Source &s, Sink &&sink) {
 
 int run_convert(const ConvertOptions &o) {
   RecordFormat from = resolve_format(o.from, o.in, std::nullopt, "--from");
-  RecordFormat to = resolve_format(o.to, o.out, std::nullopt, "--to");
+  // "blocked" is a jfp file whose payload has the blocked layout.
+  const bool to_blocked = o.to == "blocked";
+  RecordFormat to =
+      to_blocked ? RecordFormat::jfp : resolve_format(o.to, o.out, std::nullopt, "--to");
+  if (o.block_records_given && !to_blocked)
+    throw InputError("--block-records applies only to --to blocked");
+  const uint32_t B = o.block_records;
+  if (B < 8 || B > 4096 || (B & (B - 1)) != 0)
+    throw InputError(fmt::format(
+        "--block-records {} is not allowed; use a power of two from 8 to 4096 (default {})", B,
+        kDefaultBlockRecords));
   if (o.in == o.out || same_file(o.in, o.out))
     throw InputError("IN and OUT name the same file; write to another path");
 
@@ -95,6 +123,35 @@ int run_convert(const ConvertOptions &o) {
       out.write(text);
     });
     out.commit();
+  } else if (to_blocked) {
+    std::unique_ptr<FingerprintWriter> out;
+    try {
+      out = std::make_unique<FingerprintWriter>(o.out, source.record_bits, source.count,
+                                                Layout::blocked, B, true);
+    } catch (const Error &e) {
+      throw InputError(e.what());
+    }
+    // Records gather into one block of rows; each full block (and the padded last one) is
+    // written word-major.
+    std::vector<uint8_t> pending(size_t(B) * record_bytes), block(size_t(B) * record_bytes);
+    uint64_t in_block = 0;
+    auto flush = [&] {
+      rows_to_block(pending.data(), in_block, uint32_t(record_bytes), B, block.data());
+      out->write(block.data(), block.size());
+      in_block = 0;
+    };
+    for_each_chunk(source, [&](const uint8_t *records, uint64_t n) {
+      while (n > 0) {
+        const uint64_t take = std::min<uint64_t>(n, B - in_block);
+        std::memcpy(pending.data() + in_block * record_bytes, records, take * record_bytes);
+        in_block += take;
+        records += take * record_bytes;
+        n -= take;
+        if (in_block == B) flush();
+      }
+    });
+    if (in_block > 0) flush();
+    out->commit();
   } else {
     std::unique_ptr<FingerprintWriter> out;
     try {
@@ -122,16 +179,22 @@ void add_convert_command(CLI::App &app, Action &action) {
                   "Input format; default from the extension (.jfp; .raw, .bin; .hex, .txt)")
       ->check(CLI::IsMember({"jfp", "raw", "hex"}));
   sub->add_option("--to", o->to, "Output format; default from the extension")
-      ->check(CLI::IsMember({"jfp", "raw", "hex"}));
+      ->check(CLI::IsMember({"jfp", "raw", "hex", "blocked"}));
+  sub->add_option("--block-records", o->block_records,
+                  "Records per block for --to blocked: a power of two 8..4096 (default 64)")
+      ->each([o](const std::string &) { o->block_records_given = true; });
   non_negative(
       sub->add_option("--bits", o->bits,
                       "Bits per record: required to read raw; checked against jfp and hex input"));
   sub->footer(
       "Formats: jfp = header + records (docs/FORMAT.md); raw = records only; hex = one record\n"
-      "per line, lowercase hex, byte 0 first.\n"
+      "per line, lowercase hex, byte 0 first; blocked = jfp with the blocked (word-major)\n"
+      "layout of docs/BLOCKED.md. Blocked jfp input is converted back to rows for the others.\n"
       "Examples:\n"
       "  jitson convert db.jfp db.hex\n"
-      "  jitson convert records.bin db.jfp --from raw --bits 16384");
+      "  jitson convert records.bin db.jfp --from raw --bits 16384\n"
+      "  jitson convert db.jfp db-blocked.jfp --to blocked --block-records 64\n"
+      "  jitson convert db-blocked.jfp db.jfp --to jfp");
   sub->callback([o, &action] { action = [o] { return run_convert(*o); }; });
 }
 

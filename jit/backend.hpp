@@ -31,6 +31,12 @@ class LlvmJit;    // jit/llvm_jit.hpp: one ORC LLJIT per engine, created lazily
 std::shared_ptr<CompiledCode> compile_xbyak(const ScanPlan &plan, CodeArena &arena);
 std::shared_ptr<CompiledCode> compile_llvm(const ScanPlan &plan, LlvmJit &jit);
 
+// Sweep kernels for the blocked layout (the SWEEP ABI above sweep_block_runtime in
+// jitson/scan.hpp), specialised for B = plan.cascade.block_records. Same error contract.
+std::shared_ptr<CompiledCode> compile_xbyak_sweep(const ScanPlan &plan, CodeArena &arena);
+// Defined by jit/llvm_sweep.cpp; the engine calls it only when JITSON_HAVE_LLVM_SWEEP is defined.
+std::shared_ptr<CompiledCode> compile_llvm_sweep(const ScanPlan &plan, LlvmJit &jit);
+
 // Disassembly of machine code at `code` (LLVM MC); "" when LLVM is not built in.
 std::string disassemble(const void *code, size_t bytes, const std::string &cpu_features_hint);
 

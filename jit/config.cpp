@@ -148,7 +148,7 @@ void parse_cascade(const Json &cascade, ScanSpec &spec) {
 ScanSpec build_spec(const Json &root) {
   sj::object_with_fields(root, "",
                          {"version", "name", "record_bits", "metric", "max_distance", "top_k",
-                          "focus", "cascade", "prefetch_records", "isa", "backend"});
+                          "focus", "cascade", "prefetch_records", "isa", "backend", "layout"});
   ScanSpec spec;
 
   const Json &version = required(root, "version", "the config format version, 1");
@@ -211,6 +211,11 @@ ScanSpec build_spec(const Json &root) {
     static constexpr BackendChoice backends[] = {BackendChoice::automatic, BackendChoice::xbyak,
                                                  BackendChoice::llvm, BackendChoice::runtime};
     spec.backend = backends[sj::choice(*backend, "/backend", {"auto", "xbyak", "llvm", "runtime"})];
+  }
+  if (const Json *layout = member(root, "layout")) {
+    static constexpr LayoutChoice layouts[] = {LayoutChoice::automatic, LayoutChoice::row,
+                                               LayoutChoice::blocked};
+    spec.layout = layouts[sj::choice(*layout, "/layout", {"auto", "row", "blocked"})];
   }
   return spec;
 }

@@ -66,7 +66,8 @@ Kernel::Kernel(ScanPlan plan, Backend backend, std::shared_ptr<CompiledCode> cod
     : plan_(std::move(plan)),
       backend_(backend),
       code_(std::move(code)),
-      compile_time_(compile_time) {
+      compile_time_(compile_time),
+      fallback_reason_(std::move(fallback_reason)) {
   if (code_) {
     fn_ = code_->entry();
     context_ = nullptr;
@@ -76,13 +77,113 @@ Kernel::Kernel(ScanPlan plan, Backend backend, std::shared_ptr<CompiledCode> cod
     fn_ = scan_block_runtime;
     context_ = &plan_.cascade;
   }
-  description_ = describe_kernel(plan_, backend_, code_bytes(), compile_time_, fallback_reason);
+  if (plan_.build_sweep) {
+    sweep_fn_ = sweep_block_runtime;
+    sweep_context_ = &plan_.cascade;
+  }
+  update_description();
 }
 
 Kernel::~Kernel() = default;
 
+void Kernel::attach_sweep(Backend backend, std::shared_ptr<CompiledCode> code, std::string note) {
+  sweep_backend_ = backend;
+  sweep_code_ = std::move(code);
+  sweep_note_ = std::move(note);
+  if (sweep_code_) {
+    sweep_fn_ = sweep_code_->entry();
+    sweep_context_ = nullptr;
+  }
+  update_description();
+}
+
+void Kernel::update_description() {
+  description_ = describe_kernel(plan_, backend_, code_bytes(), compile_time_, fallback_reason_);
+  const char *kernels = plan_.build_row && plan_.build_sweep ? "row+sweep"
+                        : plan_.build_row                    ? "row"
+                                                             : "sweep";
+  description_ += fmt::format(" layout={} kernels={}", to_string(plan_.layout), kernels);
+  if (plan_.build_sweep) {
+    description_ += fmt::format(" sweep={}(B={}) prefer={} stage0_survival={:.3g}",
+                                to_string(sweep_backend_), plan_.cascade.block_records,
+                                plan_.prefer_sweep ? "blocked" : "row", plan_.stage0_survival);
+    if (!sweep_note_.empty()) description_ += " sweep_note=\"" + sweep_note_ + "\"";
+  }
+}
+
 size_t Kernel::code_bytes() const {
-  return code_ ? code_->code_bytes() : 0;
+  return (code_ ? code_->code_bytes() : 0) + (sweep_code_ ? sweep_code_->code_bytes() : 0);
+}
+
+BlockFn Kernel::sweep_function(uint32_t block_records) const {
+  if (!plan_.build_sweep) {
+    throw Error(ErrorKind::unsupported,
+                "this kernel was compiled with \"layout\": \"row\" and has no sweep for the "
+                "blocked layout; compile with \"layout\": \"blocked\" or \"auto\"");
+  }
+  return block_records == plan_.cascade.block_records ? sweep_fn_ : sweep_block_runtime;
+}
+
+const void *Kernel::sweep_context(uint32_t block_records) const {
+  if (!plan_.build_sweep) sweep_function(block_records);  // throws the message above
+  if (block_records == plan_.cascade.block_records) return sweep_context_;
+  std::lock_guard lock(other_blocks_mutex_);
+  auto &slot = other_blocks_[block_records];
+  if (!slot) {
+    slot = std::make_unique<Cascade>(plan_.cascade);
+    slot->block_records = block_records;
+  }
+  return slot.get();
+}
+
+std::pair<BlockFn, const void *> Kernel::entry_for(const DatabaseView &db) const {
+  if (db.layout == Layout::blocked) {
+    db.payload_bytes();  // validates block_records before it selects a context
+    return {sweep_function(db.block_records), sweep_context(db.block_records)};
+  }
+  if (!plan_.build_row) {
+    throw Error(ErrorKind::unsupported,
+                "this kernel was compiled with \"layout\": \"blocked\" and scans blocked "
+                "databases only; convert the database (to_blocked, jitson convert --to blocked) "
+                "or compile with \"layout\": \"row\" or \"auto\"");
+  }
+  return {fn_, context_};
+}
+
+Layout Kernel::chosen_layout() const {
+  switch (plan_.layout) {
+    case LayoutChoice::row:
+      return Layout::row_major;
+    case LayoutChoice::blocked:
+      return Layout::blocked;
+    case LayoutChoice::automatic:
+      break;
+  }
+  return plan_.prefer_sweep ? Layout::blocked : Layout::row_major;
+}
+
+const DatabaseView &Kernel::pick(const DualDatabase &db) const {
+  if (db.rows.layout != Layout::row_major || db.blocked.layout != Layout::blocked ||
+      db.rows.n_records != db.blocked.n_records ||
+      db.rows.record_bytes != db.blocked.record_bytes) {
+    throw Error(ErrorKind::invalid_argument,
+                "DualDatabase needs a row-major and a blocked view of the same records");
+  }
+  return chosen_layout() == Layout::blocked ? db.blocked : db.rows;
+}
+
+ScanResult Kernel::scan(const uint8_t *query, const DualDatabase &db, unsigned threads) const {
+  return scan(query, pick(db), threads);
+}
+
+ScanResult Kernel::scan_range(const uint8_t *query, const DualDatabase &db, uint64_t begin,
+                              uint64_t end) const {
+  return scan_range(query, pick(db), begin, end);
+}
+
+std::vector<ScanResult> Kernel::scan_batch(const uint8_t *queries, uint64_t n_queries,
+                                           const DualDatabase &db, unsigned threads) const {
+  return scan_batch(queries, n_queries, pick(db), threads);
 }
 
 const void *Kernel::code_address() const {
@@ -110,8 +211,9 @@ static void check_db(const ScanPlan &plan, const DatabaseView &db) {
 
 ScanResult Kernel::scan(const uint8_t *query, DatabaseView db, unsigned threads) const {
   check_db(plan_, db);
+  const auto [fn, context] = entry_for(db);
   auto t0 = std::chrono::steady_clock::now();
-  ScanResult r = scan_with(fn_, context_, query, db, request(threads));
+  ScanResult r = scan_with(fn, context, query, db, request(threads));
   log_scan(*this, db.n_records, 1, r.stats.hits, std::chrono::steady_clock::now() - t0);
   return r;
 }
@@ -124,17 +226,19 @@ ScanResult Kernel::scan_range(const uint8_t *query, DatabaseView db, uint64_t be
                 fmt::format("record range [{}, {}) is outside the database of {} records", begin,
                             end, db.n_records));
   }
+  const auto [fn, context] = entry_for(db);
   ScanRequest r = request(1);
   r.begin = begin;
   r.end = end;
-  return scan_with(fn_, context_, query, db, r);
+  return scan_with(fn, context, query, db, r);
 }
 
 std::vector<ScanResult> Kernel::scan_batch(const uint8_t *queries, uint64_t n_queries,
                                            DatabaseView db, unsigned threads) const {
   check_db(plan_, db);
+  const auto [fn, context] = entry_for(db);
   auto t0 = std::chrono::steady_clock::now();
-  auto r = scan_batch_with(fn_, context_, queries, n_queries, db, request(threads));
+  auto r = scan_batch_with(fn, context, queries, n_queries, db, request(threads));
   uint64_t hits = 0;
   for (auto &x : r) hits += x.stats.hits;
   log_scan(*this, db.n_records, n_queries, hits, std::chrono::steady_clock::now() - t0);
@@ -142,8 +246,13 @@ std::vector<ScanResult> Kernel::scan_batch(const uint8_t *queries, uint64_t n_qu
 }
 
 std::string Kernel::dump_asm() const {
-  if (!code_) return {};
-  return disassemble(code_->code_address(), code_->code_bytes(), isa_name(plan_.isa));
+  std::string out;
+  if (code_) out = disassemble(code_->code_address(), code_->code_bytes(), isa_name(plan_.isa));
+  if (sweep_code_) {
+    out += "; sweep kernel (blocked layout)\n";
+    out += disassemble(sweep_code_->code_address(), sweep_code_->code_bytes(), isa_name(plan_.isa));
+  }
+  return out;
 }
 
 std::string Kernel::dump_ir() const {
@@ -165,6 +274,7 @@ struct Entry {
 };
 
 size_t plan_bytes(const ScanPlan &p) {
+  // (Runtime-sweep cascades for other block sizes are created on demand and not counted.)
   size_t b = sizeof(Kernel) + p.spec.focus.size() * 8;
   for (auto &s : p.cascade.stages) b += sizeof(s) + s.segments.size() * sizeof(Segment);
   return b;
@@ -201,12 +311,15 @@ std::shared_ptr<const Kernel> Engine::Impl::build(ScanPlan plan) {
   std::shared_ptr<CompiledCode> code;
   Backend backend = plan.backend;
   std::string fallback;
+  const Backend wanted = backend;
   if (!jit_enabled && backend != Backend::runtime) {
     fallback = "JIT disabled (engine option jit=false or JITSON_JIT=off)";
     backend = Backend::runtime;
   }
   try {
-    if (backend == Backend::xbyak) {
+    if (!plan.build_row) {
+      // A "blocked" kernel has no row code; the sweep below is its only entry.
+    } else if (backend == Backend::xbyak) {
 #ifdef JITSON_HAVE_XBYAK
       std::call_once(arena_once, [&] {
         try {
@@ -240,10 +353,72 @@ std::shared_ptr<const Kernel> Engine::Impl::build(ScanPlan plan) {
     backend = Backend::runtime;
     code.reset();
   }
+
+  // The sweep kernel for the blocked layout, from the same plan and the same backend choice.
+  Backend sweep_backend = Backend::runtime;
+  std::shared_ptr<CompiledCode> sweep_code;
+  std::string sweep_note;
+  if (plan.build_sweep) {
+    const Backend sweep_wanted = jit_enabled ? wanted : Backend::runtime;
+    // A scalar plan has no generated sweep (xbyak emits avx512 / avx2 only).
+    try {
+      if (sweep_wanted == Backend::xbyak) {
+#ifdef JITSON_HAVE_XBYAK
+        std::call_once(arena_once, [&] {
+          try {
+            arena = std::make_unique<CodeArena>();
+          } catch (const std::exception &e) {
+            arena_error = e.what();
+          }
+        });
+        if (!arena) throw Error(ErrorKind::unsupported, arena_error);
+        sweep_code = compile_xbyak_sweep(plan, *arena);
+        sweep_backend = Backend::xbyak;
+#else
+        throw Error(ErrorKind::unsupported, "xbyak backend is not built in");
+#endif
+      } else if (sweep_wanted == Backend::llvm) {
+#if defined(JITSON_HAVE_LLVM) && defined(JITSON_HAVE_LLVM_SWEEP)
+        std::call_once(llvm_once, [&] {
+          try {
+            llvm = LlvmJit::create();
+          } catch (const std::exception &e) {
+            llvm_error = e.what();
+          }
+        });
+        if (!llvm) throw Error(ErrorKind::unsupported, llvm_error);
+        sweep_code = compile_llvm_sweep(plan, *llvm);
+        sweep_backend = Backend::llvm;
+#else
+        sweep_note = "llvm sweep not built; the runtime sweep scans blocked databases";
+#endif
+      }
+    } catch (const std::exception &e) {
+      sweep_note = fmt::format(
+          "{} sweep generation failed: {}; the runtime sweep scans blocked "
+          "databases",
+          to_string(sweep_wanted), e.what());
+      sweep_code.reset();
+      sweep_backend = Backend::runtime;
+    }
+    if (!plan.build_row) {
+      backend = sweep_backend;
+      if (!jit_enabled && wanted != Backend::runtime) {
+        fallback = "JIT disabled (engine option jit=false or JITSON_JIT=off)";
+      } else if (sweep_backend != wanted) {
+        fallback = sweep_note;
+      } else {
+        fallback.clear();
+      }
+    }
+  }
   auto elapsed = std::chrono::steady_clock::now() - t0;
   auto kernel = std::make_shared<Kernel>(
       std::move(plan), backend, std::move(code),
       std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed), fallback);
+  if (kernel->plan().build_sweep) {
+    kernel->attach_sweep(sweep_backend, std::move(sweep_code), std::move(sweep_note));
+  }
   kernel->default_threads_ =
       options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   {

@@ -650,13 +650,15 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
   b_.SetInsertPoint(entry);
   args_ = fn_->getArg(0);
   // Per-record state lives in allocas that mem2reg turns into registers.
+  // Records that pass each probe stage are counted (rejects follow from them at the end): the
+  // common path, a rejection, then costs no instruction beyond its branch.
   llvm::Value *hits_slot = b_.CreateAlloca(i64_, nullptr, "hits");
-  std::vector<llvm::Value *> reject_slots;
-  for (size_t s = 0; s < n_stages; ++s) reject_slots.push_back(b_.CreateAlloca(i64_));
+  std::vector<llvm::Value *> passed_slots;
+  for (size_t s = 0; s + 1 < n_stages; ++s) passed_slots.push_back(b_.CreateAlloca(i64_));
   llvm::Value *pruned_slot = b_.CreateAlloca(i64_, nullptr, "pruned");
   llvm::Value *index_slot = b_.CreateAlloca(i64_, nullptr, "i");
   b_.CreateStore(b_.getInt64(0), hits_slot);
-  for (auto *slot : reject_slots) b_.CreateStore(b_.getInt64(0), slot);
+  for (auto *slot : passed_slots) b_.CreateStore(b_.getInt64(0), slot);
   b_.CreateStore(b_.getInt64(0), pruned_slot);
   b_.CreateStore(b_.getInt64(0), index_slot);
 
@@ -691,13 +693,9 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
   for (size_t s = 0; s < n_stages; ++s) {
     partial = b_.CreateAdd(partial, emit_stage(layouts_[s]), "partial");
     if (s + 1 == n_stages) break;
-    auto *reject = llvm::BasicBlock::Create(ctx_, "reject", fn_, next);
     auto *pass = llvm::BasicBlock::Create(ctx_, "pass", fn_, next);
     // Probes exist to reject: most records leave here.
-    b_.CreateCondBr(b_.CreateICmpUGE(partial, limit), reject, pass, likely);
-    b_.SetInsertPoint(reject);
-    bump_slot(reject_slots[s]);
-    b_.CreateBr(next);
+    b_.CreateCondBr(b_.CreateICmpUGE(partial, limit), next, pass, likely);
     b_.SetInsertPoint(pass);
     const uint32_t bound = stages[s].statistical_bound;
     if (bound != UINT32_MAX) {
@@ -705,19 +703,15 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
       auto *kept = llvm::BasicBlock::Create(ctx_, "kept", fn_, next);
       b_.CreateCondBr(b_.CreateICmpUGT(partial, b_.getInt64(bound)), pruned, kept);
       b_.SetInsertPoint(pruned);
-      bump_slot(reject_slots[s]);
       bump_slot(pruned_slot);
       b_.CreateBr(next);
       b_.SetInsertPoint(kept);
     }
+    bump_slot(passed_slots[s]);
   }
   // After the last stage the partial is the masked distance.
   auto *hit = llvm::BasicBlock::Create(ctx_, "hit", fn_, next);
-  auto *miss = llvm::BasicBlock::Create(ctx_, "miss", fn_, next);
-  b_.CreateCondBr(b_.CreateICmpULT(partial, limit), hit, miss, unlikely);
-  b_.SetInsertPoint(miss);
-  bump_slot(reject_slots.back());
-  b_.CreateBr(next);
+  b_.CreateCondBr(b_.CreateICmpULT(partial, limit), hit, next, unlikely);
 
   b_.SetInsertPoint(hit);
   llvm::Value *hits = b_.CreateLoad(i64_, hits_slot);
@@ -738,8 +732,9 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
   b_.CreateStore(next_index, index_slot);
   b_.CreateCondBr(b_.CreateICmpULT(next_index, n_records), loop, exit);
 
-  // Counters are added once per block. Words read: every record reaching stage s reads its
-  // words, and the records reaching stage s+1 are those stage s did not reject.
+  // Counters are added once per block. The records reaching stage s+1 are those that passed
+  // stage s, the others were rejected by it; every record reaching stage s reads its words. The
+  // last stage's rejects are the records reaching it minus the hits.
   b_.SetInsertPoint(exit);
   llvm::Value *reaching = n_records;
   llvm::Value *words_read = b_.getInt64(0);
@@ -750,10 +745,11 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
     store->setMetadata(llvm::LLVMContext::MD_alias_scope, output_scope_);
   };
   for (size_t s = 0; s < n_stages; ++s) {
-    llvm::Value *rejected = b_.CreateLoad(i64_, reject_slots[s]);
-    bump(s, rejected);
+    llvm::Value *passed = s + 1 < n_stages ? b_.CreateLoad(i64_, passed_slots[s])
+                                           : b_.CreateLoad(i64_, hits_slot);
+    bump(s, b_.CreateSub(reaching, passed));
     words_read = b_.CreateAdd(words_read, b_.CreateMul(reaching, b_.getInt64(stages[s].words)));
-    reaching = b_.CreateSub(reaching, rejected);
+    reaching = passed;
   }
   bump(size_t(kCounterStatPruned), b_.CreateLoad(i64_, pruned_slot));
   bump(size_t(kCounterWordsRead), words_read);

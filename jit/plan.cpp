@@ -168,6 +168,56 @@ uint32_t stage_bits(const CascadeStage &stage) {
   return bits;
 }
 
+// P[Binomial(n, 1/2) < limit]: exact for small n, normal approximation (with continuity
+// correction) beyond, where its error is far below what the crossover rule can resolve.
+double binomial_below(uint64_t n, uint64_t limit) {
+  if (limit == 0) return 0;
+  if (limit > n) return 1;
+  if (n <= 128) {
+    double p = 0, term = std::ldexp(1.0, -int(n));  // C(n, 0) / 2^n
+    for (uint64_t k = 0; k < limit; ++k) {
+      p += term;
+      term = term * double(n - k) / double(k + 1);
+    }
+    return std::min(1.0, p);
+  }
+  const double mean = double(n) / 2, sd = std::sqrt(double(n)) / 2;
+  return 0.5 * std::erfc(-((double(limit) - 0.5 - mean) / sd) / std::sqrt(2.0));
+}
+
+void plan_layouts(ScanPlan &plan, const std::vector<uint64_t> &mask) {
+  plan.layout = plan.spec.layout;
+  plan.build_row = plan.layout != LayoutChoice::blocked;
+  plan.build_sweep = plan.layout != LayoutChoice::row;
+  plan.cascade.block_records = 64;  // kDefaultBlockRecords (jitson/layout.hpp)
+
+  const uint64_t limit = uint64_t(std::min<uint64_t>(plan.spec.max_distance, plan.focus_bits)) + 1;
+  uint64_t bits_before = 0;
+  double words = 0, sweep_bytes = 0;
+  for (size_t s = 0; s < plan.cascade.stages.size(); ++s) {
+    const CascadeStage &stage = plan.cascade.stages[s];
+    const double reach = binomial_below(bits_before, limit);
+    if (s == 1) plan.stage0_survival = reach;
+    words += reach * stage.words;
+    // A group of 8 records shares each word's cache line.
+    sweep_bytes += 8.0 * stage.words * (1 - std::pow(1 - reach, 8));
+    bits_before += stage_bits(stage);
+  }
+  if (plan.cascade.stages.size() == 1) plan.stage0_survival = binomial_below(bits_before, limit);
+  uint32_t lines = 0;
+  for (uint32_t line = 0; line * 8 < mask.size(); ++line) {
+    bool any = false;
+    for (uint32_t w = line * 8; w < std::min<size_t>(mask.size(), line * 8 + 8); ++w) {
+      any = any || mask[w] != 0;
+    }
+    lines += any;
+  }
+  plan.sweep_words_per_record = words;
+  plan.sweep_bytes_per_record = sweep_bytes;
+  plan.row_bytes_per_record = 64.0 * lines;
+  plan.prefer_sweep = kSweepByteCost * sweep_bytes < plan.row_bytes_per_record;
+}
+
 std::string hex64(uint64_t v) {
   char buf[19];
   std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(v));
@@ -233,6 +283,7 @@ ScanPlan make_plan(const ScanSpec &spec) {
   plan.unroll = 1;
   plan.block_records = default_block_records(plan.record_bytes);
   plan.key = spec.key();
+  plan_layouts(plan, mask);
   return plan;
 }
 
@@ -291,6 +342,16 @@ std::string ScanPlan::to_json() const {
   j["prefetch_records"] = prefetch_records;
   j["unroll"] = unroll;
   j["block_records"] = block_records;
+  j["layout"] = Json{{"choice", to_string(layout)},
+                     {"kernels", build_row && build_sweep ? "row+sweep"
+                                 : build_row              ? "row"
+                                                          : "sweep"},
+                     {"sweep_block_records", cascade.block_records},
+                     {"stage0_survival", stage0_survival},
+                     {"sweep_words_per_record", sweep_words_per_record},
+                     {"sweep_bytes_per_record", sweep_bytes_per_record},
+                     {"row_bytes_per_record", row_bytes_per_record},
+                     {"prefer", prefer_sweep ? "blocked" : "row"}};
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 

@@ -170,6 +170,18 @@ const char *to_string(BackendChoice b) {
   return "?";
 }
 
+const char *to_string(LayoutChoice l) {
+  switch (l) {
+    case LayoutChoice::automatic:
+      return "auto";
+    case LayoutChoice::row:
+      return "row";
+    case LayoutChoice::blocked:
+      return "blocked";
+  }
+  return "?";
+}
+
 bool ScanSpec::focus_is_all() const {
   Focus f(*this);
   return f.bits() == uint64_t(record_words()) * 64;
@@ -223,13 +235,18 @@ uint64_t ScanSpec::key() const {
   h.add(uint64_t(isa));
   h.tag('B');
   h.add(uint64_t(backend));
+  // Only a non-default layout feeds the key, so keys of configs without the field are unchanged.
+  if (layout != LayoutChoice::automatic) {
+    h.tag('L');
+    h.add(uint64_t(layout));
+  }
   return h.value();
 }
 
 bool ScanSpec::same_meaning(const ScanSpec &o) const {
   if (record_bits != o.record_bits || metric != o.metric || top_k != o.top_k ||
       cascade != o.cascade || prefetch_records != o.prefetch_records || isa != o.isa ||
-      backend != o.backend) {
+      backend != o.backend || layout != o.layout) {
     return false;
   }
   if (cascade == CascadeMode::statistical &&
@@ -265,6 +282,8 @@ std::string ScanSpec::canonical_json() const {
   if (prefetch_records) j["prefetch_records"] = *prefetch_records;
   j["isa"] = to_string(isa);
   j["backend"] = to_string(backend);
+  // Written only when not the default, like the key (canonical texts of older configs stay).
+  if (layout != LayoutChoice::automatic) j["layout"] = to_string(layout);
   return j.dump();
 }
 

@@ -217,8 +217,10 @@ void check_scan_args(const uint8_t *query, const DatabaseView &db, const ScanReq
                 "record size " + std::to_string(db.record_bytes) +
                     " bytes is not a positive multiple of 8");
   }
-  if (db.layout != Layout::row_major) {
-    throw Error(ErrorKind::unsupported, "this kernel scans row-major databases only");
+  if (db.layout == Layout::blocked) {
+    db.payload_bytes();  // throws for a block size the format does not allow
+  } else if (db.layout != Layout::row_major) {
+    throw Error(ErrorKind::invalid_argument, "unknown database layout");
   }
   if (r.top_k == 0) throw Error(ErrorKind::invalid_argument, "top_k must be >= 1");
   if (r.n_stages == 0 || r.n_stages > uint32_t(kMaxStages)) {
@@ -232,9 +234,36 @@ void check_scan_args(const uint8_t *query, const DatabaseView &db, const ScanReq
 }
 
 uint32_t choose_block(const DatabaseView &db, const ScanRequest &r) {
+  if (db.layout == Layout::blocked) {
+    // A sweep call covers whole blocks; at least 4096 records, so the per-call overhead is
+    // amortised even when a stage-0 probe rejects a record for a few cycles.
+    const uint64_t B = db.block_records;
+    const uint64_t want = std::max<uint64_t>(r.block_records, 4096);
+    return uint32_t(std::min<uint64_t>((want + B - 1) / B * B, uint64_t{1} << 16));
+  }
   if (r.block_records) return r.block_records;
   // About 256 KB of records per call: the limit tightens often, the block stays in L2.
   return uint32_t(std::clamp<uint64_t>((256u << 10) / db.record_bytes, 16, 4096));
+}
+
+// Calls of a range [b, e) in steps of `block` records: row-major views start each call at its
+// first record; blocked views start at the first record's block and skip the records before b
+// with `reserved` (the SWEEP ABI), so every call is block-aligned.
+template <class Call>
+void for_each_call(const DatabaseView &db, uint64_t b, uint64_t e, uint32_t block, Call call) {
+  if (db.layout != Layout::blocked) {
+    for (uint64_t i = b; i < e; i += block) {
+      call(db.data + i * db.record_bytes, std::min<uint64_t>(block, e - i), i, uint32_t{0});
+    }
+    return;
+  }
+  const uint64_t B = db.block_records;
+  for (uint64_t i = b; i < e;) {
+    const uint64_t start = i / B * B;
+    const uint64_t stop = std::min<uint64_t>(start + block, e);
+    call(db.data + start * db.record_bytes, stop - start, start, uint32_t(i - start));
+    i = stop;
+  }
 }
 
 unsigned choose_threads(uint64_t n_records, unsigned requested) {
@@ -253,9 +282,10 @@ void to_stats(const uint64_t *counters, uint64_t records, uint64_t candidates, u
   st.words_read += counters[kCounterWordsRead];
 }
 
-// Splits [begin, end) into `parts` contiguous chunks and runs body(part, begin, end) on threads.
+// Splits [begin, end) into `parts` contiguous chunks, cut at multiples of `align` records, and
+// runs body(part, begin, end) on threads.
 template <class Body>
-void parallel_ranges(uint64_t begin, uint64_t end, unsigned parts, Body body) {
+void parallel_ranges(uint64_t begin, uint64_t end, unsigned parts, uint64_t align, Body body) {
   if (parts <= 1) {
     body(0u, begin, end);
     return;
@@ -265,7 +295,12 @@ void parallel_ranges(uint64_t begin, uint64_t end, unsigned parts, Body body) {
   std::mutex failure_mutex;
   const uint64_t n = end - begin;
   for (unsigned p = 0; p < parts; ++p) {
-    uint64_t b = begin + n * p / parts, e = begin + n * (p + 1) / parts;
+    auto cut = [&](unsigned q) {
+      if (q == 0) return begin;
+      if (q == parts) return end;
+      return std::clamp<uint64_t>((begin + n * q / parts) / align * align, begin, end);
+    };
+    uint64_t b = cut(p), e = cut(p + 1);
     workers.emplace_back([&, p, b, e] {
       try {
         body(p, b, e);
@@ -298,19 +333,20 @@ ScanResult scan_with(BlockFn fn, const void *context, const uint8_t *query, Data
 
   std::vector<std::vector<Hit>> part_hits(parts);
   std::vector<ScanStats> part_stats(parts);
-  parallel_ranges(r.begin, end, parts, [&](unsigned p, uint64_t b, uint64_t e) {
+  const uint64_t align = db.layout == Layout::blocked ? db.block_records : 1;
+  parallel_ranges(r.begin, end, parts, align, [&](unsigned p, uint64_t b, uint64_t e) {
     TopK top(r.top_k, r.max_distance);
     std::vector<Hit> out(block);
     uint64_t counters[kNumCounters] = {};
     uint64_t candidates = 0;
-    for (uint64_t i = b; i < e; i += block) {
-      uint64_t n = std::min<uint64_t>(block, e - i);
-      BlockArgs args{query, db.data + i * db.record_bytes, n, i, top.limit(), 0, out.data(),
-                     counters, context};
-      uint64_t got = fn(&args);
-      candidates += got;
-      for (uint64_t h = 0; h < got; ++h) top.offer(out[h]);
-    }
+    for_each_call(db, b, e, block,
+                  [&](const uint8_t *records, uint64_t n, uint64_t base, uint32_t reserved) {
+                    BlockArgs args{query,       records,    n,       base, top.limit(),
+                                   reserved,    out.data(), counters, context};
+                    uint64_t got = fn(&args);
+                    candidates += got;
+                    for (uint64_t h = 0; h < got; ++h) top.offer(out[h]);
+                  });
     to_stats(counters, e - b, candidates, r.n_stages, part_stats[p]);
     part_hits[p] = std::move(top.hits());
   });
@@ -331,23 +367,31 @@ std::vector<ScanResult> scan_batch_with(BlockFn fn, const void *context, const u
 
   std::vector<std::vector<std::vector<Hit>>> part_hits(parts);  // [part][query]
   std::vector<std::vector<ScanStats>> part_stats(parts, std::vector<ScanStats>(n_queries));
-  parallel_ranges(r.begin, end, parts, [&](unsigned p, uint64_t b, uint64_t e) {
+  const uint64_t align = db.layout == Layout::blocked ? db.block_records : 1;
+  parallel_ranges(r.begin, end, parts, align, [&](unsigned p, uint64_t b, uint64_t e) {
     std::vector<TopK> tops(n_queries, TopK(r.top_k, r.max_distance));
     std::vector<uint64_t> counters(n_queries * kNumCounters, 0);
     std::vector<uint64_t> candidates(n_queries, 0);
     std::vector<Hit> out(block);
     // Record block outer, queries inner: the block is read from memory once and then served
     // from L2 for every query.
-    for (uint64_t i = b; i < e; i += block) {
-      uint64_t n = std::min<uint64_t>(block, e - i);
-      for (uint64_t q = 0; q < n_queries; ++q) {
-        BlockArgs args{queries + q * db.record_bytes, db.data + i * db.record_bytes, n, i,
-                       tops[q].limit(), 0, out.data(), &counters[q * kNumCounters], context};
-        uint64_t got = fn(&args);
-        candidates[q] += got;
-        for (uint64_t h = 0; h < got; ++h) tops[q].offer(out[h]);
-      }
-    }
+    for_each_call(db, b, e, block,
+                  [&](const uint8_t *records, uint64_t n, uint64_t base, uint32_t reserved) {
+                    for (uint64_t q = 0; q < n_queries; ++q) {
+                      BlockArgs args{queries + q * db.record_bytes,
+                                     records,
+                                     n,
+                                     base,
+                                     tops[q].limit(),
+                                     reserved,
+                                     out.data(),
+                                     &counters[q * kNumCounters],
+                                     context};
+                      uint64_t got = fn(&args);
+                      candidates[q] += got;
+                      for (uint64_t h = 0; h < got; ++h) tops[q].offer(out[h]);
+                    }
+                  });
     part_hits[p].resize(n_queries);
     for (uint64_t q = 0; q < n_queries; ++q) {
       to_stats(&counters[q * kNumCounters], e - b, candidates[q], r.n_stages, part_stats[p][q]);
@@ -371,12 +415,14 @@ ScanResult scan_runtime(const uint8_t *query, DatabaseView db, std::span<const u
                         uint32_t max_distance, uint32_t top_k, unsigned threads,
                         std::span<const uint32_t> stage_words) {
   Cascade cascade = make_cascade(db.record_bytes, mask, stage_words);
+  cascade.block_records = db.layout == Layout::blocked ? db.block_records : 0;
   ScanRequest r;
   r.max_distance = max_distance;
   r.top_k = top_k;
   r.threads = threads;
   r.n_stages = uint32_t(cascade.stages.size());
-  return scan_with(scan_block_runtime, &cascade, query, db, r);
+  return scan_with(db.layout == Layout::blocked ? sweep_block_runtime : scan_block_runtime,
+                   &cascade, query, db, r);
 }
 
 }  // namespace jitson

@@ -15,10 +15,15 @@ enum class Metric { hamming };
 enum class CascadeMode { exact, statistical, off };
 enum class IsaChoice { automatic, avx512, avx2, scalar };
 enum class BackendChoice { automatic, xbyak, llvm, runtime };
+// Database layouts a kernel scans (docs/BLOCKED.md): "row" builds the row kernel only, "blocked"
+// the sweep kernel only, "auto" both, choosing by the planner's crossover rule when a database
+// is held in both layouts.
+enum class LayoutChoice { automatic, row, blocked };
 
 const char *to_string(CascadeMode);
 const char *to_string(IsaChoice);
 const char *to_string(BackendChoice);
+const char *to_string(LayoutChoice);
 
 struct ScanSpec {
   std::string name;  // label only: not part of the key or of equality
@@ -35,6 +40,7 @@ struct ScanSpec {
   std::optional<uint32_t> prefetch_records;   // nullopt = planner chooses
   IsaChoice isa = IsaChoice::automatic;
   BackendChoice backend = BackendChoice::automatic;
+  LayoutChoice layout = LayoutChoice::automatic;
 
   uint32_t record_bytes() const { return record_bits / 8; }
   uint32_t record_words() const { return record_bits / 64; }

@@ -3,7 +3,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +14,7 @@
 #include "jitson/config.hpp"
 #include "jitson/cpu.hpp"
 #include "jitson/database.hpp"
+#include "jitson/layout.hpp"
 #include "jitson/plan.hpp"
 #include "jitson/scan.hpp"
 
@@ -43,7 +46,9 @@ class Kernel {
   // e.g. "xbyak avx512 record_bits=16384 focus_words=256 stages=1,9,256 ..."
   const std::string &describe() const { return description_; }
 
-  // Whole database, threads from the engine (or override with threads > 0).
+  // Whole database, threads from the engine (or override with threads > 0). A row-major view
+  // runs the row kernel, a blocked view the sweep kernel (docs/BLOCKED.md); a kernel whose
+  // config "layout" excludes the view's layout throws Error(unsupported).
   ScanResult scan(const uint8_t *query, DatabaseView db, unsigned threads = 0) const;
   // Records [begin, end) on the calling thread only (for hosts that bring their own threads).
   ScanResult scan_range(const uint8_t *query, DatabaseView db, uint64_t begin,
@@ -51,6 +56,23 @@ class Kernel {
   // n_queries consecutive queries of record_bytes each.
   std::vector<ScanResult> scan_batch(const uint8_t *queries, uint64_t n_queries, DatabaseView db,
                                      unsigned threads = 0) const;
+
+  // A database held in both layouts: "row" / "blocked" kernels take theirs, "auto" the one the
+  // planner's crossover rule prefers (chosen_layout()).
+  ScanResult scan(const uint8_t *query, const DualDatabase &db, unsigned threads = 0) const;
+  ScanResult scan_range(const uint8_t *query, const DualDatabase &db, uint64_t begin,
+                        uint64_t end) const;
+  std::vector<ScanResult> scan_batch(const uint8_t *queries, uint64_t n_queries,
+                                     const DualDatabase &db, unsigned threads = 0) const;
+  Layout chosen_layout() const;  // for a DualDatabase
+
+  bool has_row_kernel() const { return plan_.build_row; }
+  bool has_sweep_kernel() const { return plan_.build_sweep; }
+  Backend sweep_backend() const { return sweep_backend_; }  // what generated the sweep
+  // The sweep entry for blocks of block_records records (the generated code for the plan's B,
+  // the runtime sweep otherwise) and its context. Throws Error(unsupported) without a sweep.
+  BlockFn sweep_function(uint32_t block_records) const;
+  const void *sweep_context(uint32_t block_records) const;
 
   BlockFn block_function() const { return fn_; }
   const void *code_address() const;  // first byte of generated code; nullptr for runtime
@@ -61,6 +83,11 @@ class Kernel {
  private:
   friend class Engine;
   ScanRequest request(unsigned threads) const;
+  void attach_sweep(Backend backend, std::shared_ptr<CompiledCode> code, std::string note);
+  void update_description();
+  // The entry and context that scan db (row or sweep), after checking the kernel has it.
+  std::pair<BlockFn, const void *> entry_for(const DatabaseView &db) const;
+  const DatabaseView &pick(const DualDatabase &db) const;
   ScanPlan plan_;
   Backend backend_;
   std::shared_ptr<CompiledCode> code_;
@@ -68,7 +95,16 @@ class Kernel {
   const void *context_ = nullptr;
   std::chrono::nanoseconds compile_time_{};
   std::string description_;
+  std::string fallback_reason_;
   unsigned default_threads_ = 1;
+  Backend sweep_backend_ = Backend::runtime;
+  std::shared_ptr<CompiledCode> sweep_code_;
+  BlockFn sweep_fn_ = nullptr;
+  const void *sweep_context_ = nullptr;
+  std::string sweep_note_;
+  // Runtime-sweep cascades for block sizes other than the plan's (created on first use).
+  mutable std::mutex other_blocks_mutex_;
+  mutable std::map<uint32_t, std::unique_ptr<Cascade>> other_blocks_;
 };
 
 struct CacheStats {

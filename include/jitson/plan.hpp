@@ -27,6 +27,21 @@ struct ScanPlan {
   uint32_t block_records = 0;    // records per kernel call
   uint64_t key = 0;
 
+  // Layouts (docs/BLOCKED.md). build_row / build_sweep: which kernels the engine builds, from
+  // spec.layout. cascade.block_records is the B the generated sweep is specialised for
+  // (kDefaultBlockRecords); other B run on the runtime sweep.
+  LayoutChoice layout = LayoutChoice::automatic;
+  bool build_row = true, build_sweep = true;
+  // The crossover rule, for "auto" on a database held in both layouts: expected bytes per
+  // record of each kernel under random data (each stage reached with probability
+  // P[Binomial(focused bits before it, 1/2) < limit], limit = max_distance + 1; the sweep loads
+  // a stage's words for a group of 8 records if any of them is active, the row scan streams the
+  // focused cache lines), and prefer the sweep iff kSweepByteCost × sweep < row.
+  double stage0_survival = 1;      // P[a random record survives the first stage]
+  double sweep_words_per_record = 0;
+  double sweep_bytes_per_record = 0, row_bytes_per_record = 0;
+  bool prefer_sweep = false;
+
   std::string to_json() const;    // the plan as JSON (for dumps)
   std::string stages_string() const;  // "1,8,256": cumulative focused words per stage
 };
@@ -35,5 +50,9 @@ struct ScanPlan {
 // runtime); throws ConfigError("/isa", ...) if the CPU lacks the requested ISA and
 // ConfigError("/backend", ...) if the backend is not built in.
 ScanPlan make_plan(const ScanSpec &spec);
+
+// Bytes the sweep may cost per byte the row scan streams and still be preferred (measured by
+// bench/bench_blocked.cpp's crossover sweep; docs/BLOCKED.md).
+inline constexpr double kSweepByteCost = 4.0;
 
 }  // namespace jitson

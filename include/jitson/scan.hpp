@@ -126,6 +126,9 @@ struct ScanRequest {
 // The top-k driver: runs fn over blocks of the range (split over threads), keeps the best
 // top_k by (distance, index) with distance <= max_distance, and tightens the limit passed to
 // fn as the heap fills. Identical results for any thread count and block size.
+// For a blocked view (db.layout == Layout::blocked) fn must be a SWEEP function: calls then
+// cover whole blocks (a multiple of db.block_records records, at least 4096), a range that starts
+// mid-block passes `reserved`, and threads split the range on block boundaries.
 ScanResult scan_with(BlockFn fn, const void *context, const uint8_t *query, DatabaseView db,
                      const ScanRequest &request);
 
@@ -136,7 +139,8 @@ std::vector<ScanResult> scan_batch_with(BlockFn fn, const void *context, const u
                                         const ScanRequest &request);
 
 // The runtime reference scan (issue 2): exact masked top-k using the dispatched kernels.
-// mask empty = all bits; stage_words as in make_cascade.
+// mask empty = all bits; stage_words as in make_cascade. A blocked view is swept with
+// sweep_block_runtime.
 ScanResult scan_runtime(const uint8_t *query, DatabaseView db, std::span<const uint64_t> mask,
                         uint32_t max_distance, uint32_t top_k, unsigned threads = 1,
                         std::span<const uint32_t> stage_words = {});
