@@ -249,8 +249,10 @@ std::string Kernel::dump_asm() const {
   std::string out;
   if (code_) out = disassemble(code_->code_address(), code_->code_bytes(), isa_name(plan_.isa));
   if (sweep_code_) {
-    out += "; sweep kernel (blocked layout)\n";
-    out += disassemble(sweep_code_->code_address(), sweep_code_->code_bytes(), isa_name(plan_.isa));
+    // "" without a disassembler (no LLVM): then the dump stays empty, as callers expect.
+    std::string sweep =
+        disassemble(sweep_code_->code_address(), sweep_code_->code_bytes(), isa_name(plan_.isa));
+    if (!sweep.empty()) out += "; sweep kernel (blocked layout)\n" + sweep;
   }
   return out;
 }

@@ -656,11 +656,10 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
   std::vector<llvm::Value *> passed_slots;
   for (size_t s = 0; s + 1 < n_stages; ++s) passed_slots.push_back(b_.CreateAlloca(i64_));
   llvm::Value *pruned_slot = b_.CreateAlloca(i64_, nullptr, "pruned");
-  llvm::Value *index_slot = b_.CreateAlloca(i64_, nullptr, "i");
+  llvm::Value *record_slot = b_.CreateAlloca(ptr_, nullptr, "rec");
   b_.CreateStore(b_.getInt64(0), hits_slot);
   for (auto *slot : passed_slots) b_.CreateStore(b_.getInt64(0), slot);
   b_.CreateStore(b_.getInt64(0), pruned_slot);
-  b_.CreateStore(b_.getInt64(0), index_slot);
 
   query_ = load_arg(ptr_, offsetof(BlockArgs, query), "query");
   records_ = load_arg(ptr_, offsetof(BlockArgs, records), "records");
@@ -671,6 +670,11 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
       b_.CreateZExt(load_arg(i32_, offsetof(BlockArgs, limit), "limit32"), i64_, "limit");
   llvm::Value *out = load_arg(ptr_, offsetof(BlockArgs, out), "out");
   llvm::Value *counters = load_arg(ptr_, offsetof(BlockArgs, counters), "counters");
+  b_.CreateStore(records_, record_slot);
+  // The loop walks a record pointer up to the end of the block (the index is derived only for
+  // hits); plain GEP: the end pointer is one past the block, never dereferenced.
+  llvm::Value *records_end =
+      b_.CreateGEP(i8_, records_, b_.CreateMul(n_records, b_.getInt64(plan_.record_bytes)));
   b_.CreateCondBr(b_.CreateICmpEQ(n_records, b_.getInt64(0)), done, loop);
 
   // Query words are loaded after the emptiness test: a block of zero records reads nothing.
@@ -682,9 +686,7 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
 
   // One record per trip: stage by stage, leaving at the first rejecting stage.
   b_.SetInsertPoint(loop);
-  llvm::Value *index = b_.CreateLoad(i64_, index_slot, "i");
-  record_ =
-      b_.CreateGEP(i8_, records_, b_.CreateMul(index, b_.getInt64(plan_.record_bytes)), "rec");
+  record_ = b_.CreateLoad(ptr_, record_slot, "rec");
   if (plan_.prefetch_records > 0) emit_prefetch(record_);
 
   llvm::MDNode *likely = md.createLikelyBranchWeights();
@@ -721,6 +723,8 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
     store->setMetadata(llvm::LLVMContext::MD_alias_scope, output_scope_);
     store->setMetadata(llvm::LLVMContext::MD_noalias, input_scope_);
   };
+  llvm::Value *index =
+      b_.CreateExactUDiv(b_.CreatePtrDiff(i8_, record_, records_), b_.getInt64(plan_.record_bytes));
   store_out(b_.CreateAdd(base_index, index), offsetof(Hit, index), 8);
   store_out(b_.CreateTrunc(partial, i32_), offsetof(Hit, distance), 4);
   store_out(b_.getInt32(0), offsetof(Hit, reserved), 4);
@@ -728,9 +732,10 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
   b_.CreateBr(next);
 
   b_.SetInsertPoint(next);
-  llvm::Value *next_index = b_.CreateAdd(b_.CreateLoad(i64_, index_slot), b_.getInt64(1));
-  b_.CreateStore(next_index, index_slot);
-  b_.CreateCondBr(b_.CreateICmpULT(next_index, n_records), loop, exit);
+  llvm::Value *next_record =
+      b_.CreateGEP(i8_, b_.CreateLoad(ptr_, record_slot), b_.getInt64(plan_.record_bytes));
+  b_.CreateStore(next_record, record_slot);
+  b_.CreateCondBr(b_.CreateICmpULT(next_record, records_end), loop, exit);
 
   // Counters are added once per block. The records reaching stage s+1 are those that passed
   // stage s, the others were rejected by it; every record reaching stage s reads its words. The
@@ -745,8 +750,8 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
     store->setMetadata(llvm::LLVMContext::MD_alias_scope, output_scope_);
   };
   for (size_t s = 0; s < n_stages; ++s) {
-    llvm::Value *passed = s + 1 < n_stages ? b_.CreateLoad(i64_, passed_slots[s])
-                                           : b_.CreateLoad(i64_, hits_slot);
+    llvm::Value *passed =
+        s + 1 < n_stages ? b_.CreateLoad(i64_, passed_slots[s]) : b_.CreateLoad(i64_, hits_slot);
     bump(s, b_.CreateSub(reaching, passed));
     words_read = b_.CreateAdd(words_read, b_.CreateMul(reaching, b_.getInt64(stages[s].words)));
     reaching = passed;

@@ -1,0 +1,541 @@
+// The Xbyak sweep generator: one SWEEP function per ScanPlan for the blocked layout (the ABI
+// above sweep_block_runtime in jitson/scan.hpp), B = 64 records per block baked in, AVX-512
+// (VPOPCNTDQ, k-masks) or AVX2 (nibble-table popcount, vmovmskpd; no EVEX).
+//
+// A block is 8 groups of 8 records; word w of a group is one 64-byte line at
+// block + w * 512 + group * 64. The 64 activity bits of a block live in rbp (bit r = record r).
+// Per block: active = records of [reserved, n_records) in the block; for each stage, for each
+// group with an active record (bsf over a copy of the mask): load the group's 8 partial sums,
+// add popcount((record word XOR broadcast query word) [AND partial mask]) for the stage's words,
+// compare with the limit (and the statistical bound), count the newly rejected, clear their
+// bits; the block ends as soon as rbp is 0. After the last stage the group's records below the
+// limit are hits, written in index order. Words outside the focus are never loaded; a group
+// with no active record is never loaded. Counters are kept in the frame and added to
+// args->counters once per call.
+//
+// Registers: rsi query, rbx block, r12 record offset of the block, r13 n_records, r14 hit
+// write pointer, r15 base_index, rbp active mask, r10 groups left in this stage, rdx group byte
+// offset (g * 64), rdi the group's 8 activity bits, rcx shift count g * 8; rax r8 r9 r11 temps.
+// AVX-512: zmm0 partial sums, zmm5 second accumulator, zmm1..4 temps, zmm31 limit.
+// AVX2: ymm0/ymm1 partial sums (records 0..3 / 4..7), ymm2..7 temps, ymm12 zero, ymm13 low
+// nibble mask, ymm14 nibble popcount table, ymm15 limit.
+#include <xbyak/xbyak.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "jit/backend.hpp"
+#include "jit/code_arena.hpp"
+#include "jitson/error.hpp"
+
+namespace jitson {
+namespace {
+
+using Xbyak::Label;
+using Xbyak::Reg64;
+using Xbyak::Ymm;
+using Xbyak::Zmm;
+
+constexpr uint32_t kBlock = 64;               // records per block (kDefaultBlockRecords)
+constexpr uint32_t kWordStride = kBlock * 8;  // bytes from word w to word w + 1 in a block
+constexpr uint32_t kPrefetchBlocks = 16;      // blocks ahead whose first-stage lines we prefetch
+constexpr uint32_t kMaxPrefetchWords = 2;     // first-stage words prefetched per block
+
+// Frame (64-byte aligned): partial sums of the 8 groups, then the counters and saved values.
+constexpr int kAccSlot = 0, kCounterSlot = 512, kStatSlot = 576, kWordsSlot = 584, kArgsSlot = 592,
+              kOutStartSlot = 600, kOldRspSlot = 608, kLowMaskSlot = 616, kFrame = 640;
+
+class SweepEmitter : public Xbyak::CodeGenerator {
+ public:
+  SweepEmitter(void *buffer, size_t capacity, const ScanPlan &plan)
+      : Xbyak::CodeGenerator(capacity, buffer), plan_(plan), avx512_(plan.isa == Isa::avx512) {
+    setDefaultJmpNEAR(true);
+  }
+  void emit();
+
+ private:
+  const ScanPlan &plan_;
+  const bool avx512_;
+  const Reg64 &query_ = rsi, &block_ = rbx, &start_ = r12, &end_ = r13, &out_ = r14, &base_ = r15,
+              &active_ = rbp, &left_ = r10, &group_ = rdx, &bits_ = rdi;
+
+  struct Constant {
+    std::vector<uint64_t> words;
+    Label label;
+  };
+  std::deque<Constant> constants_;
+  std::map<std::vector<uint64_t>, Constant *> constant_index_;
+  const Label &constant(std::vector<uint64_t> words) {
+    auto it = constant_index_.find(words);
+    if (it != constant_index_.end()) return it->second->label;
+    constants_.emplace_back();
+    constants_.back().words = words;
+    constant_index_.emplace(std::move(words), &constants_.back());
+    return constants_.back().label;
+  }
+  // A 64-bit value as an AVX-512 broadcast operand (8 bytes) or an AVX2 vector (4 copies).
+  const Label &lanes(uint64_t v) { return avx512_ ? constant({v}) : constant({v, v, v, v}); }
+
+  void prologue();
+  void epilogue();
+  void prefetch_ahead();
+  void stage(size_t s, Label &next_block);
+  void next_group(Label &stage_end);
+  void accumulate_word(const Xbyak::RegExp &record, const Xbyak::RegExp &query, uint64_t mask,
+                       int temp, int acc);
+  void accumulate_segment(const Segment &seg);
+  void below_limit_bits(const Xbyak::Reg32 &out);  // eax-style 8 bits: partial < limit
+  void reject_and_count(size_t s);
+  void hits_and_count(size_t s);
+  void emit_constants();
+};
+
+void SweepEmitter::prologue() {
+  push(rbx);
+  push(rbp);
+  push(r12);
+  push(r13);
+  push(r14);
+  push(r15);
+  mov(rax, rsp);
+  sub(rsp, kFrame);
+  and_(rsp, -64);
+  mov(qword[rsp + kOldRspSlot], rax);
+  mov(qword[rsp + kArgsSlot], rdi);
+  xor_(eax, eax);
+  for (int slot = kCounterSlot; slot <= kWordsSlot; slot += 8) mov(qword[rsp + slot], rax);
+  // BlockArgs: query 0, records 8, n_records 16, base_index 24, limit 32, reserved 36, out 40,
+  // counters 48, context 56.
+  mov(query_, qword[rdi + 0]);
+  mov(block_, qword[rdi + 8]);
+  mov(end_, qword[rdi + 16]);
+  mov(base_, qword[rdi + 24]);
+  mov(out_, qword[rdi + 40]);
+  mov(qword[rsp + kOutStartSlot], out_);
+  mov(eax, dword[rdi + 32]);  // zero-extends: the limit as a u64
+  if (avx512_) {
+    vpbroadcastq(Zmm(31), rax);
+  } else {
+    vmovq(Xbyak::Xmm(15), rax);
+    vpbroadcastq(Ymm(15), Xbyak::Xmm(15));
+    vpxor(Ymm(12), Ymm(12), Ymm(12));
+    vmovdqu(Ymm(13), ptr[rip + constant({0x0f0f0f0f0f0f0f0fULL, 0x0f0f0f0f0f0f0f0fULL,
+                                         0x0f0f0f0f0f0f0f0fULL, 0x0f0f0f0f0f0f0f0fULL})]);
+    // Popcounts of the nibbles 0..15, for vpshufb in each 128-bit lane.
+    vmovdqu(Ymm(14), ptr[rip + constant({0x0302020102010100ULL, 0x0403030203020201ULL,
+                                         0x0302020102010100ULL, 0x0403030203020201ULL})]);
+  }
+  // Records of the first block before `reserved` are not part of the range.
+  Label all_reserved;
+  mov(ecx, dword[rdi + 36]);
+  mov(rax, -1);
+  cmp(ecx, 64);
+  jae(all_reserved);
+  mov(eax, 1);
+  shl(rax, cl);
+  dec(rax);
+  L(all_reserved);
+  mov(qword[rsp + kLowMaskSlot], rax);
+  xor_(start_.cvt32(), start_.cvt32());
+}
+
+void SweepEmitter::epilogue() {
+  mov(rdi, qword[rsp + kArgsSlot]);
+  mov(r8, qword[rdi + 48]);
+  for (size_t s = 0; s < plan_.cascade.stages.size(); ++s) {
+    mov(rax, qword[rsp + kCounterSlot + int(8 * s)]);
+    add(qword[r8 + int(8 * s)], rax);
+  }
+  mov(rax, qword[rsp + kStatSlot]);
+  add(qword[r8 + 8 * kCounterStatPruned], rax);
+  mov(rax, qword[rsp + kWordsSlot]);
+  add(qword[r8 + 8 * kCounterWordsRead], rax);
+  mov(rax, out_);
+  sub(rax, qword[rsp + kOutStartSlot]);
+  shr(rax, 4);  // sizeof(Hit) == 16
+  vzeroupper();
+  mov(rsp, qword[rsp + kOldRspSlot]);
+  pop(r15);
+  pop(r14);
+  pop(r13);
+  pop(r12);
+  pop(rbp);
+  pop(rbx);
+  ret();
+}
+
+// Blocks are block_bytes apart, far beyond what the hardware prefetchers follow: prefetch the
+// first-stage lines of the block kPrefetchBlocks ahead (prefetches never fault, but we stay
+// inside the range anyway).
+void SweepEmitter::prefetch_ahead() {
+  const uint64_t block_bytes = uint64_t(kBlock) * plan_.record_bytes;
+  const uint64_t ahead = block_bytes * kPrefetchBlocks;
+  if (ahead + uint64_t(plan_.record_words) * kWordStride > 0x7fffffffULL) return;
+  std::vector<uint32_t> words;
+  for (const Segment &seg : plan_.cascade.stages[0].segments) {
+    for (uint32_t w = seg.first_word; w < seg.first_word + seg.n_words; ++w) {
+      if (words.size() < kMaxPrefetchWords) words.push_back(w);
+    }
+  }
+  Label skip;
+  lea(rax, ptr[start_ + kBlock * kPrefetchBlocks]);
+  cmp(rax, end_);
+  jae(skip);
+  for (uint32_t w : words) {
+    for (uint32_t line = 0; line < kWordStride / 64; ++line) {
+      prefetcht0(ptr[block_ + uint32_t(ahead + w * kWordStride + line * 64)]);
+    }
+  }
+  L(skip);
+}
+
+void SweepEmitter::accumulate_word(const Xbyak::RegExp &record, const Xbyak::RegExp &query,
+                                   uint64_t mask, int temp, int acc) {
+  if (avx512_) {
+    const Zmm t(temp);
+    vmovdqu64(t, ptr[record]);
+    vpxorq(t, t, ptr_b[query]);
+    if (mask != ~uint64_t{0}) vpandq(t, t, ptr_b[rip + lanes(mask)]);
+    vpopcntq(t, t);
+    vpaddq(Zmm(acc), Zmm(acc), t);
+    return;
+  }
+  // AVX2: the group's line is two ymm of 4 records each; acc and acc + 1 hold their sums.
+  vpbroadcastq(Ymm(7), ptr[query]);
+  for (int half = 0; half < 2; ++half) {
+    const Ymm t(2 + half), u(4 + half);
+    vpxor(t, Ymm(7), ptr[record + 32 * half]);
+    if (mask != ~uint64_t{0}) vpand(t, t, ptr[rip + lanes(mask)]);
+    vpsrlw(u, t, 4);
+    vpand(t, t, Ymm(13));
+    vpand(u, u, Ymm(13));
+    vpshufb(t, Ymm(14), t);
+    vpshufb(u, Ymm(14), u);
+    vpaddb(t, t, u);
+    vpsadbw(t, t, Ymm(12));
+    vpaddq(Ymm(acc + half), Ymm(acc + half), t);
+  }
+}
+
+void SweepEmitter::accumulate_segment(const Segment &seg) {
+  const uint64_t mask = seg.full ? ~uint64_t{0} : seg.mask;
+  constexpr uint32_t kUnrolled = 8;
+  if (seg.n_words <= kUnrolled) {
+    for (uint32_t i = 0; i < seg.n_words; ++i) {
+      const uint32_t w = seg.first_word + i;
+      accumulate_word(block_ + group_ + w * kWordStride, query_ + w * 8, mask,
+                      avx512_ ? 1 + int(i % 4) : 0, avx512_ ? (i % 2 ? 5 : 0) : 0);
+    }
+    return;
+  }
+  // A long run of whole words: a rolled loop, 4 words per trip (AVX-512) or 1 (AVX2).
+  const uint32_t per_trip = avx512_ ? 4 : 1;
+  const uint32_t trips = seg.n_words / per_trip, rest = seg.n_words % per_trip;
+  lea(r11, ptr[block_ + group_ + seg.first_word * kWordStride]);
+  lea(r8, ptr[query_ + seg.first_word * 8]);
+  mov(r9d, trips);
+  Label top;
+  L(top);
+  for (uint32_t i = 0; i < per_trip; ++i) {
+    accumulate_word(r11 + i * kWordStride, r8 + i * 8, mask, avx512_ ? 1 + int(i) : 0,
+                    avx512_ ? (i % 2 ? 5 : 0) : 0);
+  }
+  add(r11, per_trip * kWordStride);
+  add(r8, per_trip * 8);
+  dec(r9d);
+  jnz(top);
+  for (uint32_t i = 0; i < rest; ++i) {
+    accumulate_word(r11 + i * kWordStride, r8 + i * 8, mask, avx512_ ? 1 + int(i) : 0,
+                    avx512_ ? (i % 2 ? 5 : 0) : 0);
+  }
+}
+
+// Picks the next group with an active record: rcx = g * 8, rdx = g * 64, edi = its 8 bits.
+void SweepEmitter::next_group(Label &stage_end) {
+  test(left_, left_);
+  jz(stage_end);
+  bsf(rcx, left_);
+  and_(ecx, 0x38);
+  lea(group_, ptr[rcx * 8]);
+  mov(bits_, active_);
+  shr(bits_, cl);
+  and_(bits_.cvt32(), 0xff);
+  mov(eax, 0xff);
+  shl(rax, cl);
+  not_(rax);
+  and_(left_, rax);
+}
+
+void SweepEmitter::below_limit_bits(const Xbyak::Reg32 &out) {
+  // AVX2 only: signed compares are exact, partial sums and limits are far below 2^63.
+  vpcmpgtq(Ymm(2), Ymm(15), Ymm(0));
+  vpcmpgtq(Ymm(3), Ymm(15), Ymm(1));
+  vmovmskpd(out, Ymm(2));
+  vmovmskpd(r9d, Ymm(3));
+  shl(r9d, 4);
+  or_(out, r9d);
+}
+
+// Not the last stage: reject partial >= limit, or (statistical) partial > the stage bound.
+void SweepEmitter::reject_and_count(size_t s) {
+  const uint32_t bound = plan_.cascade.stages[s].statistical_bound;
+  if (avx512_) {
+    kmovw(k1, bits_.cvt32());
+    vpcmpuq(k2 | k1, Zmm(0), Zmm(31), 5);  // NLT: partial >= limit
+    if (bound != UINT32_MAX) {
+      vpcmpuq(k3 | k1, Zmm(0), ptr_b[rip + lanes(bound)], 6);  // NLE: partial > bound
+      kandnw(k3, k2, k3);
+      kmovw(eax, k3);
+      popcnt(eax, eax);
+      add(qword[rsp + kStatSlot], rax);
+      korw(k2, k2, k3);
+    }
+    kmovw(eax, k2);
+  } else {
+    below_limit_bits(eax);
+    not_(eax);
+    and_(eax, bits_.cvt32());  // active and partial >= limit
+    if (bound != UINT32_MAX) {
+      vmovdqu(Ymm(6), ptr[rip + lanes(bound)]);
+      vpcmpgtq(Ymm(2), Ymm(0), Ymm(6));
+      vpcmpgtq(Ymm(3), Ymm(1), Ymm(6));
+      vmovmskpd(r8d, Ymm(2));
+      vmovmskpd(r9d, Ymm(3));
+      shl(r9d, 4);
+      or_(r8d, r9d);
+      and_(r8d, bits_.cvt32());
+      mov(r9d, eax);
+      not_(r9d);
+      and_(r8d, r9d);  // above the bound, active, not already rejected by the limit
+      popcnt(r9d, r8d);
+      add(qword[rsp + kStatSlot], r9);
+      or_(eax, r8d);
+    }
+  }
+  popcnt(r8d, eax);
+  add(qword[rsp + kCounterSlot + int(8 * s)], r8);
+  mov(rcx, group_);
+  shr(rcx, 3);
+  shl(rax, cl);
+  xor_(active_, rax);  // the rejected bits are a subset of the active ones
+}
+
+// The last stage: partial < limit is a hit, in index order; the other active records count as
+// rejects of this stage.
+void SweepEmitter::hits_and_count(size_t s) {
+  if (avx512_) {
+    vmovdqu64(ptr[rsp + group_ + kAccSlot], Zmm(0));
+    kmovw(k1, bits_.cvt32());
+    vpcmpuq(k2 | k1, Zmm(0), Zmm(31), 1);  // LT
+    kmovw(eax, k2);
+  } else {
+    vmovdqu(ptr[rsp + group_ + kAccSlot], Ymm(0));
+    vmovdqu(ptr[rsp + group_ + kAccSlot + 32], Ymm(1));
+    below_limit_bits(eax);
+    and_(eax, bits_.cvt32());
+  }
+  popcnt(r8d, bits_.cvt32());
+  popcnt(r9d, eax);
+  sub(r8, r9);
+  add(qword[rsp + kCounterSlot + int(8 * s)], r8);
+  Label done, top;
+  test(eax, eax);
+  jz(done);
+  lea(r11, ptr[rsp + group_ + kAccSlot]);
+  mov(rcx, group_);
+  shr(rcx, 3);
+  add(rcx, start_);
+  add(rcx, base_);  // index of record 0 of the group
+  L(top);
+  bsf(r9d, eax);
+  lea(r8, ptr[rcx + r9]);
+  mov(qword[out_], r8);
+  mov(r8, qword[r11 + r9 * 8]);  // the distance, < 2^32; the upper half is Hit::reserved = 0
+  mov(qword[out_ + 8], r8);
+  add(out_, 16);
+  lea(r8, ptr[rax - 1]);
+  and_(rax, r8);
+  jnz(top);
+  L(done);
+}
+
+void SweepEmitter::stage(size_t s, Label &next_block) {
+  const CascadeStage &st = plan_.cascade.stages[s];
+  const bool last = s + 1 == plan_.cascade.stages.size();
+  // Words read: every active record enters this stage.
+  popcnt(rax, active_);
+  imul(rax, rax, int(st.words));
+  add(qword[rsp + kWordsSlot], rax);
+  mov(left_, active_);
+  Label top, stage_end;
+  L(top);
+  next_group(stage_end);
+  if (avx512_) {
+    if (s == 0) {
+      vpxorq(Zmm(0), Zmm(0), Zmm(0));
+    } else {
+      vmovdqu64(Zmm(0), ptr[rsp + group_ + kAccSlot]);
+    }
+    vpxorq(Zmm(5), Zmm(5), Zmm(5));
+  } else if (s == 0) {
+    vpxor(Ymm(0), Ymm(0), Ymm(0));
+    vpxor(Ymm(1), Ymm(1), Ymm(1));
+  } else {
+    vmovdqu(Ymm(0), ptr[rsp + group_ + kAccSlot]);
+    vmovdqu(Ymm(1), ptr[rsp + group_ + kAccSlot + 32]);
+  }
+  for (const Segment &seg : st.segments) accumulate_segment(seg);
+  if (avx512_) vpaddq(Zmm(0), Zmm(0), Zmm(5));
+  if (last) {
+    hits_and_count(s);
+  } else {
+    if (avx512_) {
+      vmovdqu64(ptr[rsp + group_ + kAccSlot], Zmm(0));
+    } else {
+      vmovdqu(ptr[rsp + group_ + kAccSlot], Ymm(0));
+      vmovdqu(ptr[rsp + group_ + kAccSlot + 32], Ymm(1));
+    }
+    reject_and_count(s);
+  }
+  jmp(top);
+  L(stage_end);
+  if (!last) {
+    test(active_, active_);
+    jz(next_block);
+  }
+}
+
+void SweepEmitter::emit() {
+  prologue();
+  Label block_top, next_block, done, full_block;
+  L(block_top);
+  cmp(start_, end_);
+  jae(done);
+  // Active records of this block: [0, min(64, n_records - start)) minus the reserved ones.
+  mov(rcx, end_);
+  sub(rcx, start_);
+  mov(active_, -1);
+  cmp(rcx, 64);
+  jae(full_block);
+  mov(ebp, 1);
+  shl(active_, cl);
+  dec(active_);
+  L(full_block);
+  mov(rax, qword[rsp + kLowMaskSlot]);
+  not_(rax);
+  and_(active_, rax);
+  mov(qword[rsp + kLowMaskSlot], 0);
+  prefetch_ahead();
+  for (size_t s = 0; s < plan_.cascade.stages.size(); ++s) stage(s, next_block);
+  L(next_block);
+  add(block_, uint32_t(kBlock * plan_.record_bytes));
+  add(start_, kBlock);
+  jmp(block_top);
+  L(done);
+  epilogue();
+  emit_constants();
+}
+
+void SweepEmitter::emit_constants() {
+  if (constants_.empty()) return;
+  std::vector<Constant *> order;
+  for (auto &c : constants_) order.push_back(&c);
+  // Largest first keeps every constant aligned to its own size after one align(64).
+  std::stable_sort(order.begin(), order.end(), [](const Constant *a, const Constant *b) {
+    return a->words.size() > b->words.size();
+  });
+  align(64);
+  for (Constant *c : order) {
+    L(c->label);
+    for (uint64_t w : c->words) dq(w);
+  }
+}
+
+class SweepCode final : public CompiledCode {
+ public:
+  SweepCode(CodeArena arena, const uint8_t *exec, size_t bytes)
+      : arena_(std::move(arena)), exec_(exec), bytes_(bytes) {}
+  ~SweepCode() override {
+    try {
+      arena_.free(exec_);
+    } catch (...) {
+      // free() only throws for an address it never handed out, which cannot happen here.
+    }
+  }
+  // reinterpret_cast: exec_ is the first byte of a function emitted for the BlockFn ABI and
+  // mapped read+exec by the arena.
+  BlockFn entry() const override { return reinterpret_cast<BlockFn>(exec_); }
+  const void *code_address() const override { return exec_; }
+  size_t code_bytes() const override { return bytes_; }
+
+ private:
+  CodeArena arena_;
+  const uint8_t *exec_;
+  size_t bytes_;
+};
+
+}  // namespace
+
+std::shared_ptr<CompiledCode> compile_xbyak_sweep(const ScanPlan &plan, CodeArena &arena) {
+  if (plan.isa != Isa::avx512 && plan.isa != Isa::avx2) {
+    throw Error(
+        ErrorKind::unsupported,
+        std::string("xbyak emits avx512 or avx2 sweeps; the plan asks for ") + isa_name(plan.isa));
+  }
+  if (!isa_supported(plan.isa)) {
+    throw Error(ErrorKind::unsupported,
+                std::string("this CPU cannot run ") + isa_name(plan.isa) + " code");
+  }
+  const Cascade &c = plan.cascade;
+  if (c.block_records != kBlock || c.record_bytes != plan.record_bytes || c.record_bytes % 8 != 0 ||
+      c.stages.empty() || c.stages.size() > size_t(kMaxStages) ||
+      uint64_t(kBlock) * c.record_bytes > 0x7fffffffULL) {
+    throw Error(ErrorKind::internal,
+                "xbyak sweep: the plan's cascade is not a 64-record block "
+                "cascade of 1..8 stages");
+  }
+  for (const CascadeStage &st : c.stages) {
+    for (const Segment &seg : st.segments) {
+      if (uint64_t(seg.first_word) + seg.n_words > plan.record_words ||
+          (!seg.full && seg.n_words != 1)) {
+        throw Error(ErrorKind::internal,
+                    "xbyak sweep: malformed segment at word " + std::to_string(seg.first_word));
+      }
+    }
+  }
+  size_t capacity = 16384;
+  for (const CascadeStage &st : c.stages) capacity += 400 * st.segments.size();
+  std::vector<uint8_t> buffer;
+  size_t size = 0;
+  for (;;) {
+    buffer.assign(capacity, 0);
+    try {
+      SweepEmitter emitter(buffer.data(), capacity, plan);
+      emitter.emit();
+      if (emitter.hasUndefinedLabel()) {
+        throw Error(ErrorKind::internal, "xbyak sweep code has an undefined label");
+      }
+      size = emitter.getSize();
+      break;
+    } catch (const Xbyak::Error &e) {
+      if (int(e) != Xbyak::ERR_CODE_IS_TOO_BIG || capacity > (size_t{256} << 20)) {
+        throw Error(ErrorKind::internal, std::string("xbyak sweep: ") + e.what());
+      }
+      capacity *= 2;
+    }
+  }
+  const uint8_t *exec = arena.install(buffer.data(), size);
+  try {
+    return std::make_shared<SweepCode>(arena, exec, size);
+  } catch (...) {
+    arena.free(exec);
+    throw;
+  }
+}
+
+}  // namespace jitson
