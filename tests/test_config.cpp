@@ -238,9 +238,10 @@ TEST(ConfigSyntax, RandomEditsOnlyEverRaiseConfigErrors) {
 // ---------------------------------------------------------------- top-level fields
 
 TEST(ConfigFields, UnknownFieldIsRejectedWithTheAllowedList) {
-  EXPECT_TRUE(rejects(config(R"("layout": "blocked")"), "/layout",
+  EXPECT_TRUE(rejects(config(R"("threshold": 5)"), "/threshold",
                       "unknown field; allowed: version, name, record_bits, metric, "
-                      "max_distance, top_k, focus, cascade, prefetch_records, isa, backend"));
+                      "max_distance, top_k, focus, cascade, prefetch_records, isa, backend, "
+                      "layout"));
 }
 
 TEST(ConfigFields, UnknownFieldPointerIsEscaped) {
@@ -660,7 +661,7 @@ TEST(ConfigOverrides, OverrideErrorsUseTheSamePointers) {
   EXPECT_TRUE(rejects_override(config(), R"({"top_k": 0})", "/top_k", "allowed 1..1000000"));
   EXPECT_TRUE(rejects_override(config(), R"({"focus": {"ranges": [[5, 1]]}})", "/focus/ranges/0",
                                "empty or reversed"));
-  EXPECT_TRUE(rejects_override(config(), R"({"layout": "row"})", "/layout", "unknown field"));
+  EXPECT_TRUE(rejects_override(config(), R"({"threshold": 5})", "/threshold", "unknown field"));
 }
 
 TEST(ConfigOverrides, OverrideCanRemoveARequiredField) {
