@@ -366,20 +366,32 @@ TEST(PlanBackend, BackendNames) {
 
 // ---------------------------------------------------------------- planner defaults
 
-TEST(PlanDefaults, PrefetchDefaultFollowsTheFocusedBytes) {
-  EXPECT_EQ(make_plan(parse("")).prefetch_records, 4u);         // 2 KiB in full
-  EXPECT_EQ(make_plan(parse("", 65536)).prefetch_records, 2u);  // 8 KiB: at least 2
-  EXPECT_EQ(make_plan(parse("", 4096)).prefetch_records, 0u);   // 512 B stream
-  EXPECT_EQ(make_plan(parse("", 64)).prefetch_records, 0u);     // 8 B stream
-  // One cache line of a 2 KiB record: 8 KiB in flight would be 128 records, capped at 32.
-  EXPECT_EQ(make_plan(parse(R"("focus": {"ranges": [[0, 512]]})")).prefetch_records, 32u);
-  // 16 lines of 32 touched (every other line): 8192 / 1024 = 8 records.
+TEST(PlanDefaults, PrefetchDefaultFollowsTheProbeStages) {
+  // Single-stage scans leave prefetching to the hardware stream prefetchers.
+  EXPECT_EQ(make_plan(parse(R"("cascade": {"mode": "off"})")).prefetch_records, 0u);
+  EXPECT_EQ(make_plan(parse(R"("cascade": {"mode": "off"})", 65536)).prefetch_records, 0u);
+  EXPECT_EQ(make_plan(parse("", 64)).prefetch_records, 0u);  // one word: one stage
+  // Default K0/K1 probes read one line (words 0..7): 8 KiB / 64 B = 128, capped at 64.
+  EXPECT_EQ(make_plan(parse("")).prefetch_records, 64u);
+  EXPECT_EQ(make_plan(parse("", 65536)).prefetch_records, 64u);
+  // Probes over words 0..127 read 16 lines: 8192 / 1024 = 8 records.
+  EXPECT_EQ(
+      make_plan(parse(R"("cascade": {"mode": "exact", "stages": [64, 128]})")).prefetch_records,
+      8u);
+  // Probes over all but the last of 256 words: 32 lines, 8192 / 2048 = 4 records.
+  EXPECT_EQ(make_plan(parse(R"("cascade": {"mode": "exact", "stages": [255]})")).prefetch_records,
+            4u);
+  // A sparse focus of words 0, 8, 16, ... (one per line): the probe reads 15 of them, so 15
+  // lines = 960 bytes: ceil(8192 / 960) = 9 records.
   std::string ranges;
   for (int line = 0; line < 32; line += 2) {
     ranges += (ranges.empty() ? "[" : ", [") + std::to_string(line * 512) + ", " +
               std::to_string(line * 512 + 8) + "]";
   }
-  EXPECT_EQ(make_plan(parse(R"("focus": {"ranges": [)" + ranges + "]}")).prefetch_records, 8u);
+  EXPECT_EQ(make_plan(parse(R"("focus": {"ranges": [)" + ranges +
+                            R"(]}, "cascade": {"mode": "exact", "stages": [15]})"))
+                .prefetch_records,
+            9u);
 }
 
 TEST(PlanDefaults, ExplicitPrefetchIsKept) {
