@@ -20,6 +20,10 @@ if(BUILD_SHARED_LIBS)
 else()
   set(JITSON_PC_LIBS_PRIVATE "-lpthread -lfmt $<$<BOOL:${JITSON_WITH_LLVM}>:-L/usr/lib/llvm-19/lib -lLLVM-19>")
 endif()
+# Relocatable: the prefix is found from the .pc file's own place (pkg-config's pcfiledir), so a
+# copy installed with `cmake --install --prefix P` works from P.
+file(RELATIVE_PATH JITSON_PC_TO_PREFIX "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
+string(REGEX REPLACE "/$" "" JITSON_PC_TO_PREFIX "${JITSON_PC_TO_PREFIX}")
 configure_file(cmake/jitson.pc.in ${CMAKE_CURRENT_BINARY_DIR}/jitson.pc.in @ONLY)
 file(GENERATE OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/jitson.pc INPUT ${CMAKE_CURRENT_BINARY_DIR}/jitson.pc.in)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/jitson.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -69,6 +69,9 @@ constexpr uint32_t kPreloadScalars = 5;
 constexpr uint32_t kMaxPrefetchLines = 8;
 // A stage of more pieces (loads) than this walks tables of them in a loop instead.
 constexpr size_t kMaxStraightPieces = 32;
+// Single-stage AVX-512 kernels of at most this many chunks process 8 records per trip.
+constexpr size_t kGroupMaxChunks = 8;
+constexpr uint32_t kGroupRecords = 8;
 
 // ---------------------------------------------------------------------------------------------
 // Layout: which loads each stage makes, decided before emitting IR.
@@ -104,8 +107,10 @@ struct WordUse {
   uint64_t mask;
 };
 
+// min_lanes: focused words a masked (AVX-512) window needs to become a vector piece.
 std::vector<StageLayout> layout_stages(const Cascade &cascade, uint32_t vector_words,
-                                       bool masked_vectors, uint32_t straight_chunks) {
+                                       bool masked_vectors, uint32_t straight_chunks,
+                                       size_t min_lanes = 2) {
   const uint32_t record_words = cascade.record_bytes / 8;
   std::vector<StageLayout> layouts;
   for (const CascadeStage &stage : cascade.stages) {
@@ -140,7 +145,8 @@ std::vector<StageLayout> layout_stages(const Cascade &cascade, uint32_t vector_w
       size_t j = i;
       while (j < words.size() && words[j].word < first + vector_words) ++j;
       const size_t count = j - i;
-      const bool vector = vector_words > 1 && (masked_vectors ? count >= 2 : count == vector_words);
+      const bool vector =
+          vector_words > 1 && (masked_vectors ? count >= min_lanes : count == vector_words);
       if (!vector) {
         for (; i < j; ++i) {
           Piece p;
@@ -242,6 +248,18 @@ class ScanEmitter {
     // chunk may reach past the record); AVX2 loads only chunks whose words are all focused.
     layouts_ = layout_stages(plan.cascade, vector_words_, vector_words_ == 8,
                              vector_words_ == 8 ? kStraightChunks512 : kStraightChunks);
+    // AVX-512 with a single stage of at most kGroupMaxChunks chunks (single words as one-lane
+    // chunks): 8 records per trip, their 8 distances reduced together into one vector and
+    // compared with the limit at once (as the Xbyak backend does).
+    if (vector_words_ == 8 && layouts_.size() == 1 && layouts_[0].loops.empty()) {
+      auto grouped = layout_stages(plan.cascade, vector_words_, true, kStraightChunks512, 1);
+      const auto &pieces = grouped[0].pieces;
+      group_ =
+          !pieces.empty() && pieces.size() <= kGroupMaxChunks && !grouped[0].tabled &&
+          grouped[0].loops.empty() &&
+          std::all_of(pieces.begin(), pieces.end(), [](const Piece &p) { return p.lanes == 8; });
+      if (group_) layouts_ = std::move(grouped);
+    }
   }
 
   llvm::Function *emit(const std::string &name);
@@ -292,11 +310,18 @@ class ScanEmitter {
   llvm::Value *table(llvm::Constant *data, unsigned align);
   llvm::MDNode *no_unroll_loop_id();
   void emit_piece(Accumulator &acc, const Piece &piece);
+  llvm::Value *group_distances(const std::vector<llvm::Value *> &sums);
   llvm::Value *emit_stage(const StageLayout &layout);
 
   void preload_query();
   void emit_prefetch(llvm::Value *record);
   llvm::Value *load_arg(llvm::Type *type, size_t offset, const char *name);
+  void store_hit(llvm::Value *out, llvm::Value *hits_slot, llvm::Value *index,
+                 llvm::Value *distance);
+  void emit_groups(llvm::Value *n_records, llvm::Value *base_index, llvm::Value *limit,
+                   llvm::Value *out, llvm::Value *hits_slot, llvm::Value *record_slot,
+                   llvm::Value *index_slot, llvm::Value *records_end,
+                   llvm::BasicBlock *records_loop, llvm::BasicBlock *exit);
   void bump_slot(llvm::Value *slot) {
     b_.CreateStore(b_.CreateAdd(b_.CreateLoad(i64_, slot), b_.getInt64(1)), slot);
   }
@@ -312,6 +337,7 @@ class ScanEmitter {
   llvm::FixedVectorType *pair_type_ = nullptr;   // <2 x i64> (AVX2)
   uint32_t vector_words_;
   std::vector<StageLayout> layouts_;
+  bool group_ = false;
   llvm::Function *fn_ = nullptr;
   llvm::Value *args_ = nullptr, *query_ = nullptr, *records_ = nullptr, *record_ = nullptr;
   llvm::MDNode *input_scope_ = nullptr, *output_scope_ = nullptr;
@@ -614,6 +640,105 @@ llvm::Value *ScanEmitter::load_arg(llvm::Type *type, size_t offset, const char *
                               name);
 }
 
+// out[hits++] = {index, distance, 0}.
+void ScanEmitter::store_hit(llvm::Value *out, llvm::Value *hits_slot, llvm::Value *index,
+                            llvm::Value *distance) {
+  llvm::Value *hits = b_.CreateLoad(i64_, hits_slot);
+  llvm::Value *slot = b_.CreateGEP(i8_, out, b_.CreateMul(hits, b_.getInt64(sizeof(Hit))));
+  auto store_out = [&](llvm::Value *value, size_t offset, unsigned align) {
+    auto *store = b_.CreateAlignedStore(value, byte_ptr(slot, offset), llvm::Align(align));
+    store->setMetadata(llvm::LLVMContext::MD_alias_scope, output_scope_);
+    store->setMetadata(llvm::LLVMContext::MD_noalias, input_scope_);
+  };
+  store_out(index, offsetof(Hit, index), 8);
+  store_out(b_.CreateTrunc(distance, i32_), offsetof(Hit, distance), 4);
+  store_out(b_.getInt32(0), offsetof(Hit, reserved), 4);
+  b_.CreateStore(b_.CreateAdd(hits, b_.getInt64(1)), hits_slot);
+}
+
+// The 8 lanes' sums of each of 8 <8 x i64> vectors, as one <8 x i64> (lane r = record r): a
+// transpose-and-add butterfly (VPUNPCK[LH]QDQ, VSHUFI64X2) instead of 8 horizontal reductions.
+llvm::Value *ScanEmitter::group_distances(const std::vector<llvm::Value *> &sums) {
+  auto combine = [&](llvm::Value *a, llvm::Value *b, std::vector<int> lo, std::vector<int> hi) {
+    return b_.CreateAdd(b_.CreateShuffleVector(a, b, lo), b_.CreateShuffleVector(a, b, hi));
+  };
+  // Level 1: qword pairs. Lane 2k = a's pair k, lane 2k+1 = b's pair k.
+  std::vector<llvm::Value *> pairs;
+  for (size_t r = 0; r < 8; r += 2)
+    pairs.push_back(
+        combine(sums[r], sums[r + 1], {0, 8, 2, 10, 4, 12, 6, 14}, {1, 9, 3, 11, 5, 13, 7, 15}));
+  // Level 2: 128-bit blocks. Lanes 0-3 = records 0-3 (halves 0), lanes 4-7 = (halves 1).
+  std::vector<llvm::Value *> quads;
+  for (size_t r = 0; r < 4; r += 2)
+    quads.push_back(
+        combine(pairs[r], pairs[r + 1], {0, 1, 8, 9, 4, 5, 12, 13}, {2, 3, 10, 11, 6, 7, 14, 15}));
+  // Level 3: 256-bit halves.
+  return combine(quads[0], quads[1], {0, 1, 2, 3, 8, 9, 10, 11}, {4, 5, 6, 7, 12, 13, 14, 15});
+}
+
+// Whole groups of kGroupRecords records, then on to the per-record loop for the rest (or to
+// exit). A group's 8 distances are compared with the limit at once; hits are stored in index
+// order from the mask of lanes below the limit.
+void ScanEmitter::emit_groups(llvm::Value *n_records, llvm::Value *base_index, llvm::Value *limit,
+                              llvm::Value *out, llvm::Value *hits_slot, llvm::Value *record_slot,
+                              llvm::Value *index_slot, llvm::Value *records_end,
+                              llvm::BasicBlock *records_loop, llvm::BasicBlock *exit) {
+  auto *group = llvm::BasicBlock::Create(ctx_, "group", fn_, records_loop);
+  auto *group_hits = llvm::BasicBlock::Create(ctx_, "group.hits", fn_, records_loop);
+  auto *group_next = llvm::BasicBlock::Create(ctx_, "group.next", fn_, records_loop);
+  auto *rest = llvm::BasicBlock::Create(ctx_, "rest", fn_, records_loop);
+  const uint64_t stride = plan_.record_bytes;
+  llvm::Value *whole = b_.CreateAnd(n_records, b_.getInt64(~uint64_t{kGroupRecords - 1}));
+  llvm::Value *groups_end = b_.CreateGEP(i8_, records_, b_.CreateMul(whole, b_.getInt64(stride)));
+  llvm::Value *mask_slot = b_.CreateAlloca(i32_, nullptr, "lanes");
+  b_.CreateCondBr(b_.CreateICmpEQ(whole, b_.getInt64(0)), rest, group);
+
+  b_.SetInsertPoint(group);
+  llvm::Value *first = b_.CreateLoad(ptr_, record_slot, "group.rec");
+  std::vector<llvm::Value *> sums;
+  for (uint32_t r = 0; r < kGroupRecords; ++r) {
+    record_ = b_.CreateGEP(i8_, first, b_.getInt64(r * stride));
+    if (plan_.prefetch_records > 0) emit_prefetch(record_);
+    Accumulator acc;
+    for (const Piece &piece : layouts_[0].pieces) emit_piece(acc, piece);
+    std::vector<llvm::Value *> parts;
+    for (llvm::Value *w : acc.wide) {
+      if (w) parts.push_back(w);
+    }
+    sums.push_back(tree_sum(parts));
+  }
+  llvm::Value *distances = group_distances(sums);
+  llvm::Value *below = b_.CreateICmpULT(distances, b_.CreateVectorSplat(kGroupRecords, limit));
+  llvm::Value *lanes = b_.CreateZExt(b_.CreateBitCast(below, i8_), i32_);
+  b_.CreateStore(lanes, mask_slot);
+  llvm::MDBuilder md(ctx_);
+  b_.CreateCondBr(b_.CreateICmpNE(lanes, b_.getInt32(0)), group_hits, group_next,
+                  md.createUnlikelyBranchWeights());
+
+  // One hit per set lane, lowest lane (index) first.
+  b_.SetInsertPoint(group_hits);
+  llvm::Value *left = b_.CreateLoad(i32_, mask_slot);
+  llvm::Value *lane = b_.CreateIntrinsic(llvm::Intrinsic::cttz, {i32_}, {left, b_.getTrue()});
+  llvm::Value *index = b_.CreateAdd(b_.CreateLoad(i64_, index_slot), b_.CreateZExt(lane, i64_));
+  store_hit(out, hits_slot, b_.CreateAdd(base_index, index),
+            b_.CreateExtractElement(distances, lane));
+  llvm::Value *rest_lanes = b_.CreateAnd(left, b_.CreateSub(left, b_.getInt32(1)));
+  b_.CreateStore(rest_lanes, mask_slot);
+  b_.CreateCondBr(b_.CreateICmpNE(rest_lanes, b_.getInt32(0)), group_hits, group_next);
+
+  b_.SetInsertPoint(group_next);
+  llvm::Value *next = b_.CreateGEP(i8_, b_.CreateLoad(ptr_, record_slot),
+                                   b_.getInt64(uint64_t(kGroupRecords) * stride));
+  b_.CreateStore(next, record_slot);
+  b_.CreateStore(b_.CreateAdd(b_.CreateLoad(i64_, index_slot), b_.getInt64(kGroupRecords)),
+                 index_slot);
+  b_.CreateCondBr(b_.CreateICmpULT(next, groups_end), group, rest);
+
+  b_.SetInsertPoint(rest);
+  b_.CreateCondBr(b_.CreateICmpULT(b_.CreateLoad(ptr_, record_slot), records_end), records_loop,
+                  exit);
+}
+
 llvm::Function *ScanEmitter::emit(const std::string &name) {
   const auto &stages = plan_.cascade.stages;
   const size_t n_stages = stages.size();
@@ -657,6 +782,8 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
   for (size_t s = 0; s + 1 < n_stages; ++s) passed_slots.push_back(b_.CreateAlloca(i64_));
   llvm::Value *pruned_slot = b_.CreateAlloca(i64_, nullptr, "pruned");
   llvm::Value *record_slot = b_.CreateAlloca(ptr_, nullptr, "rec");
+  llvm::Value *index_slot = b_.CreateAlloca(i64_, nullptr, "i");
+  b_.CreateStore(b_.getInt64(0), index_slot);
   b_.CreateStore(b_.getInt64(0), hits_slot);
   for (auto *slot : passed_slots) b_.CreateStore(b_.getInt64(0), slot);
   b_.CreateStore(b_.getInt64(0), pruned_slot);
@@ -671,8 +798,8 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
   llvm::Value *out = load_arg(ptr_, offsetof(BlockArgs, out), "out");
   llvm::Value *counters = load_arg(ptr_, offsetof(BlockArgs, counters), "counters");
   b_.CreateStore(records_, record_slot);
-  // The loop walks a record pointer up to the end of the block (the index is derived only for
-  // hits); plain GEP: the end pointer is one past the block, never dereferenced.
+  // The loop walks a record pointer up to the end of the block, and the index for hits; plain
+  // GEP: the end pointer is one past the block, never dereferenced.
   llvm::Value *records_end =
       b_.CreateGEP(i8_, records_, b_.CreateMul(n_records, b_.getInt64(plan_.record_bytes)));
   b_.CreateCondBr(b_.CreateICmpEQ(n_records, b_.getInt64(0)), done, loop);
@@ -682,11 +809,18 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
   entry->getTerminator()->setSuccessor(1, preload);
   b_.SetInsertPoint(preload);
   preload_query();
-  b_.CreateBr(loop);
+  if (group_) {
+    emit_groups(n_records, base_index, limit, out, hits_slot, record_slot, index_slot, records_end,
+                loop, exit);
+  } else {
+    b_.CreateBr(loop);
+  }
 
-  // One record per trip: stage by stage, leaving at the first rejecting stage.
+  // One record per trip (after the groups, if any): stage by stage, leaving at the first
+  // rejecting stage.
   b_.SetInsertPoint(loop);
   record_ = b_.CreateLoad(ptr_, record_slot, "rec");
+  llvm::Value *index = b_.CreateLoad(i64_, index_slot, "i");
   if (plan_.prefetch_records > 0) emit_prefetch(record_);
 
   llvm::MDNode *likely = md.createLikelyBranchWeights();
@@ -716,25 +850,14 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
   b_.CreateCondBr(b_.CreateICmpULT(partial, limit), hit, next, unlikely);
 
   b_.SetInsertPoint(hit);
-  llvm::Value *hits = b_.CreateLoad(i64_, hits_slot);
-  llvm::Value *slot = b_.CreateGEP(i8_, out, b_.CreateMul(hits, b_.getInt64(sizeof(Hit))));
-  auto store_out = [&](llvm::Value *value, size_t offset, unsigned align) {
-    auto *store = b_.CreateAlignedStore(value, byte_ptr(slot, offset), llvm::Align(align));
-    store->setMetadata(llvm::LLVMContext::MD_alias_scope, output_scope_);
-    store->setMetadata(llvm::LLVMContext::MD_noalias, input_scope_);
-  };
-  llvm::Value *index =
-      b_.CreateExactUDiv(b_.CreatePtrDiff(i8_, record_, records_), b_.getInt64(plan_.record_bytes));
-  store_out(b_.CreateAdd(base_index, index), offsetof(Hit, index), 8);
-  store_out(b_.CreateTrunc(partial, i32_), offsetof(Hit, distance), 4);
-  store_out(b_.getInt32(0), offsetof(Hit, reserved), 4);
-  b_.CreateStore(b_.CreateAdd(hits, b_.getInt64(1)), hits_slot);
+  store_hit(out, hits_slot, b_.CreateAdd(base_index, index), partial);
   b_.CreateBr(next);
 
   b_.SetInsertPoint(next);
   llvm::Value *next_record =
       b_.CreateGEP(i8_, b_.CreateLoad(ptr_, record_slot), b_.getInt64(plan_.record_bytes));
   b_.CreateStore(next_record, record_slot);
+  b_.CreateStore(b_.CreateAdd(b_.CreateLoad(i64_, index_slot), b_.getInt64(1)), index_slot);
   b_.CreateCondBr(b_.CreateICmpULT(next_record, records_end), loop, exit);
 
   // Counters are added once per block. The records reaching stage s+1 are those that passed

@@ -544,6 +544,43 @@ TEST(Llvm, GuardPagesAroundQueryAndRecords) {
   EXPECT_GT(checked, 0);
 }
 
+// AVX-512 single-stage kernels of at most 8 chunks take 8 records per trip (a group), the rest
+// one by one: every block length around the group size, every limit.
+TEST(Llvm, GroupedRecordsMatchForEveryBlockLength) {
+  std::mt19937_64 rng(41);
+  const char *shapes[] = {"", ", \"focus\": {\"ranges\": [[0, 2048]]}",
+                          ", \"focus\": {\"ranges\": [[3, 70], [200, 1000]], \"bits\": [4095]}",
+                          ", \"focus\": {\"bits\": [5, 700, 1400, 2100, 2800, 3500]}"};
+  for (uint32_t bits : {64u, 576u, 4096u}) {
+    for (const char *shape : shapes) {
+      if (bits < 4096 && *shape) continue;
+      const std::string config = simple_config(
+          bits, Isa::avx512, std::string(", \"cascade\": {\"mode\": \"off\"}") + shape);
+      ScanPlan plan = plan_of(config);
+      auto code = compile_llvm(plan, shared_jit());
+      // The group path transposes 8 sums with VSHUFI64X2: present in every such kernel.
+      const std::string text = disassemble(code->code_address(), code->code_bytes(), "avx512");
+      EXPECT_NE(text.find("vshufi64x2"), std::string::npos) << config;
+      const uint32_t bytes = plan.record_bytes;
+      std::vector<uint8_t> query(bytes), records(41 * size_t(bytes));
+      for (auto &b : query) b = uint8_t(rng());
+      fill_records(rng, query.data(), records.data(), 41, bytes);
+      for (uint64_t n = 0; n <= 41; ++n) {
+        for (uint32_t limit : {0u, 1u, pick_limit(rng, plan), plan.focus_bits / 2, bits + 1}) {
+          ASSERT_TRUE(check_block(plan, code->entry(), query.data(), records.data(), n, 1000 * n,
+                                  limit, config));
+        }
+      }
+    }
+  }
+  // More than 8 chunks: one record at a time.
+  auto code =
+      compile_llvm(plan_of(simple_config(16384, Isa::avx512, ", \"cascade\": {\"mode\": \"off\"}")),
+                   shared_jit());
+  EXPECT_EQ(disassemble(code->code_address(), code->code_bytes(), "avx512").find("vshufi64x2"),
+            std::string::npos);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Generated code: AVX2 kernels contain no EVEX instruction, AVX-512 kernels do.
 
