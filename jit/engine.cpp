@@ -303,10 +303,44 @@ struct Engine::Impl {
 #endif
 
   std::shared_ptr<const Kernel> build(ScanPlan plan);
+#ifdef JITSON_HAVE_XBYAK
+  CodeArena &code_arena();  // created on first use; throws Error(unsupported) if refused
+#endif
+#ifdef JITSON_HAVE_LLVM
+  LlvmJit &llvm_jit();  // created on first LLVM compile, so others never pay for it
+#endif
   std::shared_ptr<const Kernel> get(const ScanSpec &spec, const std::string *text);
   void evict_locked(const Entry *keep);
   void remove_locked(Entry *e);
 };
+
+#ifdef JITSON_HAVE_XBYAK
+CodeArena &Engine::Impl::code_arena() {
+  std::call_once(arena_once, [&] {
+    try {
+      arena = std::make_unique<CodeArena>();
+    } catch (const std::exception &e) {
+      arena_error = e.what();
+    }
+  });
+  if (!arena) throw Error(ErrorKind::unsupported, arena_error);
+  return *arena;
+}
+#endif
+
+#ifdef JITSON_HAVE_LLVM
+LlvmJit &Engine::Impl::llvm_jit() {
+  std::call_once(llvm_once, [&] {
+    try {
+      llvm = LlvmJit::create();
+    } catch (const std::exception &e) {
+      llvm_error = e.what();
+    }
+  });
+  if (!llvm) throw Error(ErrorKind::unsupported, llvm_error);
+  return *llvm;
+}
+#endif
 
 std::shared_ptr<const Kernel> Engine::Impl::build(ScanPlan plan) {
   auto t0 = std::chrono::steady_clock::now();
@@ -323,29 +357,13 @@ std::shared_ptr<const Kernel> Engine::Impl::build(ScanPlan plan) {
       // A "blocked" kernel has no row code; the sweep below is its only entry.
     } else if (backend == Backend::xbyak) {
 #ifdef JITSON_HAVE_XBYAK
-      std::call_once(arena_once, [&] {
-        try {
-          arena = std::make_unique<CodeArena>();
-        } catch (const std::exception &e) {
-          arena_error = e.what();
-        }
-      });
-      if (!arena) throw Error(ErrorKind::unsupported, arena_error);
-      code = compile_xbyak(plan, *arena);
+      code = compile_xbyak(plan, code_arena());
 #else
       throw Error(ErrorKind::unsupported, "xbyak backend is not built in");
 #endif
     } else if (backend == Backend::llvm) {
 #ifdef JITSON_HAVE_LLVM
-      std::call_once(llvm_once, [&] {
-        try {
-          llvm = LlvmJit::create();
-        } catch (const std::exception &e) {
-          llvm_error = e.what();
-        }
-      });
-      if (!llvm) throw Error(ErrorKind::unsupported, llvm_error);
-      code = compile_llvm(plan, *llvm);
+      code = compile_llvm(plan, llvm_jit());
 #else
       throw Error(ErrorKind::unsupported, "llvm backend is not built in");
 #endif
@@ -366,30 +384,14 @@ std::shared_ptr<const Kernel> Engine::Impl::build(ScanPlan plan) {
     try {
       if (sweep_wanted == Backend::xbyak) {
 #ifdef JITSON_HAVE_XBYAK
-        std::call_once(arena_once, [&] {
-          try {
-            arena = std::make_unique<CodeArena>();
-          } catch (const std::exception &e) {
-            arena_error = e.what();
-          }
-        });
-        if (!arena) throw Error(ErrorKind::unsupported, arena_error);
-        sweep_code = compile_xbyak_sweep(plan, *arena);
+        sweep_code = compile_xbyak_sweep(plan, code_arena());
         sweep_backend = Backend::xbyak;
 #else
         throw Error(ErrorKind::unsupported, "xbyak backend is not built in");
 #endif
       } else if (sweep_wanted == Backend::llvm) {
 #if defined(JITSON_HAVE_LLVM) && defined(JITSON_HAVE_LLVM_SWEEP)
-        std::call_once(llvm_once, [&] {
-          try {
-            llvm = LlvmJit::create();
-          } catch (const std::exception &e) {
-            llvm_error = e.what();
-          }
-        });
-        if (!llvm) throw Error(ErrorKind::unsupported, llvm_error);
-        sweep_code = compile_llvm_sweep(plan, *llvm);
+        sweep_code = compile_llvm_sweep(plan, llvm_jit());
         sweep_backend = Backend::llvm;
 #else
         sweep_note = "llvm sweep not built; the runtime sweep scans blocked databases";
