@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/IR/Module.h>
 #include <llvm/Target/TargetMachine.h>
 
 #include "jit/llvm_jit.hpp"
@@ -52,6 +53,31 @@ struct LlvmJitState {
 
   ~LlvmJitState();
 };
+
+// Returns the target machine to its pool on every path out of a compile.
+class BorrowedMachine {
+ public:
+  BorrowedMachine(LlvmJitState &state, Isa isa)
+      : state_(state), isa_(isa), machine_(state.acquire_machine(isa)) {}
+  ~BorrowedMachine() { state_.release_machine(isa_, std::move(machine_)); }
+  BorrowedMachine(const BorrowedMachine &) = delete;
+  BorrowedMachine &operator=(const BorrowedMachine &) = delete;
+  llvm::TargetMachine &operator*() const { return *machine_; }
+  llvm::TargetMachine *operator->() const { return machine_.get(); }
+
+ private:
+  LlvmJitState &state_;
+  Isa isa_;
+  std::unique_ptr<llvm::TargetMachine> machine_;
+};
+
+// Verifies `module` (which defines the BlockFn-ABI function `name`), runs the backend's
+// clean-up passes, generates its object with `machine` and links it into the JIT under its own
+// resource tracker (jit/llvm_scan.cpp). Throws Error(internal) on any failure.
+class CompiledCode;
+std::shared_ptr<CompiledCode> link_llvm_kernel(LlvmJit &jit, llvm::Module &module,
+                                               llvm::TargetMachine &machine,
+                                               const std::string &name);
 
 // Converts an llvm::Error into jitson::Error(kind internal) with `what` as context.
 [[noreturn]] void throw_llvm_error(llvm::Error error, const std::string &what);

@@ -979,23 +979,6 @@ size_t symbol_size(const llvm::MemoryBuffer &object, const std::string &symbol) 
   throw Error(ErrorKind::internal, "LLVM backend: the object has no sized symbol " + symbol);
 }
 
-// Returns the target machine to its pool on every path out of compile_llvm.
-class BorrowedMachine {
- public:
-  BorrowedMachine(LlvmJitState &state, Isa isa)
-      : state_(state), isa_(isa), machine_(state.acquire_machine(isa)) {}
-  ~BorrowedMachine() { state_.release_machine(isa_, std::move(machine_)); }
-  BorrowedMachine(const BorrowedMachine &) = delete;
-  BorrowedMachine &operator=(const BorrowedMachine &) = delete;
-  llvm::TargetMachine &operator*() const { return *machine_; }
-  llvm::TargetMachine *operator->() const { return machine_.get(); }
-
- private:
-  LlvmJitState &state_;
-  Isa isa_;
-  std::unique_ptr<llvm::TargetMachine> machine_;
-};
-
 }  // namespace
 
 std::shared_ptr<CompiledCode> compile_llvm(const ScanPlan &plan, LlvmJit &jit) {
@@ -1018,19 +1001,26 @@ std::shared_ptr<CompiledCode> compile_llvm(const ScanPlan &plan, LlvmJit &jit) {
   module->setTargetTriple(machine->getTargetTriple().str());
 
   ScanEmitter(plan, target, *module).emit(name);
+  return link_llvm_kernel(jit, *module, *machine, name);
+}
+
+std::shared_ptr<CompiledCode> link_llvm_kernel(LlvmJit &jit, llvm::Module &module,
+                                               llvm::TargetMachine &machine,
+                                               const std::string &name) {
+  LlvmJitState &state = jit.state();
   std::string problems;
   llvm::raw_string_ostream problem_stream(problems);
-  if (llvm::verifyModule(*module, &problem_stream))
+  if (llvm::verifyModule(module, &problem_stream))
     throw Error(ErrorKind::internal, "LLVM backend: invalid IR: " + problems);
 
-  optimise(*module, *machine);
+  optimise(module, machine);
   std::string ir;
   llvm::raw_string_ostream ir_stream(ir);
-  module->print(ir_stream, nullptr);
+  module.print(ir_stream, nullptr);
   ir_stream.flush();
 
   auto object =
-      std::make_unique<llvm::SmallVectorMemoryBuffer>(emit_object(*module, *machine), name, false);
+      std::make_unique<llvm::SmallVectorMemoryBuffer>(emit_object(module, machine), name, false);
   const size_t bytes = symbol_size(*object, name);
 
   llvm::orc::LLJIT &lljit = *state.jit;
@@ -1043,8 +1033,8 @@ std::shared_ptr<CompiledCode> compile_llvm(const ScanPlan &plan, LlvmJit &jit) {
     throw_llvm_error(address.takeError(), "linking the kernel");
   }
   auto entry = address->toPtr<BlockFn>();
-  return std::make_shared<LlvmCode>(jit.shared_state(), std::move(tracker), entry, bytes,
-                                    std::string(name), std::move(ir));
+  return std::make_shared<LlvmCode>(jit.shared_state(), std::move(tracker), entry, bytes, name,
+                                    std::move(ir));
 }
 
 std::string llvm_symbol_name(const CompiledCode &code) {
