@@ -19,6 +19,7 @@
 #include "jitson/kernels.hpp"
 #include "jitson/scan.hpp"
 #include "support/bandwidth.hpp"
+#include "support/bench_data.hpp"
 
 #ifdef JITSON_HAVE_FAISS
 #include <faiss/IndexBinaryFlat.h>
@@ -27,57 +28,24 @@
 namespace {
 
 using jitson::Isa;
-using jitson::bench::AlignedBuffer;
+using jitson::bench::kL2Records;
+using jitson::bench::kRecordBytes;
+using jitson::bench::SmallData;
 
-constexpr size_t kRecordBytes = 2048;  // SKU-16K
-constexpr size_t kL2Records = 256;     // 512 KiB: inside a 1 MiB L2, outside L1
 constexpr uint32_t kTopK = 10;
 
 uint64_t dram_records() {
-  if (const char *s = std::getenv("JITSON_BENCH_RECORDS")) {
-    const unsigned long long n = std::strtoull(s, nullptr, 10);
-    if (n > 0) return n;
-    std::fprintf(stderr, "bench_kernels: ignoring JITSON_BENCH_RECORDS=%s (need a count > 0)\n", s);
-  }
-  return uint64_t{1} << 20;
+  return jitson::bench::dram_records("bench_kernels");
 }
-
-// splitmix64 words: reproducible, and fast enough for gigabytes.
-void fill_random(uint8_t *p, size_t n, uint64_t seed) {
-  uint64_t state = seed;
-  for (size_t i = 0; i < n; i += 8) {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    std::memcpy(p + i, &z, n - i < 8 ? n - i : 8);
-  }
-}
-
-// The query and the L2-resident records.
-struct SmallData {
-  AlignedBuffer query{kRecordBytes};
-  AlignedBuffer records{kL2Records * kRecordBytes};
-  SmallData() {
-    fill_random(query.data(), query.size(), 1);
-    fill_random(records.data(), records.size(), 2);
-  }
-};
 
 SmallData &small() {
-  static SmallData d;
-  return d;
+  return jitson::bench::small_data();
 }
 
-// The DRAM database (built on first use only, so filtered runs stay small).
-struct Database {
-  uint64_t n_records = dram_records();
-  AlignedBuffer bytes{n_records * kRecordBytes};
+// The DRAM database (built on first use only, so filtered runs stay small), no planted records.
+struct Database : jitson::bench::DramDatabase {
   std::vector<uint32_t> distances = std::vector<uint32_t>(n_records);
-  Database() { fill_random(bytes.data(), bytes.size(), 3); }
-  jitson::DatabaseView view() const {
-    return jitson::DatabaseView::rows(bytes.data(), n_records, kRecordBytes);
-  }
+  Database() : DramDatabase(dram_records(), 0) {}
 };
 
 Database &database() {
@@ -166,11 +134,8 @@ void bm_faiss_top10(benchmark::State &state) {
   state.counters["best_distance"] = distances[0];
   // The same answer as jitson, or the comparison is meaningless.
   const jitson::ScanResult ours = jitson::scan_runtime(query, db.view(), {}, UINT32_MAX, kTopK, 1);
-  for (size_t i = 0; i < ours.hits.size() && i < kTopK; ++i) {
-    if (uint32_t(distances[i]) != ours.hits[i].distance) {
-      state.SkipWithError("FAISS and jitson top-10 distances differ");
-      break;
-    }
+  if (!jitson::bench::same_top_distances(distances, kTopK, ours.hits)) {
+    state.SkipWithError("FAISS and jitson top-10 distances differ");
   }
 }
 #endif

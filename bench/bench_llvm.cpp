@@ -25,103 +25,45 @@
 #include "jitson/engine.hpp"
 #include "jitson/scan.hpp"
 #include "support/bandwidth.hpp"
+#include "support/bench_data.hpp"
 
 namespace {
 
 using jitson::Backend;
-using jitson::bench::AlignedBuffer;
+using Database = jitson::bench::DramDatabase;
+using jitson::bench::kL2Records;
+using jitson::bench::kRecordBytes;
+using jitson::bench::SmallData;
+using jitson::bench::thread_cpu_ns;
 
-constexpr size_t kRecordBytes = 2048;  // SKU-16K
-constexpr size_t kL2Records = 256;     // 512 KiB
 constexpr uint32_t kTopK = 10;
 constexpr uint32_t kSelectiveMaxDistance = 500;
 constexpr uint64_t kPlantEvery = 2048;  // one planted neighbour per 2,048 records (0.05 %)
 
 uint64_t dram_records() {
-  if (const char *s = std::getenv("JITSON_BENCH_RECORDS")) {
-    const unsigned long long n = std::strtoull(s, nullptr, 10);
-    if (n > 0) return n;
-  }
-  return uint64_t{1} << 20;
-}
-
-void fill_random(uint8_t *p, size_t n, uint64_t seed) {
-  uint64_t state = seed;
-  for (size_t i = 0; i < n; i += 8) {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    std::memcpy(p + i, &z, n - i < 8 ? n - i : 8);
-  }
+  return jitson::bench::dram_records("bench_llvm");
 }
 
 std::string config(const std::string &backend, const std::string &isa, const std::string &extra,
                    uint32_t max_distance, uint32_t top_k = kTopK) {
-  return "{\"version\": 1, \"record_bits\": 16384, \"max_distance\": " +
-         std::to_string(max_distance) + ", \"top_k\": " + std::to_string(top_k) + ", \"isa\": \"" +
-         isa + "\", \"backend\": \"" + backend + "\"" + extra + "}";
+  return jitson::bench::scan_config(backend, isa, extra, max_distance, top_k);
 }
-const std::string kOff = ", \"cascade\": {\"mode\": \"off\"}";
-const std::string kFocusEighth = ", \"focus\": {\"ranges\": [[0, 2048]]}";
-std::string every_eighth_word() {
-  std::string s = ", \"focus\": {\"ranges\": [";
-  for (int w = 0; w < 256; w += 8) {
-    s += (w ? ", [" : "[") + std::to_string(64 * w) + ", " + std::to_string(64 * w + 64) + "]";
-  }
-  return s + "]}";
-}
+const std::string &kOff = jitson::bench::kCascadeOff;
+const std::string &kFocusEighth = jitson::bench::kFocusFirstEighth;
 
-struct SmallData {
-  AlignedBuffer query{kRecordBytes};
-  AlignedBuffer records{kL2Records * kRecordBytes};
-  SmallData() {
-    fill_random(query.data(), query.size(), 1);
-    fill_random(records.data(), records.size(), 2);
-  }
-};
 SmallData &small() {
-  static SmallData d;
-  return d;
+  return jitson::bench::small_data();
 }
 
 // Random records, and every kPlantEvery-th a copy of the query with 40..439 bits flipped.
-struct Database {
-  uint64_t n_records = dram_records();
-  AlignedBuffer bytes{n_records * kRecordBytes};
-  Database() {
-    fill_random(bytes.data(), bytes.size(), 3);
-    const uint8_t *q = small().query.data();
-    uint64_t state = 99;
-    for (uint64_t i = kPlantEvery / 2; i < n_records; i += kPlantEvery) {
-      uint8_t *r = bytes.data() + i * kRecordBytes;
-      std::memcpy(r, q, kRecordBytes);
-      const int flips = 40 + int((i / kPlantEvery) % 400);
-      for (int f = 0; f < flips; ++f) {
-        state = state * 6364136223846793005ull + 1442695040888963407ull;
-        const uint32_t bit = uint32_t(state >> 33) % (kRecordBytes * 8);
-        r[bit / 8] ^= uint8_t(1u << (bit % 8));
-      }
-    }
-  }
-  jitson::DatabaseView view() const {
-    return jitson::DatabaseView::rows(bytes.data(), n_records, kRecordBytes);
-  }
-};
 Database &database() {
-  static Database d;
+  static Database d(dram_records(), kPlantEvery);
   return d;
 }
 
 jitson::Engine &engine() {
   static jitson::Engine e(jitson::EngineOptions{1, size_t{256} << 20, std::nullopt, true});
   return e;
-}
-
-double thread_cpu_ns() {
-  timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return double(t.tv_sec) * 1e9 + double(t.tv_nsec);
 }
 
 // Per-iteration samples → medians of wall clock and of this thread's CPU time (which
@@ -394,7 +336,7 @@ int main(int argc, char **argv) {
     for (const auto &backend : backends) {
       benchmark::RegisterBenchmark(
           ("l2/focus_every_eighth_word_off/" + isa + "/" + backend).c_str(), bm_l2_block, backend,
-          config(backend, isa, kOff + every_eighth_word(), 16384));
+          config(backend, isa, kOff + jitson::bench::every_eighth_word_focus(), 16384));
     }
     for (const auto &backend : backends) {
       // Random records against a random query: almost all rejected after the 9-word probes.

@@ -268,6 +268,7 @@ namespace {
 
 struct Entry {
   ScanSpec spec;
+  uint64_t key = 0;  // spec.key(), kept: hashing a 65,536-bit focus is not free
   std::shared_future<std::shared_ptr<const Kernel>> kernel;
   size_t bytes = 0;  // set when compiled
   bool ready = false;
@@ -438,11 +439,11 @@ void Engine::Impl::remove_locked(Entry *e) {
   for (auto &t : e->texts) by_text.erase(t);
   lru.erase(e->lru);
   stats.bytes -= e->bytes;
-  auto &bucket = by_key[e->spec.key()];
+  auto &bucket = by_key[e->key];
   bucket.erase(std::remove_if(bucket.begin(), bucket.end(),
                               [&](const std::unique_ptr<Entry> &p) { return p.get() == e; }),
                bucket.end());
-  if (bucket.empty()) by_key.erase(e->spec.key());
+  if (bucket.empty()) by_key.erase(e->key);
 }
 
 void Engine::Impl::evict_locked(const Entry *keep) {
@@ -480,6 +481,7 @@ std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec, const std:
       ++stats.misses;
       auto e = std::make_unique<Entry>();
       e->spec = spec;
+      e->key = key;
       e->kernel = promise.get_future().share();
       lru.push_front(e.get());
       e->lru = lru.begin();

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "jit/code_arena.hpp"
+#include "jit/xbyak_common.hpp"
 #include "jitson/error.hpp"
 
 namespace jitson {
@@ -386,21 +387,10 @@ class ScanEmitter : public Xbyak::CodeGenerator {
                        kGroupSpillSlot = 32, kFrame = 96;
 
   // Constants addressed rip-relative from the code.
-  struct Constant {
-    std::vector<uint64_t> words;
-    Label label;
-  };
-  std::deque<Constant> constants_;
-  std::map<std::vector<uint64_t>, Constant *> constant_index_;
+  xbyak_common::ConstantPool constants_;
   const Label &constant(std::vector<uint64_t> words) {
-    auto it = constant_index_.find(words);
-    if (it != constant_index_.end()) return it->second->label;
-    constants_.emplace_back();
-    constants_.back().words = words;
-    constant_index_.emplace(std::move(words), &constants_.back());
-    return constants_.back().label;
+    return constants_.label_for(std::move(words));
   }
-  void emit_constants();
 
   const CodeLayout *L_ = nullptr;
   Label loop_top_, done_;
@@ -934,115 +924,20 @@ void ScanEmitter::emit(const CodeLayout &layout) {
       next_record();
     }
   }
-  emit_constants();
-}
-
-void ScanEmitter::emit_constants() {
-  if (constants_.empty()) return;
-  std::vector<Constant *> order;
-  for (auto &c : constants_) order.push_back(&c);
-  // Largest first keeps every constant aligned to its own size after one align(64).
-  std::stable_sort(order.begin(), order.end(), [](const Constant *a, const Constant *b) {
-    return a->words.size() > b->words.size();
-  });
-  align(64);
-  for (Constant *c : order) {
-    L(c->label);
-    for (uint64_t w : c->words) dq(w);
-  }
+  constants_.emit(*this);
 }
 
 // ---------------------------------------------------------------------------------------------
-
-// A 64-byte aligned scratch buffer per thread for emission (Xbyak writes into it; it is never
-// executable), reused so that compiling allocates nothing but the arena range.
-class EmitBuffer {
- public:
-  ~EmitBuffer() { release(); }
-  uint8_t *get(size_t n) {
-    if (n > size_) {
-      release();
-      data_ = static_cast<uint8_t *>(::operator new(n, std::align_val_t(64)));
-      size_ = n;
-    }
-    return data_;
-  }
-
- private:
-  void release() {
-    if (data_) ::operator delete(data_, std::align_val_t(64));
-    data_ = nullptr;
-    size_ = 0;
-  }
-  uint8_t *data_ = nullptr;
-  size_t size_ = 0;
-};
-
-class XbyakCode final : public CompiledCode {
- public:
-  XbyakCode(CodeArena arena, const uint8_t *exec, size_t bytes)
-      : arena_(std::move(arena)), exec_(exec), bytes_(bytes) {}
-  ~XbyakCode() override {
-    try {
-      arena_.free(exec_);
-    } catch (...) {
-      // free() only throws for an address it never handed out, which cannot happen here.
-    }
-  }
-  // reinterpret_cast: exec_ is the first byte of a function emitted for the BlockFn ABI and
-  // mapped read+exec by the arena.
-  BlockFn entry() const override { return reinterpret_cast<BlockFn>(exec_); }
-  const void *code_address() const override { return exec_; }
-  size_t code_bytes() const override { return bytes_; }
-
- private:
-  CodeArena arena_;
-  const uint8_t *exec_;
-  size_t bytes_;
-};
 
 }  // namespace
 
 std::shared_ptr<CompiledCode> compile_xbyak(const ScanPlan &plan, CodeArena &arena,
                                             const XbyakTuning &tuning) {
-  if (plan.isa != Isa::avx512 && plan.isa != Isa::avx2) {
-    throw Error(
-        ErrorKind::unsupported,
-        std::string("xbyak emits avx512 or avx2 code; the plan asks for ") + isa_name(plan.isa));
-  }
-  if (!isa_supported(plan.isa)) {
-    throw Error(ErrorKind::unsupported,
-                std::string("this CPU cannot run ") + isa_name(plan.isa) + " code");
-  }
+  xbyak_common::require_xbyak_isa(plan, "code");
   const CodeLayout layout = make_layout(plan, tuning);
-  thread_local EmitBuffer buffer;
-  size_t capacity = estimate_code_bytes(layout);
-  size_t size = 0;
-  uint8_t *code = nullptr;
-  for (;;) {
-    code = buffer.get(capacity);
-    try {
-      ScanEmitter emitter(code, capacity);
-      emitter.emit(layout);
-      if (emitter.hasUndefinedLabel()) {
-        throw Error(ErrorKind::internal, "xbyak scan code has an undefined label");
-      }
-      size = emitter.getSize();
-      break;
-    } catch (const Xbyak::Error &e) {
-      if (int(e) != Xbyak::ERR_CODE_IS_TOO_BIG || capacity > (size_t{256} << 20)) {
-        throw Error(ErrorKind::internal, std::string("xbyak: ") + e.what());
-      }
-      capacity *= 2;
-    }
-  }
-  const uint8_t *exec = arena.install(code, size);
-  try {
-    return std::make_shared<XbyakCode>(arena, exec, size);
-  } catch (...) {
-    arena.free(exec);
-    throw;
-  }
+  return xbyak_common::emit_and_install<ScanEmitter>(
+      arena, estimate_code_bytes(layout), "xbyak scan",
+      [&](ScanEmitter &emitter) { emitter.emit(layout); });
 }
 
 std::shared_ptr<CompiledCode> compile_xbyak(const ScanPlan &plan, CodeArena &arena) {

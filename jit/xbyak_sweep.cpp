@@ -31,6 +31,7 @@
 
 #include "jit/backend.hpp"
 #include "jit/code_arena.hpp"
+#include "jit/xbyak_common.hpp"
 #include "jitson/error.hpp"
 
 namespace jitson {
@@ -64,19 +65,9 @@ class SweepEmitter : public Xbyak::CodeGenerator {
   const Reg64 &query_ = rsi, &block_ = rbx, &start_ = r12, &end_ = r13, &out_ = r14, &base_ = r15,
               &active_ = rbp, &left_ = r10, &group_ = rdx, &bits_ = rdi;
 
-  struct Constant {
-    std::vector<uint64_t> words;
-    Label label;
-  };
-  std::deque<Constant> constants_;
-  std::map<std::vector<uint64_t>, Constant *> constant_index_;
+  xbyak_common::ConstantPool constants_;
   const Label &constant(std::vector<uint64_t> words) {
-    auto it = constant_index_.find(words);
-    if (it != constant_index_.end()) return it->second->label;
-    constants_.emplace_back();
-    constants_.back().words = words;
-    constant_index_.emplace(std::move(words), &constants_.back());
-    return constants_.back().label;
+    return constants_.label_for(std::move(words));
   }
   // A 64-bit value as an AVX-512 broadcast operand (8 bytes) or an AVX2 vector (4 copies).
   const Label &lanes(uint64_t v) { return avx512_ ? constant({v}) : constant({v, v, v, v}); }
@@ -92,7 +83,6 @@ class SweepEmitter : public Xbyak::CodeGenerator {
   void below_limit_bits(const Xbyak::Reg32 &out);  // eax-style 8 bits: partial < limit
   void reject_and_count(size_t s);
   void hits_and_count(size_t s);
-  void emit_constants();
 };
 
 void SweepEmitter::prologue() {
@@ -438,59 +428,13 @@ void SweepEmitter::emit() {
   jmp(block_top);
   L(done);
   epilogue();
-  emit_constants();
+  constants_.emit(*this);
 }
-
-void SweepEmitter::emit_constants() {
-  if (constants_.empty()) return;
-  std::vector<Constant *> order;
-  for (auto &c : constants_) order.push_back(&c);
-  // Largest first keeps every constant aligned to its own size after one align(64).
-  std::stable_sort(order.begin(), order.end(), [](const Constant *a, const Constant *b) {
-    return a->words.size() > b->words.size();
-  });
-  align(64);
-  for (Constant *c : order) {
-    L(c->label);
-    for (uint64_t w : c->words) dq(w);
-  }
-}
-
-class SweepCode final : public CompiledCode {
- public:
-  SweepCode(CodeArena arena, const uint8_t *exec, size_t bytes)
-      : arena_(std::move(arena)), exec_(exec), bytes_(bytes) {}
-  ~SweepCode() override {
-    try {
-      arena_.free(exec_);
-    } catch (...) {
-      // free() only throws for an address it never handed out, which cannot happen here.
-    }
-  }
-  // reinterpret_cast: exec_ is the first byte of a function emitted for the BlockFn ABI and
-  // mapped read+exec by the arena.
-  BlockFn entry() const override { return reinterpret_cast<BlockFn>(exec_); }
-  const void *code_address() const override { return exec_; }
-  size_t code_bytes() const override { return bytes_; }
-
- private:
-  CodeArena arena_;
-  const uint8_t *exec_;
-  size_t bytes_;
-};
 
 }  // namespace
 
 std::shared_ptr<CompiledCode> compile_xbyak_sweep(const ScanPlan &plan, CodeArena &arena) {
-  if (plan.isa != Isa::avx512 && plan.isa != Isa::avx2) {
-    throw Error(
-        ErrorKind::unsupported,
-        std::string("xbyak emits avx512 or avx2 sweeps; the plan asks for ") + isa_name(plan.isa));
-  }
-  if (!isa_supported(plan.isa)) {
-    throw Error(ErrorKind::unsupported,
-                std::string("this CPU cannot run ") + isa_name(plan.isa) + " code");
-  }
+  xbyak_common::require_xbyak_isa(plan, "sweeps");
   const Cascade &c = plan.cascade;
   if (c.block_records != kBlock || c.record_bytes != plan.record_bytes || c.record_bytes % 8 != 0 ||
       c.stages.empty() || c.stages.size() > size_t(kMaxStages) ||
@@ -510,32 +454,8 @@ std::shared_ptr<CompiledCode> compile_xbyak_sweep(const ScanPlan &plan, CodeAren
   }
   size_t capacity = 16384;
   for (const CascadeStage &st : c.stages) capacity += 400 * st.segments.size();
-  std::vector<uint8_t> buffer;
-  size_t size = 0;
-  for (;;) {
-    buffer.assign(capacity, 0);
-    try {
-      SweepEmitter emitter(buffer.data(), capacity, plan);
-      emitter.emit();
-      if (emitter.hasUndefinedLabel()) {
-        throw Error(ErrorKind::internal, "xbyak sweep code has an undefined label");
-      }
-      size = emitter.getSize();
-      break;
-    } catch (const Xbyak::Error &e) {
-      if (int(e) != Xbyak::ERR_CODE_IS_TOO_BIG || capacity > (size_t{256} << 20)) {
-        throw Error(ErrorKind::internal, std::string("xbyak sweep: ") + e.what());
-      }
-      capacity *= 2;
-    }
-  }
-  const uint8_t *exec = arena.install(buffer.data(), size);
-  try {
-    return std::make_shared<SweepCode>(arena, exec, size);
-  } catch (...) {
-    arena.free(exec);
-    throw;
-  }
+  return xbyak_common::emit_and_install<SweepEmitter>(
+      arena, capacity, "xbyak sweep", [](SweepEmitter &emitter) { emitter.emit(); }, plan);
 }
 
 }  // namespace jitson
