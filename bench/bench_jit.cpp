@@ -37,6 +37,7 @@
 #include "jitson/scan.hpp"
 #include "support/bandwidth.hpp"
 #include "support/bench_data.hpp"
+#include "support/bench_timing.hpp"
 
 #ifdef JITSON_HAVE_FAISS
 #include <faiss/IndexBinaryFlat.h>
@@ -46,37 +47,18 @@
 namespace {
 
 using jitson::Isa;
-using Database = jitson::bench::DramDatabase;
-using jitson::bench::fill_random;
-using jitson::bench::kL2Records;
-using jitson::bench::kRecordBytes;
-using jitson::bench::SmallData;
-using jitson::bench::thread_cpu_ns;
+using namespace jitson::bench;
+using Database = DramDatabase;
 
-constexpr uint32_t kTopK = 10;
 constexpr uint64_t kBatchQueries = 100;
 constexpr uint64_t kBatchRecords = 65536;
-constexpr uint32_t kSelectiveMaxDistance = 500;
-constexpr uint64_t kPlantEvery = 2048;  // one planted neighbour per 2,048 records (0.05 %)
-
-uint64_t dram_records() {
-  return jitson::bench::dram_records("bench_jit");
-}
 
 std::string config(const std::string &isa, const std::string &extra, uint32_t max_distance) {
-  return jitson::bench::scan_config("xbyak", isa, extra, max_distance, kTopK);
-}
-const std::string &kOff = jitson::bench::kCascadeOff;
-const std::string &kFocusEighth = jitson::bench::kFocusFirstEighth;
-
-SmallData &small() {
-  return jitson::bench::small_data();
+  return scan_config("xbyak", isa, extra, max_distance, kTopK);
 }
 
-// The DRAM database, with planted near neighbours for the selective cascade runs.
 Database &database() {
-  static Database d(dram_records(), kPlantEvery);
-  return d;
+  return planted_database("bench_jit");
 }
 
 jitson::Engine &engine() {
@@ -88,36 +70,6 @@ jitson::CodeArena &arena() {
   static jitson::CodeArena a;
   return a;
 }
-
-// Per-iteration samples → median / p90 counters: wall clock, and this thread's CPU time (which
-// preemption on a busy machine does not inflate).
-class Samples {
- public:
-  explicit Samples(size_t reserve) {
-    wall_.reserve(reserve);
-    cpu_.reserve(reserve);
-  }
-  template <class F>
-  void time(F &&f) {
-    const double c0 = thread_cpu_ns();
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    const auto t1 = std::chrono::steady_clock::now();
-    cpu_.push_back(thread_cpu_ns() - c0);
-    wall_.push_back(double(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
-  }
-  void report(benchmark::State &state) {
-    if (wall_.empty()) return;
-    std::sort(wall_.begin(), wall_.end());
-    std::sort(cpu_.begin(), cpu_.end());
-    state.counters["median_us"] = wall_[wall_.size() / 2] / 1e3;
-    state.counters["p90_us"] = wall_[wall_.size() * 9 / 10] / 1e3;
-    state.counters["median_cpu_us"] = cpu_[cpu_.size() / 2] / 1e3;
-  }
-
- private:
-  std::vector<double> wall_, cpu_;
-};
 
 // ----- compile latency ------------------------------------------------------------------------
 
@@ -133,7 +85,7 @@ void bm_compile_emit(benchmark::State &state, std::string text) {
       benchmark::DoNotOptimize(code->entry());
     });
   }
-  samples.report(state);
+  samples.report(state, Samples::Unit::us);
   state.counters["code_bytes"] = double(bytes);
 }
 
@@ -152,7 +104,7 @@ void bm_compile_config(benchmark::State &state, std::string isa) {
     });
     if (keep.size() >= 256) keep.clear();
   }
-  samples.report(state);
+  samples.report(state, Samples::Unit::us);
 }
 
 // Engine::compile with a config text it has not seen (a cache miss each time).
@@ -167,7 +119,7 @@ void bm_engine_miss(benchmark::State &state, std::string isa) {
                              isa + "\"}";
     samples.time([&] { benchmark::DoNotOptimize(engine().compile(text)); });
   }
-  samples.report(state);
+  samples.report(state, Samples::Unit::us);
 }
 
 // Engine::compile of a config text already in the cache.
@@ -178,20 +130,10 @@ void bm_engine_hit(benchmark::State &state) {
   for (auto _ : state) {
     samples.time([&] { benchmark::DoNotOptimize(engine().compile(text)); });
   }
-  samples.report(state);
+  samples.report(state, Samples::Unit::us);
 }
 
 // ----- scans ----------------------------------------------------------------------------------
-
-void set_rates(benchmark::State &state, uint64_t records, uint64_t pairs_per_record = 1) {
-  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(records * kRecordBytes));
-  state.counters["records_per_s"] =
-      benchmark::Counter(double(records), benchmark::Counter::kIsIterationInvariantRate);
-  if (pairs_per_record > 1) {
-    state.counters["pairs_per_s"] = benchmark::Counter(
-        double(records * pairs_per_record), benchmark::Counter::kIsIterationInvariantRate);
-  }
-}
 
 // Kernel::scan over the DRAM database on one thread.
 void bm_dram_scan(benchmark::State &state, std::string text) {
@@ -201,13 +143,13 @@ void bm_dram_scan(benchmark::State &state, std::string text) {
     return;
   }
   Database &db = database();
-  const uint8_t *query = small().query.data();
+  const uint8_t *query = small_data().query.data();
   jitson::ScanResult r;
   for (auto _ : state) {
     r = kernel->scan(query, db.view(), 1);
     benchmark::DoNotOptimize(r.hits.data());
   }
-  set_rates(state, db.n_records);
+  set_scan_rates(state, db.n_records);
   state.counters["hits"] = double(r.stats.hits);
   if (!r.hits.empty()) state.counters["best_distance"] = r.hits.front().distance;
   state.SetLabel(kernel->describe());
@@ -217,7 +159,7 @@ void bm_dram_scan(benchmark::State &state, std::string text) {
 void bm_l2_block(benchmark::State &state, std::string text, jitson::XbyakTuning tuning) {
   const jitson::ScanPlan plan = jitson::make_plan(jitson::parse_scan_config(text));
   auto code = jitson::compile_xbyak(plan, arena(), tuning);
-  SmallData &d = small();
+  SmallData &d = small_data();
   std::vector<jitson::Hit> out(kL2Records);
   uint64_t counters[jitson::kNumCounters] = {};
   const jitson::BlockFn fn = code->entry();
@@ -226,18 +168,12 @@ void bm_l2_block(benchmark::State &state, std::string text, jitson::XbyakTuning 
                         out.data(),     counters,         nullptr};
     benchmark::DoNotOptimize(fn(&a));
   }
-  set_rates(state, kL2Records);
+  set_scan_rates(state, kL2Records);
   state.counters["code_bytes"] = double(code->code_bytes());
 }
 
 void bm_read_bandwidth(benchmark::State &state) {
-  Database &db = database();
-  for (auto _ : state) {
-    const double gbs =
-        jitson::bench::measure_read_bandwidth_gbs(db.bytes.data(), db.bytes.size(), 1, 1);
-    state.SetIterationTime(double(db.bytes.size()) / (gbs * 1e9));
-  }
-  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(db.bytes.size()));
+  time_read_bandwidth(state, database());
 }
 
 std::vector<uint8_t> &batch_queries() {
@@ -257,7 +193,7 @@ void bm_batch(benchmark::State &state, std::string text) {
     auto r = kernel->scan_batch(batch_queries().data(), kBatchQueries, db.view(n), 1);
     benchmark::DoNotOptimize(r.data());
   }
-  set_rates(state, n, kBatchQueries);
+  set_scan_rates(state, n, kBatchQueries);
   state.SetBytesProcessed(0);
   state.SetLabel(kernel->describe());
 }
@@ -278,7 +214,7 @@ void bm_faiss(benchmark::State &state, uint64_t n_queries) {
   Database &db = database();
   const uint64_t n = n_queries == 1 ? db.n_records : std::min(kBatchRecords, db.n_records);
   faiss::IndexBinaryFlat &index = faiss_index(n);
-  const uint8_t *queries = n_queries == 1 ? small().query.data() : batch_queries().data();
+  const uint8_t *queries = n_queries == 1 ? small_data().query.data() : batch_queries().data();
   std::vector<int32_t> distances(n_queries * kTopK);
   std::vector<faiss::IndexBinary::idx_t> labels(n_queries * kTopK);
   for (auto _ : state) {
@@ -286,13 +222,13 @@ void bm_faiss(benchmark::State &state, uint64_t n_queries) {
                  labels.data());
     benchmark::DoNotOptimize(distances.data());
   }
-  set_rates(state, n, n_queries);
+  set_scan_rates(state, n, n_queries);
   if (n_queries > 1) state.SetBytesProcessed(0);
   // The same answer as jitson, or the comparison means nothing.
-  auto kernel = engine().compile(config("auto", kOff, 16384));
+  auto kernel = engine().compile(config("auto", kCascadeOff, 16384));
   for (uint64_t q = 0; q < n_queries; q += 37) {
     auto ours = kernel->scan(queries + q * kRecordBytes, db.view(n), 1);
-    if (!jitson::bench::same_top_distances(distances.data() + q * kTopK, kTopK, ours.hits)) {
+    if (!same_top_distances(distances.data() + q * kTopK, kTopK, ours.hits)) {
       state.SkipWithError("FAISS and jitson top-10 distances differ");
       return;
     }
@@ -301,43 +237,6 @@ void bm_faiss(benchmark::State &state, uint64_t n_queries) {
 #endif
 
 // ----- summary --------------------------------------------------------------------------------
-
-class CollectingReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run> &runs) override {
-    for (const Run &run : runs) {
-      if (run.error_occurred) continue;
-      std::string name = run.benchmark_name();
-      if (run.run_type == Run::RT_Aggregate) {
-        // With --benchmark_repetitions the summary uses the medians.
-        if (run.aggregate_name != "median") continue;
-        name = name.substr(0, name.size() - std::string("_median").size());
-      }
-      auto &m = values[name];
-      for (const auto &[counter, value] : run.counters) m[counter] = value.value;
-      m["real_time"] = run.GetAdjustedRealTime();
-      m["cpu_time"] = run.GetAdjustedCPUTime();
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  // The counter of the first benchmark whose name starts with prefix (0 if none ran).
-  double get(const std::string &prefix, const std::string &counter) const {
-    for (const auto &[name, m] : values) {
-      if (name.rfind(prefix, 0) == 0) {
-        auto it = m.find(counter);
-        if (it != m.end()) return it->second;
-      }
-    }
-    return 0;
-  }
-  // A rate counter of a real-time benchmark rescaled to this thread's CPU time: what the rate
-  // would be without other processes taking the core (memory stalls still count).
-  double get_cpu_rate(const std::string &prefix, const std::string &counter) const {
-    const double cpu = get(prefix, "cpu_time");
-    return cpu > 0 ? get(prefix, counter) * get(prefix, "real_time") / cpu : 0;
-  }
-  std::map<std::string, std::map<std::string, double>> values;
-};
 
 void print_summary(const CollectingReporter &r) {
   const double bw = r.get("read_bandwidth", "bytes_per_second") / 1e9;
@@ -479,21 +378,20 @@ int main(int argc, char **argv) {
     for (const std::string variant : {"", "_pf0"}) {
       const std::string pf = variant.empty() ? "" : pf0;
       benchmark::RegisterBenchmark(("l2/full_off" + variant + "/" + isa).c_str(), bm_l2_block,
-                                   config(isa, kOff + pf, 16384), jitson::XbyakTuning{});
-      benchmark::RegisterBenchmark(("l2/focus_first_eighth_off" + variant + "/" + isa).c_str(),
-                                   bm_l2_block, config(isa, kOff + kFocusEighth + pf, 16384),
-                                   jitson::XbyakTuning{});
+                                   config(isa, kCascadeOff + pf, 16384), jitson::XbyakTuning{});
+      benchmark::RegisterBenchmark(
+          ("l2/focus_first_eighth_off" + variant + "/" + isa).c_str(), bm_l2_block,
+          config(isa, kCascadeOff + kFocusFirstEighth + pf, 16384), jitson::XbyakTuning{});
     }
-    benchmark::RegisterBenchmark(
-        ("l2/focus_every_eighth_word_off/" + isa).c_str(), bm_l2_block,
-        config(isa, kOff + jitson::bench::every_eighth_word_focus() + pf0, 16384),
-        jitson::XbyakTuning{});
+    benchmark::RegisterBenchmark(("l2/focus_every_eighth_word_off/" + isa).c_str(), bm_l2_block,
+                                 config(isa, kCascadeOff + every_eighth_word_focus() + pf0, 16384),
+                                 jitson::XbyakTuning{});
   }
   if (jitson::isa_supported(Isa::avx512)) {
     jitson::XbyakTuning rolled;
     rolled.query_registers = 0;
     benchmark::RegisterBenchmark("l2/full_off_rolled_query_in_memory/avx512", bm_l2_block,
-                                 config("avx512", kOff + pf0, 16384), rolled);
+                                 config("avx512", kCascadeOff + pf0, 16384), rolled);
   }
 
   benchmark::RegisterBenchmark("read_bandwidth", bm_read_bandwidth)
@@ -504,7 +402,7 @@ int main(int argc, char **argv) {
     for (const std::string variant : {"", "_pf0"}) {
       benchmark::RegisterBenchmark(("dram/full_off_top10" + variant + "/" + isa).c_str(),
                                    bm_dram_scan,
-                                   config(isa, kOff + (variant.empty() ? "" : pf0), 16384))
+                                   config(isa, kCascadeOff + (variant.empty() ? "" : pf0), 16384))
           ->Iterations(6)
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond);
@@ -528,14 +426,14 @@ int main(int argc, char **argv) {
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("cascade/off_selective/" + isa).c_str(), bm_dram_scan,
-                                 config(isa, kOff, kSelectiveMaxDistance))
+                                 config(isa, kCascadeOff, kSelectiveMaxDistance))
         ->Iterations(6)
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }
   for (const auto &isa : isas) {
     benchmark::RegisterBenchmark(("batch/100q_top10/" + isa).c_str(), bm_batch,
-                                 config(isa, kOff, 16384))
+                                 config(isa, kCascadeOff, 16384))
         ->Iterations(3)
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
@@ -550,8 +448,9 @@ int main(int argc, char **argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   std::printf("CPU: %s; DRAM database %llu records x %zu B = %.2f GB; arena mode %s\n",
-              jitson::cpu_features().brand.c_str(), static_cast<unsigned long long>(dram_records()),
-              kRecordBytes, double(dram_records() * kRecordBytes) / 1e9,
+              jitson::cpu_features().brand.c_str(),
+              static_cast<unsigned long long>(dram_records("bench_jit")), kRecordBytes,
+              double(dram_records("bench_jit") * kRecordBytes) / 1e9,
               jitson::to_string(arena().mode()));
   CollectingReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);

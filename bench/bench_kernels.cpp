@@ -28,24 +28,12 @@
 namespace {
 
 using jitson::Isa;
-using jitson::bench::kL2Records;
-using jitson::bench::kRecordBytes;
-using jitson::bench::SmallData;
-
-constexpr uint32_t kTopK = 10;
-
-uint64_t dram_records() {
-  return jitson::bench::dram_records("bench_kernels");
-}
-
-SmallData &small() {
-  return jitson::bench::small_data();
-}
+using namespace jitson::bench;
 
 // The DRAM database (built on first use only, so filtered runs stay small), no planted records.
-struct Database : jitson::bench::DramDatabase {
+struct Database : DramDatabase {
   std::vector<uint32_t> distances = std::vector<uint32_t>(n_records);
-  Database() : DramDatabase(dram_records(), 0) {}
+  Database() : DramDatabase(dram_records("bench_kernels"), 0) {}
 };
 
 Database &database() {
@@ -55,7 +43,7 @@ Database &database() {
 
 void bm_hamming_l2(benchmark::State &state, Isa isa) {
   const jitson::KernelTable &k = jitson::kernel_table(isa);
-  SmallData &d = small();
+  SmallData &d = small_data();
   uint32_t out[kL2Records];
   for (auto _ : state) {
     k.hamming_many(d.query.data(), d.records.data(), kRecordBytes, kL2Records, kRecordBytes, out);
@@ -68,7 +56,7 @@ void bm_hamming_l2(benchmark::State &state, Isa isa) {
 void bm_hamming_dram(benchmark::State &state, Isa isa) {
   const jitson::KernelTable &k = jitson::kernel_table(isa);
   Database &db = database();
-  const uint8_t *query = small().query.data();
+  const uint8_t *query = small_data().query.data();
   for (auto _ : state) {
     k.hamming_many(query, db.bytes.data(), kRecordBytes, db.n_records, kRecordBytes,
                    db.distances.data());
@@ -85,8 +73,7 @@ void bm_read_bandwidth(benchmark::State &state) {
   const int threads = int(state.range(0));
   double wall_gbs = 0;
   for (auto _ : state) {
-    const jitson::bench::ReadBandwidth bw =
-        jitson::bench::measure_read_bandwidth(db.bytes.data(), db.bytes.size(), threads, 1);
+    const ReadBandwidth bw = measure_read_bandwidth(db.bytes.data(), db.bytes.size(), threads, 1);
     state.SetIterationTime(double(db.bytes.size()) / (bw.cpu_gbs * 1e9));
     wall_gbs += bw.wall_gbs;
   }
@@ -97,7 +84,7 @@ void bm_read_bandwidth(benchmark::State &state) {
 // jitson's runtime scan: exact top-10 over the whole database, one thread.
 void bm_jitson_scan_top10(benchmark::State &state) {
   Database &db = database();
-  const uint8_t *query = small().query.data();
+  const uint8_t *query = small_data().query.data();
   jitson::ScanResult result;
   for (auto _ : state) {
     result = jitson::scan_runtime(query, db.view(), {}, UINT32_MAX, kTopK, 1);
@@ -121,7 +108,7 @@ faiss::IndexBinaryFlat &faiss_index() {
 
 void bm_faiss_top10(benchmark::State &state) {
   Database &db = database();
-  const uint8_t *query = small().query.data();
+  const uint8_t *query = small_data().query.data();
   faiss::IndexBinaryFlat &index = faiss_index();
   int32_t distances[kTopK];
   faiss::IndexBinary::idx_t labels[kTopK];
@@ -134,7 +121,7 @@ void bm_faiss_top10(benchmark::State &state) {
   state.counters["best_distance"] = distances[0];
   // The same answer as jitson, or the comparison is meaningless.
   const jitson::ScanResult ours = jitson::scan_runtime(query, db.view(), {}, UINT32_MAX, kTopK, 1);
-  if (!jitson::bench::same_top_distances(distances, kTopK, ours.hits)) {
+  if (!same_top_distances(distances, kTopK, ours.hits)) {
     state.SkipWithError("FAISS and jitson top-10 distances differ");
   }
 }
@@ -231,8 +218,8 @@ int main(int argc, char **argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   std::printf("CPU: %s; runtime ISA %s; database %llu records x %zu B = %.2f GB\n",
               jitson::cpu_features().brand.c_str(), jitson::isa_name(jitson::active_isa()),
-              static_cast<unsigned long long>(dram_records()), kRecordBytes,
-              double(dram_records() * kRecordBytes) / 1e9);
+              static_cast<unsigned long long>(dram_records("bench_kernels")), kRecordBytes,
+              double(dram_records("bench_kernels") * kRecordBytes) / 1e9);
   CollectingReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   print_summary(reporter.gbs);

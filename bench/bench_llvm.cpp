@@ -26,71 +26,27 @@
 #include "jitson/scan.hpp"
 #include "support/bandwidth.hpp"
 #include "support/bench_data.hpp"
+#include "support/bench_timing.hpp"
 
 namespace {
 
 using jitson::Backend;
-using Database = jitson::bench::DramDatabase;
-using jitson::bench::kL2Records;
-using jitson::bench::kRecordBytes;
-using jitson::bench::SmallData;
-using jitson::bench::thread_cpu_ns;
-
-constexpr uint32_t kTopK = 10;
-constexpr uint32_t kSelectiveMaxDistance = 500;
-constexpr uint64_t kPlantEvery = 2048;  // one planted neighbour per 2,048 records (0.05 %)
-
-uint64_t dram_records() {
-  return jitson::bench::dram_records("bench_llvm");
-}
+using namespace jitson::bench;
+using Database = DramDatabase;
 
 std::string config(const std::string &backend, const std::string &isa, const std::string &extra,
                    uint32_t max_distance, uint32_t top_k = kTopK) {
-  return jitson::bench::scan_config(backend, isa, extra, max_distance, top_k);
-}
-const std::string &kOff = jitson::bench::kCascadeOff;
-const std::string &kFocusEighth = jitson::bench::kFocusFirstEighth;
-
-SmallData &small() {
-  return jitson::bench::small_data();
+  return scan_config(backend, isa, extra, max_distance, top_k);
 }
 
-// Random records, and every kPlantEvery-th a copy of the query with 40..439 bits flipped.
 Database &database() {
-  static Database d(dram_records(), kPlantEvery);
-  return d;
+  return planted_database("bench_llvm");
 }
 
 jitson::Engine &engine() {
   static jitson::Engine e(jitson::EngineOptions{1, size_t{256} << 20, std::nullopt, true});
   return e;
 }
-
-// Per-iteration samples → medians of wall clock and of this thread's CPU time (which
-// preemption on a busy machine does not inflate).
-class Samples {
- public:
-  template <class F>
-  void time(F &&f) {
-    const double c0 = thread_cpu_ns();
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    const auto t1 = std::chrono::steady_clock::now();
-    cpu_.push_back(thread_cpu_ns() - c0);
-    wall_.push_back(double(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
-  }
-  void report(benchmark::State &state, const std::string &prefix = "") {
-    if (wall_.empty()) return;
-    std::sort(wall_.begin(), wall_.end());
-    std::sort(cpu_.begin(), cpu_.end());
-    state.counters[prefix + "median_ms"] = wall_[wall_.size() / 2] / 1e6;
-    state.counters[prefix + "p90_ms"] = wall_[wall_.size() * 9 / 10] / 1e6;
-    state.counters[prefix + "median_cpu_ms"] = cpu_[cpu_.size() / 2] / 1e6;
-  }
-
- private:
-  std::vector<double> wall_, cpu_;
-};
 
 bool require_backend(benchmark::State &state, const jitson::Kernel &kernel, Backend backend) {
   if (kernel.backend() == backend) return true;
@@ -115,14 +71,14 @@ void bm_first_compile(benchmark::State &state, std::string isa) {
     if (first_in_process) {
       Samples first;
       first.time([&] { kernel = fresh.compile(text); });
-      first.report(state, "process_first_");
+      first.report(state, Samples::Unit::ms, "process_first_");
       first_in_process = false;
     } else {
       samples.time([&] { kernel = fresh.compile(text); });
     }
     if (!require_backend(state, *kernel, Backend::llvm)) return;
   }
-  samples.report(state);
+  samples.report(state, Samples::Unit::ms);
 }
 
 // Config text → callable through Engine::compile, every text distinct (a cache miss each time).
@@ -142,17 +98,11 @@ void bm_config_to_callable(benchmark::State &state, std::string backend, std::st
       return;
     code_bytes = kernel->code_bytes();
   }
-  samples.report(state);
+  samples.report(state, Samples::Unit::ms);
   state.counters["code_bytes"] = double(code_bytes);
 }
 
 // ----- scans ----------------------------------------------------------------------------------
-
-void set_rates(benchmark::State &state, uint64_t records) {
-  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(records * kRecordBytes));
-  state.counters["records_per_s"] =
-      benchmark::Counter(double(records), benchmark::Counter::kIsIterationInvariantRate);
-}
 
 Backend backend_of(const std::string &name) {
   return name == "llvm" ? Backend::llvm : Backend::xbyak;
@@ -162,7 +112,7 @@ Backend backend_of(const std::string &name) {
 void bm_l2_block(benchmark::State &state, std::string backend, std::string text) {
   auto kernel = engine().compile(text);
   if (!require_backend(state, *kernel, backend_of(backend))) return;
-  SmallData &d = small();
+  SmallData &d = small_data();
   std::vector<jitson::Hit> out(kL2Records);
   uint64_t counters[jitson::kNumCounters] = {};
   const jitson::BlockFn fn = kernel->block_function();
@@ -171,7 +121,7 @@ void bm_l2_block(benchmark::State &state, std::string backend, std::string text)
                         counters,       kernel->block_context()};
     benchmark::DoNotOptimize(fn(&a));
   }
-  set_rates(state, kL2Records);
+  set_scan_rates(state, kL2Records);
   state.counters["code_bytes"] = double(kernel->code_bytes());
 }
 
@@ -180,60 +130,22 @@ void bm_dram_scan(benchmark::State &state, std::string backend, std::string text
   auto kernel = engine().compile(text);
   if (!require_backend(state, *kernel, backend_of(backend))) return;
   Database &db = database();
-  const uint8_t *query = small().query.data();
+  const uint8_t *query = small_data().query.data();
   jitson::ScanResult r;
   for (auto _ : state) {
     r = kernel->scan(query, db.view(), 1);
     benchmark::DoNotOptimize(r.hits.data());
   }
-  set_rates(state, db.n_records);
+  set_scan_rates(state, db.n_records);
   state.counters["hits"] = double(r.stats.hits);
   if (!r.hits.empty()) state.counters["best_distance"] = r.hits.front().distance;
 }
 
 void bm_read_bandwidth(benchmark::State &state) {
-  Database &db = database();
-  for (auto _ : state) {
-    const double gbs =
-        jitson::bench::measure_read_bandwidth_gbs(db.bytes.data(), db.bytes.size(), 1, 1);
-    state.SetIterationTime(double(db.bytes.size()) / (gbs * 1e9));
-  }
-  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(db.bytes.size()));
+  time_read_bandwidth(state, database());
 }
 
 // ----- summary --------------------------------------------------------------------------------
-
-class CollectingReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run> &runs) override {
-    for (const Run &run : runs) {
-      if (run.error_occurred) continue;
-      std::string name = run.benchmark_name();
-      if (run.run_type == Run::RT_Aggregate) {
-        // With --benchmark_repetitions the summary uses the medians.
-        if (run.aggregate_name != "median") continue;
-        name = name.substr(0, name.size() - std::string("_median").size());
-      } else if (name.find("/repeats:") != std::string::npos) {
-        continue;
-      }
-      auto &m = values[name];
-      for (const auto &[counter_name, counter] : run.counters) m[counter_name] = counter.value;
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  double get(const std::string &prefix, const std::string &counter) const {
-    for (const auto &[name, m] : values) {
-      if (name.rfind(prefix, 0) == 0) {
-        auto it = m.find(counter);
-        if (it != m.end()) return it->second;
-      }
-    }
-    return 0;
-  }
-
- private:
-  std::map<std::string, std::map<std::string, double>> values;
-};
 
 void print_summary(const CollectingReporter &r, const std::vector<std::string> &isas) {
   std::printf("\nSummary (one run; GB/s = 1e9 B/s; single-core read bandwidth %.1f GB/s)\n",
@@ -309,7 +221,7 @@ int main(int argc, char **argv) {
   }
   for (const auto &isa : isas) {
     for (const auto &[shape, extra] : std::vector<std::pair<std::string, std::string>>{
-             {"default", ""}, {"off", kOff}, {"scattered", scattered}}) {
+             {"default", ""}, {"off", kCascadeOff}, {"scattered", scattered}}) {
       benchmark::RegisterBenchmark(("compile/llvm_config_to_callable/" + shape + "/" + isa).c_str(),
                                    bm_config_to_callable, std::string("llvm"), isa, extra)
           ->Iterations(200)
@@ -326,17 +238,17 @@ int main(int argc, char **argv) {
   for (const auto &isa : isas) {
     for (const auto &backend : backends) {
       benchmark::RegisterBenchmark(("l2/full_off/" + isa + "/" + backend).c_str(), bm_l2_block,
-                                   backend, config(backend, isa, kOff, 16384));
+                                   backend, config(backend, isa, kCascadeOff, 16384));
     }
     for (const auto &backend : backends) {
       benchmark::RegisterBenchmark(("l2/focus_first_eighth_off/" + isa + "/" + backend).c_str(),
                                    bm_l2_block, backend,
-                                   config(backend, isa, kOff + kFocusEighth, 16384));
+                                   config(backend, isa, kCascadeOff + kFocusFirstEighth, 16384));
     }
     for (const auto &backend : backends) {
       benchmark::RegisterBenchmark(
           ("l2/focus_every_eighth_word_off/" + isa + "/" + backend).c_str(), bm_l2_block, backend,
-          config(backend, isa, kOff + jitson::bench::every_eighth_word_focus(), 16384));
+          config(backend, isa, kCascadeOff + every_eighth_word_focus(), 16384));
     }
     for (const auto &backend : backends) {
       // Random records against a random query: almost all rejected after the 9-word probes.
@@ -351,7 +263,7 @@ int main(int argc, char **argv) {
   for (const auto &isa : isas) {
     for (const auto &backend : backends) {
       benchmark::RegisterBenchmark(("dram/full_off_top10/" + isa + "/" + backend).c_str(),
-                                   bm_dram_scan, backend, config(backend, isa, kOff, 16384))
+                                   bm_dram_scan, backend, config(backend, isa, kCascadeOff, 16384))
           ->Iterations(8)
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond);
@@ -370,8 +282,8 @@ int main(int argc, char **argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   std::printf("CPU: %s; LLVM %s; DRAM database %llu records x %zu B = %.2f GB\n",
               jitson::cpu_features().brand.c_str(), jitson::llvm_version().c_str(),
-              static_cast<unsigned long long>(dram_records()), kRecordBytes,
-              double(dram_records() * kRecordBytes) / 1e9);
+              static_cast<unsigned long long>(dram_records("bench_llvm")), kRecordBytes,
+              double(dram_records("bench_llvm") * kRecordBytes) / 1e9);
   CollectingReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   print_summary(reporter, isas);

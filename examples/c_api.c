@@ -28,19 +28,29 @@ int main(void) {
   query[0] ^= 0x07; /* the planted record lies at distance 3 */
 
   jitson_engine *engine = jitson_engine_create(NULL, err, sizeof err);
-  if (!engine) { fprintf(stderr, "engine: %s\n", err); return 1; }
-  const char *config = "{\"version\": 1, \"record_bits\": 16384, \"max_distance\": 100, \"top_k\": 5}";
+  if (!engine) {
+    fprintf(stderr, "engine: %s\n", err);
+    return 1;
+  }
+  const char *config =
+      "{\"version\": 1, \"record_bits\": 16384, \"max_distance\": 100, \"top_k\": 5}";
   jitson_kernel *kernel = jitson_compile(engine, config, strlen(config), err, sizeof err);
-  if (!kernel) { fprintf(stderr, "compile: %s\n", err); return 1; }
+  if (!kernel) {
+    fprintf(stderr, "compile: %s\n", err);
+    return 1;
+  }
   printf("kernel: %s\n", jitson_kernel_describe(kernel));
 
   jitson_hit hits[5];
   jitson_stats stats;
   int64_t n = jitson_scan(kernel, query, db, N_RECORDS, hits, 5, &stats, err, sizeof err);
-  if (n < 0) { fprintf(stderr, "scan: %s\n", err); return 1; }
+  if (n < 0) {
+    fprintf(stderr, "scan: %s\n", err);
+    return 1;
+  }
   for (int64_t i = 0; i < n; ++i)
-    printf("hit %lld: index %llu distance %u\n", (long long)i,
-           (unsigned long long)hits[i].index, hits[i].distance);
+    printf("hit %lld: index %llu distance %u\n", (long long)i, (unsigned long long)hits[i].index,
+           hits[i].distance);
   printf("records %llu, evaluated in full %llu\n", (unsigned long long)stats.records,
          (unsigned long long)stats.evaluated_full);
 
@@ -49,7 +59,8 @@ int main(void) {
   if (jitson_compile(engine, bad, strlen(bad), err, sizeof err) != NULL) return 1;
   printf("rejected bad config: %s\n", err);
 
-  int ok = n == 1 && hits[0].index == PLANTED && hits[0].distance == 3 && stats.records == N_RECORDS;
+  int ok =
+      n == 1 && hits[0].index == PLANTED && hits[0].distance == 3 && stats.records == N_RECORDS;
   jitson_kernel_release(kernel);
   jitson_engine_destroy(engine);
   free(db);

@@ -18,7 +18,11 @@ int main() {
   jitson::Engine engine;
   auto kernel = engine.compile(R"({"version": 1, "record_bits": 16384, "max_distance": 50})");
   std::printf("%s\n", kernel->describe().c_str());
-  auto result = kernel->scan(query.data(), jitson::DatabaseView::rows(db.data(), kRecords, kRecordBytes));
-  for (const auto &h : result.hits) std::printf("index %llu distance %u\n", (unsigned long long)h.index, h.distance);
-  return result.hits.size() == 1 && result.hits[0].index == kPlanted && result.hits[0].distance == 1 ? 0 : 1;
+  auto result =
+      kernel->scan(query.data(), jitson::DatabaseView::rows(db.data(), kRecords, kRecordBytes));
+  for (const auto &h : result.hits)
+    std::printf("index %llu distance %u\n", (unsigned long long)h.index, h.distance);
+  return result.hits.size() == 1 && result.hits[0].index == kPlanted && result.hits[0].distance == 1
+             ? 0
+             : 1;
 }

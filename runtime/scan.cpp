@@ -18,7 +18,8 @@ ScanStats &ScanStats::operator+=(const ScanStats &o) {
   records += o.records;
   evaluated_full += o.evaluated_full;
   hits += o.hits;
-  for (int s = 0; s < kMaxStages; ++s) rejected_by_stage[size_t(s)] += o.rejected_by_stage[size_t(s)];
+  for (int s = 0; s < kMaxStages; ++s)
+    rejected_by_stage[size_t(s)] += o.rejected_by_stage[size_t(s)];
   statistically_pruned += o.statistically_pruned;
   words_read += o.words_read;
   return *this;
@@ -27,15 +28,13 @@ ScanStats &ScanStats::operator+=(const ScanStats &o) {
 Cascade make_cascade(uint32_t record_bytes, std::span<const uint64_t> mask,
                      std::span<const uint32_t> stage_words) {
   if (record_bytes == 0 || record_bytes % 8 != 0) {
-    throw Error(ErrorKind::invalid_argument,
-                "record size " + std::to_string(record_bytes) +
-                    " bytes is not a positive multiple of 8");
+    throw Error(ErrorKind::invalid_argument, "record size " + std::to_string(record_bytes) +
+                                                 " bytes is not a positive multiple of 8");
   }
   const uint32_t words = record_bytes / 8;
   if (!mask.empty() && mask.size() != words) {
-    throw Error(ErrorKind::invalid_argument,
-                "focus mask has " + std::to_string(mask.size()) + " words, records have " +
-                    std::to_string(words));
+    throw Error(ErrorKind::invalid_argument, "focus mask has " + std::to_string(mask.size()) +
+                                                 " words, records have " + std::to_string(words));
   }
   if (stage_words.size() >= size_t(kMaxStages)) {
     throw Error(ErrorKind::invalid_argument,
@@ -98,8 +97,8 @@ inline uint64_t load_word(const uint8_t *p) {
 // The common case of a single stage that is one run of whole words covering the record:
 // distances of the whole block at once through the ISA's streaming kernel.
 bool is_plain_full_scan(const Cascade &c) {
-  return c.stages.size() == 1 && c.stages[0].segments.size() == 1 &&
-         c.stages[0].segments[0].full && c.stages[0].segments[0].first_word == 0 &&
+  return c.stages.size() == 1 && c.stages[0].segments.size() == 1 && c.stages[0].segments[0].full &&
+         c.stages[0].segments[0].first_word == 0 &&
          c.stages[0].segments[0].n_words * 8 == c.record_bytes;
 }
 
@@ -213,9 +212,8 @@ void check_scan_args(const uint8_t *query, const DatabaseView &db, const ScanReq
     throw Error(ErrorKind::invalid_argument, "database pointer is null but n_records > 0");
   }
   if (db.record_bytes == 0 || db.record_bytes % 8 != 0) {
-    throw Error(ErrorKind::invalid_argument,
-                "record size " + std::to_string(db.record_bytes) +
-                    " bytes is not a positive multiple of 8");
+    throw Error(ErrorKind::invalid_argument, "record size " + std::to_string(db.record_bytes) +
+                                                 " bytes is not a positive multiple of 8");
   }
   if (db.layout == Layout::blocked) {
     db.payload_bytes();  // throws for a block size the format does not allow
@@ -341,8 +339,8 @@ ScanResult scan_with(BlockFn fn, const void *context, const uint8_t *query, Data
     uint64_t candidates = 0;
     for_each_call(db, b, e, block,
                   [&](const uint8_t *records, uint64_t n, uint64_t base, uint32_t reserved) {
-                    BlockArgs args{query,       records,    n,       base, top.limit(),
-                                   reserved,    out.data(), counters, context};
+                    BlockArgs args{query,    records,    n,        base,   top.limit(),
+                                   reserved, out.data(), counters, context};
                     uint64_t got = fn(&args);
                     candidates += got;
                     for (uint64_t h = 0; h < got; ++h) top.offer(out[h]);
@@ -358,8 +356,7 @@ ScanResult scan_with(BlockFn fn, const void *context, const uint8_t *query, Data
 }
 
 std::vector<ScanResult> scan_batch_with(BlockFn fn, const void *context, const uint8_t *queries,
-                                        uint64_t n_queries, DatabaseView db,
-                                        const ScanRequest &r) {
+                                        uint64_t n_queries, DatabaseView db, const ScanRequest &r) {
   check_scan_args(queries, db, r);
   const uint64_t end = std::min(r.end, db.n_records);
   const uint32_t block = choose_block(db, r);

@@ -57,7 +57,8 @@ TEST(CApi, CompileScanDescribeRelease) {
 
   // The range API: indices stay database indices.
   jitson_hit r[4];
-  int64_t in_range = jitson_scan_range(k, q.data(), db.data(), n, 5, 20, r, 4, nullptr, err, sizeof err);
+  int64_t in_range =
+      jitson_scan_range(k, q.data(), db.data(), n, 5, 20, r, 4, nullptr, err, sizeof err);
   ASSERT_GE(in_range, 1) << err;
   EXPECT_EQ(r[0].index, 10u);
   jitson_kernel_release(k);
@@ -75,7 +76,9 @@ TEST(CApi, ErrorsAreMessagesNotCrashes) {
   EXPECT_EQ(jitson_compile(g.e, "{}", 0, err, sizeof err), nullptr);
   EXPECT_NE(std::string(err).find("config_len is 0"), std::string::npos) << err;
 
-  EXPECT_EQ(compile(g.e, R"({"version": 1, "record_bits": 100, "max_distance": 1})", err, sizeof err), nullptr);
+  EXPECT_EQ(
+      compile(g.e, R"({"version": 1, "record_bits": 100, "max_distance": 1})", err, sizeof err),
+      nullptr);
   EXPECT_EQ(std::string(err).rfind("/record_bits: ", 0), 0u) << err;
 
   // The err buffer may be NULL or tiny: truncated, never overrun.
@@ -109,9 +112,11 @@ TEST(CApi, ErrorsAreMessagesNotCrashes) {
 
 TEST(CApi, EngineOptions) {
   char err[256];
-  jitson_engine *e = jitson_engine_create(R"({"threads": 1, "cache_bytes": 1048576, "isa": "scalar", "jit": true})", err, sizeof err);
+  jitson_engine *e = jitson_engine_create(
+      R"({"threads": 1, "cache_bytes": 1048576, "isa": "scalar", "jit": true})", err, sizeof err);
   ASSERT_NE(e, nullptr) << err;
-  jitson_kernel *k = compile(e, R"({"version": 1, "record_bits": 64, "max_distance": 3})", err, sizeof err);
+  jitson_kernel *k =
+      compile(e, R"({"version": 1, "record_bits": 64, "max_distance": 3})", err, sizeof err);
   ASSERT_NE(k, nullptr) << err;
   EXPECT_NE(std::string(jitson_kernel_describe(k)).find("scalar"), std::string::npos)
       << jitson_kernel_describe(k);

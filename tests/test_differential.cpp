@@ -8,10 +8,10 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
-#include <cstdlib>
 #include <random>
 #include <set>
 #include <string>
@@ -34,7 +34,7 @@ uint64_t env_u64(const char *name, uint64_t fallback) {
 struct Case {
   uint64_t seed = 0;
   uint32_t record_bits = 0;
-  std::string config;  // without backend / isa
+  std::string config;          // without backend / isa
   std::vector<uint64_t> mask;  // empty = all bits
   uint32_t max_distance = 0, top_k = 0;
   bool statistical = false;
@@ -74,7 +74,8 @@ Case make_case(uint64_t seed) {
       uint32_t len = rng() % 4 == 0 ? uint32_t(rng() % bits) + 1 : uint32_t(rng() % 700) + 1;
       if (focus_kind == 5 && r == 0) a = 0, len = bits;  // overlapping a full range
       uint32_t b = std::min(bits, a + len);
-      ranges += (ranges.empty() ? "" : ", ") + ("[" + std::to_string(a) + ", " + std::to_string(b) + "]");
+      ranges +=
+          (ranges.empty() ? "" : ", ") + ("[" + std::to_string(a) + ", " + std::to_string(b) + "]");
       for (uint32_t i = a; i < b; ++i) c.mask[i / 64] |= uint64_t{1} << (i % 64);
     }
     for (int k = 0; k < n_bits; ++k) {
@@ -122,11 +123,22 @@ Case make_case(uint64_t seed) {
 
   // Threshold: around interesting values (0, small, near the random expectation, all).
   switch (rng() % 5) {
-    case 0: c.max_distance = uint32_t(rng() % 4); break;
-    case 1: c.max_distance = uint32_t(rng() % 40); break;
-    case 2: c.max_distance = uint32_t(focus_bits / 2 - std::min<uint64_t>(focus_bits / 2, rng() % (focus_bits / 8 + 2))); break;
-    case 3: c.max_distance = uint32_t(rng() % (bits + 1)); break;
-    default: c.max_distance = bits; break;
+    case 0:
+      c.max_distance = uint32_t(rng() % 4);
+      break;
+    case 1:
+      c.max_distance = uint32_t(rng() % 40);
+      break;
+    case 2:
+      c.max_distance = uint32_t(focus_bits / 2 -
+                                std::min<uint64_t>(focus_bits / 2, rng() % (focus_bits / 8 + 2)));
+      break;
+    case 3:
+      c.max_distance = uint32_t(rng() % (bits + 1));
+      break;
+    default:
+      c.max_distance = bits;
+      break;
   }
   c.top_k = rng() % 4 == 0 ? uint32_t(c.n_records + 1 + rng() % 10) : uint32_t(1 + rng() % 12);
 
@@ -144,7 +156,8 @@ Case make_case(uint64_t seed) {
   std::string stage_json;
   if (!stages.empty()) {
     stage_json = ", \"stages\": [";
-    for (size_t s = 0; s < stages.size(); ++s) stage_json += (s ? ", " : "") + std::to_string(stages[s]);
+    for (size_t s = 0; s < stages.size(); ++s)
+      stage_json += (s ? ", " : "") + std::to_string(stages[s]);
     stage_json += "]";
   }
   if (mode == 1) {
@@ -156,7 +169,8 @@ Case make_case(uint64_t seed) {
   } else if (!stage_json.empty() || rng() % 2) {
     cascade = ", \"cascade\": {\"mode\": \"exact\"" + stage_json + "}";
   }
-  std::string prefetch = rng() % 3 == 0 ? ", \"prefetch_records\": " + std::to_string(rng() % 65) : "";
+  std::string prefetch =
+      rng() % 3 == 0 ? ", \"prefetch_records\": " + std::to_string(rng() % 65) : "";
   c.config = "{\"version\": 1, \"name\": \"diff-" + std::to_string(seed) +
              "\", \"record_bits\": " + std::to_string(bits) +
              ", \"max_distance\": " + std::to_string(c.max_distance) +
@@ -193,7 +207,8 @@ void check_stats(const ScanStats &s, uint64_t records, size_t n_stages, const st
   EXPECT_EQ(s.records, records) << ctx;
   EXPECT_EQ(probe_rejects + s.evaluated_full, s.records) << ctx;
   EXPECT_EQ(s.rejected_by_stage[n_stages - 1] + s.hits, s.evaluated_full) << ctx;
-  for (size_t i = n_stages; i < size_t(kMaxStages); ++i) EXPECT_EQ(s.rejected_by_stage[i], 0u) << ctx;
+  for (size_t i = n_stages; i < size_t(kMaxStages); ++i)
+    EXPECT_EQ(s.rejected_by_stage[i], 0u) << ctx;
 }
 
 void check_result(const Case &c, const std::vector<Hit> &expected, const ScanResult &got,
@@ -245,12 +260,12 @@ void run_suite(const std::vector<Variant> &variants, uint64_t default_configs) {
     std::optional<BlockedDatabase> blocked;
     for (size_t v = 0; v < variants.size(); ++v) {
       const std::string text = with_variant(c, variants[v]);
-      const std::string ctx = "case " + std::to_string(i) + " seed " + std::to_string(c.seed) +
-                              " variant " + variants[v].backend + "-" + variants[v].isa +
-                              (variants[v].blocked ? "-sweep B=" + std::to_string(block_records)
-                                                   : std::string()) +
-                              " threads " + std::to_string(c.threads) + " api " +
-                              std::to_string(c.api) + "\nconfig: " + text;
+      const std::string ctx =
+          "case " + std::to_string(i) + " seed " + std::to_string(c.seed) + " variant " +
+          variants[v].backend + "-" + variants[v].isa +
+          (variants[v].blocked ? "-sweep B=" + std::to_string(block_records) : std::string()) +
+          " threads " + std::to_string(c.threads) + " api " + std::to_string(c.api) +
+          "\nconfig: " + text;
       std::shared_ptr<const Kernel> k;
       try {
         k = engines[v]->compile(text);
@@ -263,7 +278,7 @@ void run_suite(const std::vector<Variant> &variants, uint64_t default_configs) {
       const DatabaseView db = variants[v].blocked ? blocked->view() : rows;
       if (variants[v].blocked) {
         ASSERT_STREQ(to_string(k->sweep_backend()), variants[v].backend) << ctx << "\n"
-                                                                        << k->describe();
+                                                                         << k->describe();
       }
       const size_t n_stages = k->plan().cascade.stages.size();
       if (c.api == 2) {

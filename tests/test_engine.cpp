@@ -111,7 +111,8 @@ TEST(Engine, RejectsDatabaseOfTheWrongRecordSize) {
 }
 
 TEST(Engine, OptionsFromJson) {
-  EngineOptions o = EngineOptions::from_json(R"({"threads": 2, "cache_bytes": 65536, "jit": false})");
+  EngineOptions o =
+      EngineOptions::from_json(R"({"threads": 2, "cache_bytes": 65536, "jit": false})");
   EXPECT_EQ(o.threads, 2u);
   EXPECT_EQ(o.cache_bytes, 65536u);
   EXPECT_FALSE(o.jit);
@@ -163,8 +164,8 @@ TEST(Engine, GuardPagesNoReadPastBuffers) {
       uint8_t *db = query - n * bytes;
       std::mt19937_64 rng(bits);
       for (uint8_t *p = db; p < base + span; ++p) *p = uint8_t(rng());
-      auto k = engine.compile(config(bits, bits, ", \"top_k\": 5, \"backend\": \"" +
-                                                     std::string(backend) + "\""));
+      auto k = engine.compile(
+          config(bits, bits, ", \"top_k\": 5, \"backend\": \"" + std::string(backend) + "\""));
       auto r = k->scan(query, DatabaseView::rows(db, n, bytes));
       auto expected = oracle::scan(query, db, n, bytes, {}, bits, 5);
       EXPECT_EQ(r.hits, expected) << backend << " " << bits;

@@ -28,7 +28,6 @@
 #include "jitson/engine.hpp"
 #include "jitson/error.hpp"
 #include "jitson/plan.hpp"
-#include "support/guard_pages.hpp"
 #include "support/oracle.hpp"
 #include "support/random_plans.hpp"
 
@@ -38,7 +37,6 @@ namespace {
 using testsupport::env_u64;
 using testsupport::fill_records;
 using testsupport::focus_variant;
-using testsupport::GuardedRegion;
 using testsupport::pick_limit;
 using testsupport::plan_mask;
 
@@ -50,18 +48,7 @@ LlvmJit &shared_jit() {
   return *jit;
 }
 
-std::string random_config(std::mt19937_64 &rng, Isa isa) {
-  return testsupport::random_config(rng, isa, "llvm");
-}
-
-void mutate_plan(std::mt19937_64 &rng, ScanPlan &plan) {
-  testsupport::mutate_plan(rng, plan, /*shuffle_segments=*/false);
-}
-
-bool check_block(const ScanPlan &plan, BlockFn fn, const uint8_t *query, const uint8_t *records,
-                 uint64_t n, uint64_t base, uint32_t limit, const std::string &what) {
-  return testsupport::check_block(plan, fn, "llvm", query, records, n, base, limit, what);
-}
+constexpr testsupport::BackendUnderTest kBackend{"llvm", /*shuffle_segments=*/false};
 
 ScanPlan plan_of(const std::string &config) {
   try {
@@ -90,28 +77,14 @@ TEST_P(LlvmDifferential, RandomPlansMatchRuntimeAndOracle) {
   uint64_t failures = 0;
   for (uint64_t p = 0; p < plans && failures < 5; ++p) {
     std::mt19937_64 rng(seed0 + p);
-    const std::string config = random_config(rng, isa);
+    const std::string config = kBackend.random_config(rng, isa);
     ScanPlan plan = plan_of(config);
     ASSERT_EQ(plan.isa, isa);
     ASSERT_EQ(plan.backend, Backend::llvm);
-    mutate_plan(rng, plan);
+    kBackend.mutate_plan(rng, plan);
     std::shared_ptr<CompiledCode> code = compile_llvm(plan, jit);
-    const uint32_t bytes = plan.record_bytes;
-    std::vector<uint8_t> query(bytes);
-    for (auto &b : query) b = uint8_t(rng());
-    for (int block = 0; block < 3; ++block) {
-      uint64_t max_n = bytes >= 8192 ? 12 : bytes >= 2048 ? 24 : 48;
-      uint64_t n = block == 0 && rng() % 8 == 0 ? 0 : 1 + rng() % max_n;
-      std::vector<uint8_t> records(std::max<uint64_t>(1, n * bytes));
-      fill_records(rng, query.data(), records.data(), n, bytes);
-      const uint64_t base = rng() % 2 ? rng() : rng() % 1000;
-      const uint32_t limit = pick_limit(rng, plan);
-      const std::string what = "seed " + std::to_string(seed0 + p) + " config " + config;
-      if (!check_block(plan, code->entry(), query.data(), records.data(), n, base, limit, what)) {
-        ++failures;
-        break;
-      }
-    }
+    const std::string what = "seed " + std::to_string(seed0 + p) + " config " + config;
+    if (!kBackend.check_random_blocks(rng, plan, code->entry(), what)) ++failures;
   }
   EXPECT_EQ(failures, 0u);
 }
@@ -181,24 +154,7 @@ TEST(Llvm, GuardPagesAroundQueryAndRecords) {
           ScanPlan plan = plan_of(config);
           auto code = compile_llvm(plan, shared_jit());
           const uint64_t n = bytes >= 8192 ? 3 : 7;
-          GuardedRegion qregion(bytes), rregion(n * bytes);
-          std::vector<uint8_t> query(bytes), records(n * bytes);
-          for (auto &b : query) b = uint8_t(rng());
-          fill_records(rng, query.data(), records.data(), n, bytes);
-          // Query and records flush against the following page, then the preceding one.
-          for (int side = 0; side < 2; ++side) {
-            uint8_t *q = side ? qregion.front() : qregion.back(bytes);
-            uint8_t *r = side ? rregion.front() : rregion.back(n * bytes);
-            std::memcpy(q, query.data(), bytes);
-            std::memcpy(r, records.data(), n * bytes);
-            for (uint32_t limit : {0u, bits / 2, bits + 1}) {
-              EXPECT_TRUE(check_block(plan, code->entry(), q, r, n, 0, limit, config));
-              ++checked;
-            }
-            // The last record alone, ending at the guard.
-            EXPECT_TRUE(
-                check_block(plan, code->entry(), q, r + (n - 1) * bytes, 1, 9, bits + 1, config));
-          }
+          checked += kBackend.check_block_at_guard_pages(rng, plan, code->entry(), n, config);
         }
       }
     }
@@ -229,8 +185,8 @@ TEST(Llvm, GroupedRecordsMatchForEveryBlockLength) {
       fill_records(rng, query.data(), records.data(), 41, bytes);
       for (uint64_t n = 0; n <= 41; ++n) {
         for (uint32_t limit : {0u, 1u, pick_limit(rng, plan), plan.focus_bits / 2, bits + 1}) {
-          ASSERT_TRUE(check_block(plan, code->entry(), query.data(), records.data(), n, 1000 * n,
-                                  limit, config));
+          ASSERT_TRUE(kBackend.check_block(plan, code->entry(), query.data(), records.data(), n,
+                                           1000 * n, limit, config));
         }
       }
     }
@@ -306,7 +262,7 @@ DisassemblyScan scan_disassembly(const std::string &text) {
 TEST(Llvm, Avx2CodeHasNoEvexAndAvx512CodeUsesVpopcntq) {
   std::mt19937_64 rng(3);
   for (int p = 0; p < 40; ++p) {
-    std::string config = random_config(rng, Isa::avx2);
+    std::string config = kBackend.random_config(rng, Isa::avx2);
     if (p < 4) {
       const char *fixed[] = {"", ", \"cascade\": {\"mode\": \"off\"}",
                              ", \"focus\": {\"ranges\": [[3, 700], [1000, 1900]]}",
@@ -426,7 +382,7 @@ TEST(Llvm, DestroyedKernelsLeaveTheJit) {
   auto churn = [&](int rounds) {
     for (int i = 0; i < rounds; ++i) {
       const Isa isa = i % 2 ? Isa::avx2 : Isa::avx512;
-      auto code = compile_llvm(plan_of(random_config(rng, isa)), *jit);
+      auto code = compile_llvm(plan_of(kBackend.random_config(rng, isa)), *jit);
       ASSERT_TRUE(jit->defines(llvm_symbol_name(*code)));
     }
   };
@@ -448,8 +404,8 @@ TEST(Llvm, KernelOutlivesItsJit) {
     code = compile_llvm(plan, *jit);
   }
   std::vector<uint8_t> query(128, 0x0F), records(128 * 3, 0xF0);
-  EXPECT_TRUE(
-      check_block(plan, code->entry(), query.data(), records.data(), 3, 0, 1025, "outlive"));
+  EXPECT_TRUE(kBackend.check_block(plan, code->entry(), query.data(), records.data(), 3, 0, 1025,
+                                   "outlive"));
 }
 
 TEST(Llvm, ConcurrentCompilesFromEightThreads) {
@@ -462,14 +418,15 @@ TEST(Llvm, ConcurrentCompilesFromEightThreads) {
       std::vector<std::shared_ptr<CompiledCode>> kept;
       for (int i = 0; i < 6; ++i) {
         const Isa isa = kIsas[size_t(t + i) % 3];
-        const std::string config = i == 0 ? simple_config(2048, isa) : random_config(rng, isa);
+        const std::string config =
+            i == 0 ? simple_config(2048, isa) : kBackend.random_config(rng, isa);
         ScanPlan plan = plan_of(config);
         auto code = compile_llvm(plan, *jit);
         std::vector<uint8_t> query(plan.record_bytes), records(plan.record_bytes * 10);
         for (auto &b : query) b = uint8_t(rng());
         fill_records(rng, query.data(), records.data(), 10, plan.record_bytes);
-        if (!check_block(plan, code->entry(), query.data(), records.data(), 10, 0,
-                         pick_limit(rng, plan), config))
+        if (!kBackend.check_block(plan, code->entry(), query.data(), records.data(), 10, 0,
+                                  pick_limit(rng, plan), config))
           ++failures;
         if (i % 2) kept.push_back(std::move(code));  // some die at once, some at thread end
       }

@@ -23,7 +23,6 @@
 #include "jitson/config.hpp"
 #include "jitson/error.hpp"
 #include "jitson/plan.hpp"
-#include "support/guard_pages.hpp"
 #include "support/oracle.hpp"
 #include "support/random_plans.hpp"
 
@@ -33,7 +32,6 @@ namespace {
 using testsupport::env_u64;
 using testsupport::fill_records;
 using testsupport::focus_variant;
-using testsupport::GuardedRegion;
 using testsupport::pick_limit;
 using testsupport::plan_mask;
 
@@ -42,18 +40,7 @@ std::vector<Isa> isas_to_test() {
   return {Isa::avx512, Isa::avx2};
 }
 
-std::string random_config(std::mt19937_64 &rng, Isa isa) {
-  return testsupport::random_config(rng, isa, "xbyak");
-}
-
-void mutate_plan(std::mt19937_64 &rng, ScanPlan &plan) {
-  testsupport::mutate_plan(rng, plan, /*shuffle_segments=*/true);
-}
-
-bool check_block(const ScanPlan &plan, BlockFn fn, const uint8_t *query, const uint8_t *records,
-                 uint64_t n, uint64_t base, uint32_t limit, const std::string &what) {
-  return testsupport::check_block(plan, fn, "xbyak", query, records, n, base, limit, what);
-}
+constexpr testsupport::BackendUnderTest kBackend{"xbyak", /*shuffle_segments=*/true};
 
 XbyakTuning random_tuning(std::mt19937_64 &rng);
 
@@ -67,28 +54,14 @@ TEST_P(XbyakDifferential, RandomPlansMatchRuntimeAndOracle) {
   uint64_t failures = 0;
   for (uint64_t p = 0; p < plans && failures < 5; ++p) {
     std::mt19937_64 rng(seed0 + p);
-    const std::string config = random_config(rng, isa);
+    const std::string config = kBackend.random_config(rng, isa);
     ScanPlan plan = make_plan(parse_scan_config(config));
     ASSERT_EQ(plan.isa, isa);
-    mutate_plan(rng, plan);
+    kBackend.mutate_plan(rng, plan);
     std::shared_ptr<CompiledCode> code =
         rng() % 4 ? compile_xbyak(plan, arena) : compile_xbyak(plan, arena, random_tuning(rng));
-    const uint32_t bytes = plan.record_bytes;
-    std::vector<uint8_t> query(bytes);
-    for (auto &b : query) b = uint8_t(rng());
-    for (int block = 0; block < 3; ++block) {
-      uint64_t max_n = bytes >= 8192 ? 12 : bytes >= 2048 ? 24 : 48;
-      uint64_t n = block == 0 && rng() % 8 == 0 ? 0 : 1 + rng() % max_n;
-      std::vector<uint8_t> records(std::max<uint64_t>(1, n * bytes));
-      fill_records(rng, query.data(), records.data(), n, bytes);
-      const uint64_t base = rng() % 2 ? rng() : rng() % 1000;
-      const uint32_t limit = pick_limit(rng, plan);
-      const std::string what = "seed " + std::to_string(seed0 + p) + " config " + config;
-      if (!check_block(plan, code->entry(), query.data(), records.data(), n, base, limit, what)) {
-        ++failures;
-        break;
-      }
-    }
+    const std::string what = "seed " + std::to_string(seed0 + p) + " config " + config;
+    if (!kBackend.check_random_blocks(rng, plan, code->entry(), what)) ++failures;
   }
   EXPECT_EQ(failures, 0u);
 }
@@ -158,25 +131,7 @@ TEST(Xbyak, GuardPagesAroundQueryAndRecords) {
           // 7: the per-record loop only; 16: two groups of 8 (single-stage AVX-512 plans).
           for (uint64_t n :
                {uint64_t{bytes >= 8192 ? 3u : 7u}, uint64_t{bytes >= 8192 ? 1u : 16u}}) {
-            GuardedRegion qregion(bytes), rregion(n * bytes);
-            std::vector<uint8_t> query(bytes), records(n * bytes);
-            for (auto &b : query) b = uint8_t(rng());
-            fill_records(rng, query.data(), records.data(), n, bytes);
-            // Query and records flush against the following page, then the preceding one; the
-            // record count ends exactly at the boundary.
-            for (int side = 0; side < 2; ++side) {
-              uint8_t *q = side ? qregion.front() : qregion.back(bytes);
-              uint8_t *r = side ? rregion.front() : rregion.back(n * bytes);
-              std::memcpy(q, query.data(), bytes);
-              std::memcpy(r, records.data(), n * bytes);
-              for (uint32_t limit : {0u, bits / 2, bits + 1}) {
-                EXPECT_TRUE(check_block(plan, code->entry(), q, r, n, 0, limit, config));
-                ++checked;
-              }
-              // The last record alone, ending at the guard.
-              EXPECT_TRUE(
-                  check_block(plan, code->entry(), q, r + (n - 1) * bytes, 1, 9, bits + 1, config));
-            }
+            checked += kBackend.check_block_at_guard_pages(rng, plan, code->entry(), n, config);
           }
         }
       }
@@ -264,7 +219,8 @@ TEST(Xbyak, CodeIsPositionIndependent) {
     for (auto &b : query) b = uint8_t(rng());
     fill_records(rng, query.data(), records.data(), 40, 264);
     for (uint32_t limit : {0u, 300u, 1500u}) {
-      EXPECT_TRUE(check_block(plan, moved, query.data(), records.data(), 40, 17, limit, config));
+      EXPECT_TRUE(
+          kBackend.check_block(plan, moved, query.data(), records.data(), 40, 17, limit, config));
     }
     other.free(copy);
     other.free(pad);
@@ -295,8 +251,8 @@ TEST(Xbyak, CodeOutlivesItsArenaHandle) {
     code = compile_xbyak(plan, arena);
   }
   std::vector<uint8_t> query(128, 0x0F), records(128 * 3, 0xF0);
-  EXPECT_TRUE(
-      check_block(plan, code->entry(), query.data(), records.data(), 3, 0, 1025, "outlive"));
+  EXPECT_TRUE(kBackend.check_block(plan, code->entry(), query.data(), records.data(), 3, 0, 1025,
+                                   "outlive"));
 }
 
 // Tuning knobs change the code shape, never the result.
@@ -316,9 +272,9 @@ TEST(Xbyak, TuningVariantsAgree) {
       {0, 8, 0, 0}, {24, 1000000, 64, 16}, {4, 16, 2, 1}, {1, 9, 1, 128}, {0, 8, 8, 1000}};
   for (Isa isa : isas_to_test()) {
     for (int p = 0; p < 200; ++p) {
-      const std::string config = random_config(rng, isa);
+      const std::string config = kBackend.random_config(rng, isa);
       ScanPlan plan = make_plan(parse_scan_config(config));
-      mutate_plan(rng, plan);
+      kBackend.mutate_plan(rng, plan);
       const uint32_t bytes = plan.record_bytes;
       std::vector<uint8_t> query(bytes);
       for (auto &b : query) b = uint8_t(rng());
@@ -330,11 +286,11 @@ TEST(Xbyak, TuningVariantsAgree) {
       for (const XbyakTuning &t : variants) {
         auto code = compile_xbyak(plan, arena, t);
         for (uint32_t limit : {0u, pick_limit(rng, plan), plan.focus_bits + 1}) {
-          ASSERT_TRUE(check_block(plan, code->entry(), query.data(), records.data(), n, 5, limit,
-                                  config + " tuning " + std::to_string(t.query_registers) + "," +
-                                      std::to_string(t.loop_min_chunks) + "," +
-                                      std::to_string(t.max_prefetch_lines) + "," +
-                                      std::to_string(t.group_max_chunks)));
+          ASSERT_TRUE(kBackend.check_block(
+              plan, code->entry(), query.data(), records.data(), n, 5, limit,
+              config + " tuning " + std::to_string(t.query_registers) + "," +
+                  std::to_string(t.loop_min_chunks) + "," + std::to_string(t.max_prefetch_lines) +
+                  "," + std::to_string(t.group_max_chunks)));
         }
       }
     }

@@ -34,10 +34,10 @@ struct ScanSpec {
   // Canonical focus: record_bits/64 words, bit i of the record set iff it counts.
   std::vector<uint64_t> focus;
   CascadeMode cascade = CascadeMode::exact;
-  double safety_margin = 1.5;                 // statistical mode only
+  double safety_margin = 1.5;  // statistical mode only
   // Probe stages as cumulative focused-word counts, strictly increasing (K0 = 1, K1 = 8).
   std::vector<uint32_t> stage_words{1, 8};
-  std::optional<uint32_t> prefetch_records;   // nullopt = planner chooses
+  std::optional<uint32_t> prefetch_records;  // nullopt = planner chooses
   IsaChoice isa = IsaChoice::automatic;
   BackendChoice backend = BackendChoice::automatic;
   LayoutChoice layout = LayoutChoice::automatic;

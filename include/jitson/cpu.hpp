@@ -22,7 +22,8 @@ enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
 // What the CPU and OS offer, read with cpuid/xgetbv on first call.
 const CpuFeatures &cpu_features();
 
-// The best ISA this machine can run (AVX-512 needs F/BW/VL/VPOPCNTDQ and zmm state saved by the OS).
+// The best ISA this machine can run (AVX-512 needs F/BW/VL/VPOPCNTDQ and zmm state saved by the
+// OS).
 Isa best_isa();
 
 // The ISA the runtime dispatches to: best_isa(), lowered by JITSON_ISA=avx512|avx2|scalar

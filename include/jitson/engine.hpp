@@ -21,10 +21,10 @@
 namespace jitson {
 
 struct EngineOptions {
-  unsigned threads = 0;                  // scan threads; 0 = all cores
-  size_t cache_bytes = 64u << 20;        // LRU capacity in code bytes (plans count too)
-  std::optional<Isa> isa;                // upper limit on the ISA kernels may use
-  bool jit = true;                       // false: every kernel uses the runtime backend
+  unsigned threads = 0;            // scan threads; 0 = all cores
+  size_t cache_bytes = 64u << 20;  // LRU capacity in code bytes (plans count too)
+  std::optional<Isa> isa;          // upper limit on the ISA kernels may use
+  bool jit = true;                 // false: every kernel uses the runtime backend
   // Parses {"threads": N, "cache_bytes": N, "isa": "...", "jit": true|false}; throws ConfigError.
   static EngineOptions from_json(std::string_view json);
 };
@@ -51,8 +51,7 @@ class Kernel {
   // config "layout" excludes the view's layout throws Error(unsupported).
   ScanResult scan(const uint8_t *query, DatabaseView db, unsigned threads = 0) const;
   // Records [begin, end) on the calling thread only (for hosts that bring their own threads).
-  ScanResult scan_range(const uint8_t *query, DatabaseView db, uint64_t begin,
-                        uint64_t end) const;
+  ScanResult scan_range(const uint8_t *query, DatabaseView db, uint64_t begin, uint64_t end) const;
   // n_queries consecutive queries of record_bytes each.
   std::vector<ScanResult> scan_batch(const uint8_t *queries, uint64_t n_queries, DatabaseView db,
                                      unsigned threads = 0) const;

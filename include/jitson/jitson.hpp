@@ -7,7 +7,7 @@
 #include "jitson/database.hpp"
 #include "jitson/engine.hpp"
 #include "jitson/error.hpp"
+#include "jitson/jitson.h"
 #include "jitson/kernels.hpp"
 #include "jitson/plan.hpp"
 #include "jitson/scan.hpp"
-#include "jitson/jitson.h"

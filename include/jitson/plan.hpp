@@ -19,12 +19,12 @@ struct ScanPlan {
   uint32_t focus_bits = 0;
   uint32_t skipped_words = 0, full_words = 0, partial_words = 0;
   CascadeMode mode = CascadeMode::exact;
-  Cascade cascade;               // stages with segments and (statistical) bounds
-  Isa isa = Isa::scalar;         // resolved: what the code is generated for
+  Cascade cascade;                   // stages with segments and (statistical) bounds
+  Isa isa = Isa::scalar;             // resolved: what the code is generated for
   Backend backend = Backend::xbyak;  // resolved preference (the engine may fall back)
-  uint32_t prefetch_records = 0; // software prefetch distance in records (0 = none)
-  uint32_t unroll = 1;           // records per loop trip in generated code
-  uint32_t block_records = 0;    // records per kernel call
+  uint32_t prefetch_records = 0;     // software prefetch distance in records (0 = none)
+  uint32_t unroll = 1;               // records per loop trip in generated code
+  uint32_t block_records = 0;        // records per kernel call
   uint64_t key = 0;
 
   // Layouts (docs/BLOCKED.md). build_row / build_sweep: which kernels the engine builds, from
@@ -37,12 +37,12 @@ struct ScanPlan {
   // P[Binomial(focused bits before it, 1/2) < limit], limit = max_distance + 1; the sweep loads
   // a stage's words for a group of 8 records if any of them is active, the row scan streams the
   // focused cache lines), and prefer the sweep iff kSweepByteCost × sweep < row.
-  double stage0_survival = 1;      // P[a random record survives the first stage]
+  double stage0_survival = 1;  // P[a random record survives the first stage]
   double sweep_words_per_record = 0;
   double sweep_bytes_per_record = 0, row_bytes_per_record = 0;
   bool prefer_sweep = false;
 
-  std::string to_json() const;    // the plan as JSON (for dumps)
+  std::string to_json() const;        // the plan as JSON (for dumps)
   std::string stages_string() const;  // "1,8,256": cumulative focused words per stage
 };
 

@@ -116,11 +116,11 @@ Cascade make_cascade(uint32_t record_bytes, std::span<const uint64_t> mask,
 struct ScanRequest {
   uint32_t max_distance = UINT32_MAX;
   uint32_t top_k = 10;
-  unsigned threads = 1;         // 0 = all cores
-  uint64_t begin = 0;           // record range [begin, end); end = UINT64_MAX means n_records
+  unsigned threads = 1;  // 0 = all cores
+  uint64_t begin = 0;    // record range [begin, end); end = UINT64_MAX means n_records
   uint64_t end = UINT64_MAX;
-  uint32_t block_records = 0;   // 0 = choose
-  uint32_t n_stages = 1;        // stages of the block function, for the statistics
+  uint32_t block_records = 0;  // 0 = choose
+  uint32_t n_stages = 1;       // stages of the block function, for the statistics
 };
 
 // The top-k driver: runs fn over blocks of the range (split over threads), keeps the best

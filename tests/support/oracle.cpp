@@ -51,8 +51,8 @@ uint64_t bf16_distance(const uint16_t *a, const uint16_t *b, size_t n_dims, BF16
 }
 
 void bf16_awareness(const uint16_t *const *v, size_t n_vectors, size_t n_dims,
-                    AwarenessThresholds t, uint8_t *states, uint8_t *consensus,
-                    uint8_t *exp_spread, uint8_t *mantissa_noise) {
+                    AwarenessThresholds t, uint8_t *states, uint8_t *consensus, uint8_t *exp_spread,
+                    uint8_t *mantissa_noise) {
   for (size_t d = 0; d < n_dims; ++d) {
     int agree = 0, pairs = 0, max_exp = 0;
     bool noise = false;
@@ -90,8 +90,8 @@ void bf16_awareness(const uint16_t *const *v, size_t n_vectors, size_t n_dims,
 }
 
 std::vector<Hit> scan(const uint8_t *query, const uint8_t *records, uint64_t n_records,
-                      size_t record_bytes, std::span<const uint64_t> mask,
-                      uint32_t max_distance, uint32_t top_k) {
+                      size_t record_bytes, std::span<const uint64_t> mask, uint32_t max_distance,
+                      uint32_t top_k) {
   // Word-wise popcount (equal to the bit loop above by §1.2) so that large differential runs
   // stay fast; the per-bit definition is checked against it in test_kernels.
   const size_t words = record_bytes / 8;
