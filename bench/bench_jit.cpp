@@ -142,16 +142,7 @@ void bm_dram_scan(benchmark::State &state, std::string text) {
     state.SkipWithError(("not an xbyak kernel: " + kernel->describe()).c_str());
     return;
   }
-  Database &db = database();
-  const uint8_t *query = small_data().query.data();
-  jitson::ScanResult r;
-  for (auto _ : state) {
-    r = kernel->scan(query, db.view(), 1);
-    benchmark::DoNotOptimize(r.hits.data());
-  }
-  set_scan_rates(state, db.n_records);
-  state.counters["hits"] = double(r.stats.hits);
-  if (!r.hits.empty()) state.counters["best_distance"] = r.hits.front().distance;
+  time_database_scan(state, *kernel, database());
   state.SetLabel(kernel->describe());
 }
 

@@ -129,16 +129,7 @@ void bm_l2_block(benchmark::State &state, std::string backend, std::string text)
 void bm_dram_scan(benchmark::State &state, std::string backend, std::string text) {
   auto kernel = engine().compile(text);
   if (!require_backend(state, *kernel, backend_of(backend))) return;
-  Database &db = database();
-  const uint8_t *query = small_data().query.data();
-  jitson::ScanResult r;
-  for (auto _ : state) {
-    r = kernel->scan(query, db.view(), 1);
-    benchmark::DoNotOptimize(r.hits.data());
-  }
-  set_scan_rates(state, db.n_records);
-  state.counters["hits"] = double(r.stats.hits);
-  if (!r.hits.empty()) state.counters["best_distance"] = r.hits.front().distance;
+  time_database_scan(state, *kernel, database());
 }
 
 void bm_read_bandwidth(benchmark::State &state) {

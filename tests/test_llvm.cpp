@@ -34,11 +34,7 @@
 namespace jitson {
 namespace {
 
-using testsupport::env_u64;
-using testsupport::fill_records;
-using testsupport::focus_variant;
-using testsupport::pick_limit;
-using testsupport::plan_mask;
+using namespace testsupport;
 
 // Every ISA is forced through the config; a CPU without one of them fails loudly in make_plan.
 const Isa kIsas[] = {Isa::avx512, Isa::avx2, Isa::scalar};
@@ -48,7 +44,7 @@ LlvmJit &shared_jit() {
   return *jit;
 }
 
-constexpr testsupport::BackendUnderTest kBackend{"llvm", /*shuffle_segments=*/false};
+constexpr BackendUnderTest kBackend{"llvm", /*shuffle_segments=*/false};
 
 ScanPlan plan_of(const std::string &config) {
   try {
@@ -108,20 +104,15 @@ TEST(Llvm, ScanWithMatchesOracleOnExampleShapes) {
                                  isa_name(isa) + "\", \"backend\": \"llvm\"" + extra + "}";
       ScanPlan plan = plan_of(config);
       auto code = compile_llvm(plan, shared_jit());
-      const uint64_t n = 3000;
-      std::vector<uint8_t> query(2048), db(n * 2048);
-      for (auto &b : query) b = uint8_t(rng());
-      fill_records(rng, query.data(), db.data(), n, 2048);
-      ScanRequest req;
-      req.max_distance = plan.spec.max_distance;
-      req.top_k = plan.spec.top_k;
-      req.n_stages = uint32_t(plan.cascade.stages.size());
-      req.block_records = 100;
-      auto view = DatabaseView::rows(db.data(), n, 2048);
-      ScanResult got = scan_with(code->entry(), nullptr, query.data(), view, req);
-      ScanResult rt = scan_with(scan_block_runtime, &plan.cascade, query.data(), view, req);
+      const ScanInputs in = random_scan_inputs(rng, plan, 3000, 100);
+      const ScanRequest &req = in.request;
+      const uint8_t *query = in.query.data();
+      auto view = in.view();
+      ScanResult got = scan_with(code->entry(), nullptr, query, view, req);
+      ScanResult rt = scan_with(scan_block_runtime, &plan.cascade, query, view, req);
       std::vector<uint64_t> mask = plan_mask(plan);
-      auto want = oracle::scan(query.data(), db.data(), n, 2048, mask, req.max_distance, req.top_k);
+      auto want = oracle::scan(query, in.records.data(), in.n_records, 2048, mask, req.max_distance,
+                               req.top_k);
       if (plan.mode != CascadeMode::statistical) {
         EXPECT_EQ(got.hits, want) << config;
       }

@@ -29,18 +29,14 @@
 namespace jitson {
 namespace {
 
-using testsupport::env_u64;
-using testsupport::fill_records;
-using testsupport::focus_variant;
-using testsupport::pick_limit;
-using testsupport::plan_mask;
+using namespace testsupport;
 
 std::vector<Isa> isas_to_test() {
   // Both ISAs are forced through the config; a CPU without one of them fails loudly.
   return {Isa::avx512, Isa::avx2};
 }
 
-constexpr testsupport::BackendUnderTest kBackend{"xbyak", /*shuffle_segments=*/true};
+constexpr BackendUnderTest kBackend{"xbyak", /*shuffle_segments=*/true};
 
 XbyakTuning random_tuning(std::mt19937_64 &rng);
 
@@ -85,22 +81,15 @@ TEST(Xbyak, ScanWithMatchesOracleOnExampleShapes) {
                                  isa_name(isa) + "\"" + extra + "}";
       ScanPlan plan = make_plan(parse_scan_config(config));
       auto code = compile_xbyak(plan, arena);
-      const uint64_t n = 3000;
-      std::vector<uint8_t> query(2048), db(n * 2048);
-      for (auto &b : query) b = uint8_t(rng());
-      fill_records(rng, query.data(), db.data(), n, 2048);
-      ScanRequest req;
-      req.max_distance = plan.spec.max_distance;
-      req.top_k = plan.spec.top_k;
-      req.n_stages = uint32_t(plan.cascade.stages.size());
-      req.block_records = 100;
-      ScanResult got = scan_with(code->entry(), nullptr, query.data(),
-                                 DatabaseView::rows(db.data(), n, 2048), req);
+      const ScanInputs in = random_scan_inputs(rng, plan, 3000, 100);
+      const ScanRequest &req = in.request;
+      const uint8_t *query = in.query.data();
+      ScanResult got = scan_with(code->entry(), nullptr, query, in.view(), req);
       std::vector<uint64_t> mask = plan_mask(plan);
-      auto want = oracle::scan(query.data(), db.data(), n, 2048, mask, req.max_distance, req.top_k);
+      auto want = oracle::scan(query, in.records.data(), in.n_records, 2048, mask, req.max_distance,
+                               req.top_k);
       EXPECT_EQ(got.hits, want) << config;
-      ScanResult rt = scan_with(scan_block_runtime, &plan.cascade, query.data(),
-                                DatabaseView::rows(db.data(), n, 2048), req);
+      ScanResult rt = scan_with(scan_block_runtime, &plan.cascade, query, in.view(), req);
       EXPECT_EQ(got.stats.rejected_by_stage, rt.stats.rejected_by_stage) << config;
       EXPECT_EQ(got.stats.words_read, rt.stats.words_read) << config;
       EXPECT_EQ(got.stats.hits, rt.stats.hits) << config;
