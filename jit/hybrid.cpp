@@ -44,38 +44,6 @@ double non_negative_number(const Json &value, const std::string &pointer) {
   return v;
 }
 
-const char *cascade_name(CascadeMode m) {
-  return to_string(m);
-}
-
-const char *isa_choice_name(IsaChoice i) {
-  switch (i) {
-    case IsaChoice::automatic:
-      return "auto";
-    case IsaChoice::avx512:
-      return "avx512";
-    case IsaChoice::avx2:
-      return "avx2";
-    case IsaChoice::scalar:
-      return "scalar";
-  }
-  return "auto";
-}
-
-const char *backend_choice_name(BackendChoice b) {
-  switch (b) {
-    case BackendChoice::automatic:
-      return "auto";
-    case BackendChoice::xbyak:
-      return "xbyak";
-    case BackendChoice::llvm:
-      return "llvm";
-    case BackendChoice::runtime:
-      return "runtime";
-  }
-  return "auto";
-}
-
 // The cascade object is the scan config's own: validate it with the scan config's rules (its
 // errors already name "/cascade/..." pointers, which are the same in the hybrid config).
 void parse_cascade(const Json &cascade, HybridConfig &c) {
@@ -187,7 +155,7 @@ std::string scan_config_json(const HybridConfig &c, uint32_t top_k) {
   scan["max_distance"] = c.max_distance;
   scan["top_k"] = top_k;
   Json cascade = Json::object();
-  cascade["mode"] = cascade_name(c.cascade);
+  cascade["mode"] = to_string(c.cascade);
   if (c.cascade == CascadeMode::statistical) cascade["safety_margin"] = c.safety_margin;
   if (c.cascade != CascadeMode::off) {
     Json stages = Json::array();
@@ -195,8 +163,8 @@ std::string scan_config_json(const HybridConfig &c, uint32_t top_k) {
     cascade["stages"] = std::move(stages);
   }
   scan["cascade"] = std::move(cascade);
-  scan["isa"] = isa_choice_name(c.isa);
-  scan["backend"] = backend_choice_name(c.backend);
+  scan["isa"] = to_string(c.isa);
+  scan["backend"] = to_string(c.backend);
   return scan.dump();
 }
 
