@@ -116,7 +116,7 @@ class ArenaCode final : public CompiledCode {
   }
   // reinterpret_cast: exec_ is the first byte of a function emitted for the BlockFn ABI and
   // mapped read+exec by the arena.
-  BlockFn entry() const override { return reinterpret_cast<BlockFn>(exec_); }
+  BlockFn entry() const override { return reinterpret_cast<BlockFn>(const_cast<uint8_t *>(exec_)); }
   const void *code_address() const override { return exec_; }
   size_t code_bytes() const override { return bytes_; }
 

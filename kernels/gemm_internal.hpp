@@ -380,7 +380,8 @@ template <int MR, int NV, int Hint>
 inline void prefetch_tile(const float *c, ptrdiff_t ldc, int rows, int cols) {
   for (int r = 0; r < rows; ++r) {
     const char *row = reinterpret_cast<const char *>(c + r * ldc);  // prefetch never faults
-    for (int v = 0; v < NV && 16 * v < cols; ++v) _mm_prefetch(row + 64 * v, _mm_hint(Hint));
+    for (int v = 0; v < NV && 16 * v < cols; ++v)
+      _mm_prefetch(row + 64 * v, static_cast<decltype(_MM_HINT_T0)>(Hint));
   }
 }
 

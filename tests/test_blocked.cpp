@@ -129,7 +129,7 @@ TEST(BlockedLayout, FileWriterAndReader) {
 // Memory whose last byte is followed by a PROT_NONE page.
 class GuardedBuffer {
  public:
-  explicit GuardedBuffer(size_t n) : n_(n) {
+  explicit GuardedBuffer(size_t n) {
     const size_t page = size_t(sysconf(_SC_PAGESIZE));
     span_ = (n + page - 1) / page * page + page;
     base_ = static_cast<uint8_t *>(
@@ -142,7 +142,7 @@ class GuardedBuffer {
   uint8_t *data() { return data_; }
 
  private:
-  size_t n_, span_;
+  size_t span_;
   uint8_t *base_, *data_;
 };
 

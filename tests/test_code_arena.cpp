@@ -28,7 +28,7 @@ std::vector<uint8_t> return_constant(uint32_t value) {
 
 uint32_t call(const uint8_t *exec) {
   // reinterpret_cast: exec holds a complete function "mov eax, imm32; ret" mapped read+exec.
-  auto fn = reinterpret_cast<uint32_t (*)()>(exec);
+  auto fn = reinterpret_cast<uint32_t (*)()>(const_cast<uint8_t *>(exec));
   return fn();
 }
 

@@ -203,7 +203,7 @@ TEST(Xbyak, CodeIsPositionIndependent) {
     const uint8_t *copy = other.install(code->code_address(), code->code_bytes());
     ASSERT_NE(copy, code->code_address());
     // reinterpret_cast: copy holds the same position-independent BlockFn bytes.
-    BlockFn moved = reinterpret_cast<BlockFn>(copy);
+    BlockFn moved = reinterpret_cast<BlockFn>(const_cast<uint8_t *>(copy));
     std::vector<uint8_t> query(264), records(264 * 40);
     for (auto &b : query) b = uint8_t(rng());
     fill_records(rng, query.data(), records.data(), 40, 264);
