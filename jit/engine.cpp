@@ -439,11 +439,12 @@ void Engine::Impl::remove_locked(Entry *e) {
   for (auto &t : e->texts) by_text.erase(t);
   lru.erase(e->lru);
   stats.bytes -= e->bytes;
-  auto &bucket = by_key[e->key];
+  const uint64_t key = e->key;  // e is destroyed by the erase below
+  auto &bucket = by_key[key];
   bucket.erase(std::remove_if(bucket.begin(), bucket.end(),
                               [&](const std::unique_ptr<Entry> &p) { return p.get() == e; }),
                bucket.end());
-  if (bucket.empty()) by_key.erase(e->key);
+  if (bucket.empty()) by_key.erase(key);
 }
 
 void Engine::Impl::evict_locked(const Entry *keep) {
