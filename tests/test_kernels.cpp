@@ -175,8 +175,11 @@ TEST(KernelTable, Avx512DotUsesVnniOnlyWhenTheCpuHasIt) {
   EXPECT_EQ(kernel_table(Isa::avx512).dot_i8, expected);
 }
 
-TEST(Hamming, AllLengthsAndPatternsMatchOracle) {
-  std::mt19937_64 rng(1);
+// Every length × pattern pair, the oracle's copy in a/b and the kernels' copy in guarded
+// buffers (ga/gb end at a PROT_NONE page): check(a, b, ga, gb, n, pattern name).
+template <class Check>
+void for_each_guarded_pair(uint64_t seed, Check check) {
+  std::mt19937_64 rng(seed);
   for (size_t n : kLengths) {
     std::vector<uint8_t> a(n), b(n);
     GuardedBytes ga(n), gb(n);
@@ -184,13 +187,19 @@ TEST(Hamming, AllLengthsAndPatternsMatchOracle) {
       p.make(a, b, rng);
       ga.assign(a);
       gb.assign(b);
-      const uint64_t expected = oracle::hamming(a.data(), b.data(), n);
-      for (Isa isa : runnable_isas()) {
-        EXPECT_EQ(kernel_table(isa).hamming(ga.data(), gb.data(), n), expected)
-            << where(isa, p.name, n);
-      }
+      check(a.data(), b.data(), ga.data(), gb.data(), n, p.name);
     }
   }
+}
+
+TEST(Hamming, AllLengthsAndPatternsMatchOracle) {
+  for_each_guarded_pair(1, [](const uint8_t *a, const uint8_t *b, const uint8_t *ga,
+                              const uint8_t *gb, size_t n, const auto &pattern) {
+    const uint64_t expected = oracle::hamming(a, b, n);
+    for (Isa isa : runnable_isas()) {
+      EXPECT_EQ(kernel_table(isa).hamming(ga, gb, n), expected) << where(isa, pattern, n);
+    }
+  });
 }
 
 TEST(Hamming, UnalignedStartsMatchOracle) {
@@ -289,23 +298,16 @@ TEST(EnergyConflict, SpecExample) {
 }
 
 TEST(EnergyConflict, AllLengthsAndPatternsMatchOracleAndIdentity) {
-  std::mt19937_64 rng(6);
-  for (size_t n : kLengths) {
-    std::vector<uint8_t> a(n), b(n);
-    GuardedBytes ga(n), gb(n);
-    for (const Pattern &p : patterns()) {
-      p.make(a, b, rng);
-      ga.assign(a);
-      gb.assign(b);
-      const EnergyConflict expected = oracle::energy_conflict(a.data(), b.data(), n);
-      for (Isa isa : runnable_isas()) {
-        const EnergyConflict e = kernel_table(isa).energy_conflict(ga.data(), gb.data(), n);
-        EXPECT_EQ(e, expected) << where(isa, p.name, n);
-        EXPECT_EQ(uint64_t(e.conflict), uint64_t(e.energy_a) + e.energy_b - 2ull * e.agreement)
-            << where(isa, p.name, n);
-      }
+  for_each_guarded_pair(6, [](const uint8_t *a, const uint8_t *b, const uint8_t *ga,
+                              const uint8_t *gb, size_t n, const auto &pattern) {
+    const EnergyConflict expected = oracle::energy_conflict(a, b, n);
+    for (Isa isa : runnable_isas()) {
+      const EnergyConflict e = kernel_table(isa).energy_conflict(ga, gb, n);
+      EXPECT_EQ(e, expected) << where(isa, pattern, n);
+      EXPECT_EQ(uint64_t(e.conflict), uint64_t(e.energy_a) + e.energy_b - 2ull * e.agreement)
+          << where(isa, pattern, n);
     }
-  }
+  });
 }
 
 TEST(EnergyConflict, UnalignedStartsMatchOracle) {
@@ -343,21 +345,13 @@ dot_i8_variants() {
 }
 
 TEST(DotI8, AllLengthsAndPatternsMatchOracle) {
-  std::mt19937_64 rng(8);
-  for (size_t n : kLengths) {
-    std::vector<uint8_t> a(n), b(n);
-    GuardedBytes ga(n), gb(n);
-    for (const Pattern &p : patterns()) {
-      p.make(a, b, rng);
-      ga.assign(a);
-      gb.assign(b);
-      const int64_t expected = oracle::dot_i8(a.data(), b.data(), n);
-      for (const auto &[name, fn] : dot_i8_variants()) {
-        EXPECT_EQ(fn(ga.data(), gb.data(), n), expected)
-            << name << " pattern=" << p.name << " n=" << n;
-      }
+  for_each_guarded_pair(8, [](const uint8_t *a, const uint8_t *b, const uint8_t *ga,
+                              const uint8_t *gb, size_t n, const auto &pattern) {
+    const int64_t expected = oracle::dot_i8(a, b, n);
+    for (const auto &[name, fn] : dot_i8_variants()) {
+      EXPECT_EQ(fn(ga, gb, n), expected) << name << " pattern=" << pattern << " n=" << n;
     }
-  }
+  });
 }
 
 TEST(DotI8, SignedInterpretation) {
