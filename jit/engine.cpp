@@ -276,6 +276,11 @@ struct Entry {
   std::list<Entry *>::iterator lru;
 };
 
+struct TextHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
 size_t plan_bytes(const ScanPlan &p) {
   // (Runtime-sweep cascades for other block sizes are created on demand and not counted.)
   size_t b = sizeof(Kernel) + p.spec.focus.size() * 8;
@@ -290,8 +295,10 @@ struct Engine::Impl {
   bool jit_enabled = true;
   mutable std::mutex mutex;
   std::unordered_map<uint64_t, std::vector<std::unique_ptr<Entry>>> by_key;
-  std::unordered_map<std::string, Entry *> by_text;  // exact config text → entry
-  std::list<Entry *> lru;                            // front = most recent
+  // exact config text → entry; transparent hashing lets a hit look up a string_view without
+  // copying the text
+  std::unordered_map<std::string, Entry *, TextHash, std::equal_to<>> by_text;
+  std::list<Entry *> lru;  // front = most recent
   CacheStats stats;
   std::once_flag arena_once, llvm_once;
 #ifdef JITSON_HAVE_XBYAK
@@ -548,7 +555,7 @@ std::shared_ptr<const Kernel> Engine::compile(std::string_view config_json) {
   {
     // Fast path: the exact text was seen before; no parsing.
     std::lock_guard lock(impl_->mutex);
-    auto it = impl_->by_text.find(std::string(config_json));
+    auto it = impl_->by_text.find(config_json);
     if (it != impl_->by_text.end() && it->second->ready) {
       ++impl_->stats.hits;
       impl_->lru.splice(impl_->lru.begin(), impl_->lru, it->second->lru);
