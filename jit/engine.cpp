@@ -9,6 +9,7 @@
 #include <list>
 #include <mutex>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -81,38 +82,83 @@ Kernel::Kernel(ScanPlan plan, Backend backend, std::shared_ptr<CompiledCode> cod
     sweep_fn_ = sweep_block_runtime;
     sweep_context_ = &plan_.cascade;
   }
-  update_description();
 }
 
 Kernel::~Kernel() = default;
 
 void Kernel::attach_sweep(Backend backend, std::shared_ptr<CompiledCode> code, std::string note) {
+  install_sweep(backend, std::move(code), std::move(note));
+  described_sweep_ = {backend, sweep_note_};
+}
+
+void Kernel::defer_sweep(Backend backend, SweepGenerator generate) {
+  sweep_backend_ = backend;  // what describe() names; ensure_sweep() corrects it on failure
+  sweep_generator_ = std::move(generate);
+  described_sweep_ = {backend, {}};
+}
+
+void Kernel::install_sweep(Backend backend, std::shared_ptr<CompiledCode> code,
+                           std::string note) const {
   sweep_backend_ = backend;
-  sweep_code_ = std::move(code);
   sweep_note_ = std::move(note);
+  sweep_code_ = std::move(code);
   if (sweep_code_) {
     sweep_fn_ = sweep_code_->entry();
     sweep_context_ = nullptr;
+    sweep_code_bytes_.store(sweep_code_->code_bytes(), std::memory_order_relaxed);
   }
-  update_description();
 }
 
-void Kernel::update_description() {
-  description_ = describe_kernel(plan_, backend_, code_bytes(), compile_time_, fallback_reason_);
+void Kernel::ensure_sweep() const {
+  if (!sweep_generator_) return;  // set before the kernel is shared, never changed after
+  std::call_once(sweep_once_, [&] {
+    try {
+      install_sweep(sweep_backend_, sweep_generator_(plan_), {});
+    } catch (const std::exception &e) {
+      install_sweep(Backend::runtime, nullptr,
+                    fmt::format("{} sweep generation failed: {}; the runtime sweep scans blocked "
+                                "databases",
+                                to_string(sweep_backend_), e.what()));
+    }
+  });
+}
+
+Backend Kernel::sweep_backend() const {
+  ensure_sweep();
+  return sweep_backend_;
+}
+
+const std::string &Kernel::sweep_note() const {
+  ensure_sweep();
+  return sweep_note_;
+}
+
+const std::string &Kernel::describe() const {
+  std::call_once(description_once_, [&] { description_ = make_description(); });
+  return description_;
+}
+
+std::string Kernel::make_description() const {
+  // Only from what the engine fixed before sharing the kernel, so the text does not depend on
+  // whether a deferred sweep has been generated yet.
+  const size_t bytes = (code_ ? code_->code_bytes() : 0) +
+                       (sweep_generator_ ? 0 : sweep_code_bytes_.load(std::memory_order_relaxed));
+  std::string d = describe_kernel(plan_, backend_, bytes, compile_time_, fallback_reason_);
   const char *kernels = plan_.build_row && plan_.build_sweep ? "row+sweep"
                         : plan_.build_row                    ? "row"
                                                              : "sweep";
-  description_ += fmt::format(" layout={} kernels={}", to_string(plan_.layout), kernels);
+  d += fmt::format(" layout={} kernels={}", to_string(plan_.layout), kernels);
   if (plan_.build_sweep) {
-    description_ += fmt::format(" sweep={}(B={}) prefer={} stage0_survival={:.3g}",
-                                to_string(sweep_backend_), plan_.cascade.block_records,
-                                plan_.prefer_sweep ? "blocked" : "row", plan_.stage0_survival);
-    if (!sweep_note_.empty()) description_ += " sweep_note=\"" + sweep_note_ + "\"";
+    d += fmt::format(" sweep={}(B={}) prefer={} stage0_survival={:.3g}",
+                     to_string(described_sweep_.backend), plan_.cascade.block_records,
+                     plan_.prefer_sweep ? "blocked" : "row", plan_.stage0_survival);
+    if (!described_sweep_.note.empty()) d += " sweep_note=\"" + described_sweep_.note + "\"";
   }
+  return d;
 }
 
 size_t Kernel::code_bytes() const {
-  return (code_ ? code_->code_bytes() : 0) + (sweep_code_ ? sweep_code_->code_bytes() : 0);
+  return (code_ ? code_->code_bytes() : 0) + sweep_code_bytes_.load(std::memory_order_relaxed);
 }
 
 BlockFn Kernel::sweep_function(uint32_t block_records) const {
@@ -121,12 +167,17 @@ BlockFn Kernel::sweep_function(uint32_t block_records) const {
                 "this kernel was compiled with \"layout\": \"row\" and has no sweep for the "
                 "blocked layout; compile with \"layout\": \"blocked\" or \"auto\"");
   }
-  return block_records == plan_.cascade.block_records ? sweep_fn_ : sweep_block_runtime;
+  if (block_records != plan_.cascade.block_records) return sweep_block_runtime;
+  ensure_sweep();
+  return sweep_fn_;
 }
 
 const void *Kernel::sweep_context(uint32_t block_records) const {
   if (!plan_.build_sweep) sweep_function(block_records);  // throws the message above
-  if (block_records == plan_.cascade.block_records) return sweep_context_;
+  if (block_records == plan_.cascade.block_records) {
+    ensure_sweep();
+    return sweep_context_;
+  }
   std::lock_guard lock(other_blocks_mutex_);
   auto &slot = other_blocks_[block_records];
   if (!slot) {
@@ -246,6 +297,7 @@ std::vector<ScanResult> Kernel::scan_batch(const uint8_t *queries, uint64_t n_qu
 }
 
 std::string Kernel::dump_asm() const {
+  ensure_sweep();
   std::string out;
   if (code_) out = disassemble(code_->code_address(), code_->code_bytes(), isa_name(plan_.isa));
   if (sweep_code_) {
@@ -267,7 +319,9 @@ std::string Kernel::dump_ir() const {
 namespace {
 
 struct Entry {
-  ScanSpec spec;
+  // The compiling caller's spec until the kernel is ready, then the kernel's own: no copy (a
+  // 65,536-bit focus is 8 KiB). Read and changed under the engine mutex only.
+  const ScanSpec *spec = nullptr;
   uint64_t key = 0;  // spec.key(), kept: hashing a 65,536-bit focus is not free
   std::shared_future<std::shared_ptr<const Kernel>> kernel;
   size_t bytes = 0;  // set when compiled
@@ -294,7 +348,10 @@ struct Engine::Impl {
   EngineOptions options;
   bool jit_enabled = true;
   mutable std::mutex mutex;
-  std::unordered_map<uint64_t, std::vector<std::unique_ptr<Entry>>> by_key;
+  // Entries live in the nodes (stable addresses): a lookup or an eviction touches the bucket and
+  // the node, not a vector and a separate allocation too. Cold memory dominates a miss in a
+  // full cache (~0.5-1 us per random access on this VM), so every indirection counts.
+  std::unordered_multimap<uint64_t, Entry> by_key;
   // exact config text → entry; transparent hashing lets a hit look up a string_view without
   // copying the text
   std::unordered_map<std::string, Entry *, TextHash, std::equal_to<>> by_text;
@@ -386,11 +443,24 @@ std::shared_ptr<const Kernel> Engine::Impl::build(ScanPlan plan) {
   Backend sweep_backend = Backend::runtime;
   std::shared_ptr<CompiledCode> sweep_code;
   std::string sweep_note;
+  Kernel::SweepGenerator deferred_sweep;
   if (plan.build_sweep) {
     const Backend sweep_wanted = jit_enabled ? wanted : Backend::runtime;
     // A scalar plan has no generated sweep (xbyak emits avx512 / avx2 only).
     try {
-      if (sweep_wanted == Backend::xbyak) {
+      if (sweep_wanted == Backend::xbyak && plan.build_row) {
+        // Beside a row kernel the sweep waits for its first blocked scan: generating it here
+        // would double the compile latency of every config scanned row-major only. The arena
+        // handle keeps the code memory alive after this engine is gone.
+#ifdef JITSON_HAVE_XBYAK
+        deferred_sweep = [arena = code_arena()](const ScanPlan &p) mutable {
+          return compile_xbyak_sweep(p, arena);
+        };
+        sweep_backend = Backend::xbyak;
+#else
+        throw Error(ErrorKind::unsupported, "xbyak backend is not built in");
+#endif
+      } else if (sweep_wanted == Backend::xbyak) {
 #ifdef JITSON_HAVE_XBYAK
         sweep_code = compile_xbyak_sweep(plan, code_arena());
         sweep_backend = Backend::xbyak;
@@ -428,11 +498,12 @@ std::shared_ptr<const Kernel> Engine::Impl::build(ScanPlan plan) {
   auto kernel = std::make_shared<Kernel>(
       std::move(plan), backend, std::move(code),
       std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed), fallback);
-  if (kernel->plan().build_sweep) {
+  if (deferred_sweep) {
+    kernel->defer_sweep(sweep_backend, std::move(deferred_sweep));
+  } else if (kernel->plan().build_sweep) {
     kernel->attach_sweep(sweep_backend, std::move(sweep_code), std::move(sweep_note));
   }
-  kernel->default_threads_ =
-      options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  kernel->default_threads_ = options.threads ? options.threads : hardware_threads();
   {
     std::lock_guard lock(mutex);
     ++stats.compiles;
@@ -446,12 +517,9 @@ void Engine::Impl::remove_locked(Entry *e) {
   for (auto &t : e->texts) by_text.erase(t);
   lru.erase(e->lru);
   stats.bytes -= e->bytes;
-  const uint64_t key = e->key;  // e is destroyed by the erase below
-  auto &bucket = by_key[key];
-  bucket.erase(std::remove_if(bucket.begin(), bucket.end(),
-                              [&](const std::unique_ptr<Entry> &p) { return p.get() == e; }),
-               bucket.end());
-  if (bucket.empty()) by_key.erase(key);
+  auto [it, end] = by_key.equal_range(e->key);
+  while (it != end && &it->second != e) ++it;
+  if (it != end) by_key.erase(it);  // destroys *e
 }
 
 void Engine::Impl::evict_locked(const Entry *keep) {
@@ -472,13 +540,13 @@ std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec, const std:
   std::shared_future<std::shared_ptr<const Kernel>> future;
   {
     std::lock_guard lock(mutex);
-    auto &bucket = by_key[key];
-    for (auto &e : bucket) {
-      if (e->spec.same_meaning(spec)) {
+    for (auto [it, end] = by_key.equal_range(key); it != end; ++it) {
+      Entry *e = &it->second;
+      if (e->spec->same_meaning(spec)) {
         ++stats.hits;
         lru.splice(lru.begin(), lru, e->lru);
         if (text && !by_text.count(*text)) {
-          by_text.emplace(*text, e.get());
+          by_text.emplace(*text, e);
           e->texts.push_back(*text);
         }
         future = e->kernel;
@@ -487,19 +555,21 @@ std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec, const std:
     }
     if (!future.valid()) {
       ++stats.misses;
-      auto e = std::make_unique<Entry>();
-      e->spec = spec;
+      Entry *e = &by_key
+                      .emplace(std::piecewise_construct, std::forward_as_tuple(key),
+                               std::forward_as_tuple())
+                      ->second;
+      e->spec = &spec;  // valid until this call returns; replaced below before that
       e->key = key;
       e->kernel = promise.get_future().share();
-      lru.push_front(e.get());
+      lru.push_front(e);
       e->lru = lru.begin();
       if (text) {
-        by_text.emplace(*text, e.get());
+        by_text.emplace(*text, e);
         e->texts.push_back(*text);
       }
-      mine = e.get();
+      mine = e;
       future = e->kernel;
-      bucket.push_back(std::move(e));
       stats.entries = lru.size();
     }
   }
@@ -508,7 +578,7 @@ std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec, const std:
   // This thread compiles; concurrent requests for the same meaning wait on the future.
   std::shared_ptr<const Kernel> kernel;
   try {
-    ScanPlan plan = make_plan(spec);
+    ScanPlan plan = make_plan(spec, key);
     if (options.isa && plan.isa > *options.isa) {
       if (spec.isa != IsaChoice::automatic) {
         throw ConfigError("/isa", fmt::format("{} exceeds the engine's isa limit {}",
@@ -531,6 +601,7 @@ std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec, const std:
   }
   promise.set_value(kernel);
   std::lock_guard lock(mutex);
+  mine->spec = &kernel->spec();
   mine->bytes = kernel->code_bytes() + plan_bytes(kernel->plan());
   mine->ready = true;
   stats.bytes += mine->bytes;

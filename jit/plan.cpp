@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "jitson/error.hpp"
+#include "jitson/kernels.hpp"
 
 namespace jitson {
 namespace {
@@ -238,6 +239,10 @@ const char *to_string(Backend b) {
 }
 
 ScanPlan make_plan(const ScanSpec &spec) {
+  return make_plan(spec, spec.key());
+}
+
+ScanPlan make_plan(const ScanSpec &spec, uint64_t key) {
   check_spec(spec);
   ScanPlan plan;
   plan.spec = spec;
@@ -247,8 +252,8 @@ ScanPlan make_plan(const ScanSpec &spec) {
 
   std::vector<uint64_t> mask = spec.focus;
   if (mask.empty()) mask.assign(plan.record_words, ~uint64_t{0});
+  plan.focus_bits = uint32_t(popcount_words(mask));
   for (uint64_t w : mask) {
-    plan.focus_bits += uint32_t(std::popcount(w));
     if (w == 0) {
       ++plan.skipped_words;
     } else if (w == ~uint64_t{0}) {
@@ -281,7 +286,7 @@ ScanPlan make_plan(const ScanSpec &spec) {
   plan.prefetch_records = spec.prefetch_records.value_or(default_prefetch(plan.cascade));
   plan.unroll = 1;
   plan.block_records = default_block_records(plan.record_bytes);
-  plan.key = spec.key();
+  plan.key = key;
   plan_layouts(plan, mask);
   return plan;
 }

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "jitson/config.hpp"
+#include "jitson/kernels.hpp"
 
 namespace jitson {
 namespace {
@@ -41,10 +42,8 @@ class Focus {
       std::copy_n(s.focus.begin(), std::min(n, s.focus.size()), copy_.begin());
       words_ = copy_;
     }
-    for (uint64_t w : words_) {
-      bits_ += uint64_t(std::popcount(w));
-      focused_words_ += w != 0;
-    }
+    bits_ = popcount_words(words_);
+    for (uint64_t w : words_) focused_words_ += w != 0;
   }
   Focus(const Focus &) = delete;  // words_ may point into copy_
   Focus &operator=(const Focus &) = delete;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 namespace jitson {
 namespace {
@@ -122,6 +123,14 @@ Isa best_isa() {
 Isa active_isa() {
   static const Isa active = choose_active_isa();
   return active;
+}
+
+unsigned hardware_threads() {
+  static const unsigned n = [] {
+    const unsigned c = std::thread::hardware_concurrency();
+    return c == 0 ? 1u : c;
+  }();
+  return n;
 }
 
 bool isa_supported(Isa isa) {

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "jitson/cpu.hpp"
 #include "jitson/error.hpp"
 #include "kernels/gemm_internal.hpp"
 
@@ -34,13 +35,8 @@ namespace {
 
 std::atomic<unsigned> default_threads{0};
 
-// hardware_concurrency() reads /sys on every call: ask once.
 unsigned all_cores() {
-  static const unsigned n = [] {
-    const unsigned c = std::thread::hardware_concurrency();
-    return c == 0 ? 1u : c;
-  }();
-  return n;
+  return hardware_threads();
 }
 
 [[noreturn]] void fail(const std::string &message) {

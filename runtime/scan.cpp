@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "jitson/cpu.hpp"
 #include "jitson/error.hpp"
 #include "jitson/kernels.hpp"
 
@@ -265,7 +266,7 @@ void for_each_call(const DatabaseView &db, uint64_t b, uint64_t e, uint32_t bloc
 }
 
 unsigned choose_threads(uint64_t n_records, unsigned requested) {
-  unsigned t = requested ? requested : std::max(1u, std::thread::hardware_concurrency());
+  unsigned t = requested ? requested : hardware_threads();
   constexpr uint64_t kMinRecordsPerThread = 4096;  // below this a thread costs more than it saves
   return unsigned(std::clamp<uint64_t>(n_records / kMinRecordsPerThread, 1, t));
 }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "jitson/config.hpp"
@@ -343,6 +344,49 @@ TEST(BlockedEngine, KernelsFollowTheLayoutField) {
   EXPECT_EQ(both->scan(query.data(), small_blocks.view(), 2).hits, expected);
   EXPECT_EQ(scan_runtime(query.data(), small_blocks.view(), {}, 20, 10).hits, expected);
 }
+
+#ifdef JITSON_HAVE_XBYAK
+// An "auto" xbyak kernel generates its sweep on the first blocked scan, once, even when many
+// threads start blocked scans together, and a kernel that outlives its engine still can.
+TEST(BlockedEngine, DeferredSweepIsGeneratedOnceOnFirstBlockedScan) {
+  if (!isa_supported(Isa::avx2)) GTEST_SKIP() << "xbyak needs avx2";
+  const uint32_t bytes = 256;
+  const uint64_t n = 700;
+  auto rows = random_bytes(n * bytes, 11);
+  auto query = random_bytes(bytes, 12);
+  std::memcpy(&rows[321 * bytes], query.data(), bytes);
+  rows[321 * bytes + 7] ^= 0x11;
+  BlockedDatabase blocked(DatabaseView::rows(rows.data(), n, bytes), 64);
+  const auto expected = oracle::scan(query.data(), rows.data(), n, bytes, {}, 30, 10);
+
+  std::shared_ptr<const Kernel> k;
+  {
+    Engine engine;
+    k = engine.compile(R"({"version": 1, "record_bits": 2048, "max_distance": 30})");
+  }  // the engine is gone; the kernel keeps its code memory
+  ASSERT_EQ(k->backend(), Backend::xbyak) << k->describe();
+  const std::string description = k->describe();
+  EXPECT_NE(description.find("sweep=xbyak(B=64)"), std::string::npos) << description;
+  const size_t row_bytes = k->code_bytes();
+
+  // A row scan leaves the sweep pending.
+  EXPECT_EQ(k->scan(query.data(), DatabaseView::rows(rows.data(), n, bytes)).hits, expected);
+  EXPECT_EQ(k->code_bytes(), row_bytes);
+
+  std::vector<std::thread> threads;
+  std::vector<std::vector<Hit>> got(8);
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] { got[t] = k->scan(query.data(), blocked.view(), 1).hits; });
+  }
+  for (auto &t : threads) t.join();
+  for (auto &g : got) EXPECT_EQ(g, expected);
+  EXPECT_EQ(k->sweep_backend(), Backend::xbyak) << k->sweep_note();
+  EXPECT_TRUE(k->sweep_note().empty()) << k->sweep_note();
+  EXPECT_GT(k->code_bytes(), row_bytes);
+  EXPECT_NE(k->sweep_function(64), &sweep_block_runtime);
+  EXPECT_EQ(k->describe(), description);  // what the engine set up, not when the sweep ran
+}
+#endif
 
 }  // namespace
 }  // namespace jitson

@@ -31,6 +31,9 @@ Isa best_isa();
 Isa active_isa();
 
 bool isa_supported(Isa isa);  // isa <= best_isa()
+// Hardware threads (at least 1). std::thread::hardware_concurrency() reads /sys on every call;
+// this asks once.
+unsigned hardware_threads();
 const char *isa_name(Isa isa);
 std::optional<Isa> parse_isa(std::string_view name);
 

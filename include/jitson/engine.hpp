@@ -1,8 +1,10 @@
 // The engine: compiles scan configs into kernels (cached, thread-safe) and scans with them.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -44,7 +46,8 @@ class Kernel {
   size_t code_bytes() const;
   std::chrono::nanoseconds compile_time() const { return compile_time_; }
   // e.g. "xbyak avx512 record_bits=16384 focus_words=256 stages=1,9,256 ..."
-  const std::string &describe() const { return description_; }
+  // Built on first call (formatting it costs more than a cache hit).
+  const std::string &describe() const;
 
   // Whole database, threads from the engine (or override with threads > 0). A row-major view
   // runs the row kernel, a blocked view the sweep kernel (docs/BLOCKED.md); a kernel whose
@@ -67,7 +70,12 @@ class Kernel {
 
   bool has_row_kernel() const { return plan_.build_row; }
   bool has_sweep_kernel() const { return plan_.build_sweep; }
-  Backend sweep_backend() const { return sweep_backend_; }  // what generated the sweep
+  // What generated the sweep. An xbyak sweep beside a row kernel is generated on the first
+  // blocked scan (it would double the compile latency of every row-only user); asking this, like
+  // sweep_function() and dump_asm(), generates it if it is still pending.
+  Backend sweep_backend() const;
+  // Why the sweep is not generated code ("" when it is, or when the plan asked for the runtime).
+  const std::string &sweep_note() const;
   // The sweep entry for blocks of block_records records (the generated code for the plan's B,
   // the runtime sweep otherwise) and its context. Throws Error(unsupported) without a sweep.
   BlockFn sweep_function(uint32_t block_records) const;
@@ -82,8 +90,13 @@ class Kernel {
  private:
   friend class Engine;
   ScanRequest request(unsigned threads) const;
+  using SweepGenerator = std::function<std::shared_ptr<CompiledCode>(const ScanPlan &)>;
   void attach_sweep(Backend backend, std::shared_ptr<CompiledCode> code, std::string note);
-  void update_description();
+  // Records the sweep's backend now and generates its code on first use (ensure_sweep()).
+  void defer_sweep(Backend backend, SweepGenerator generate);
+  void ensure_sweep() const;
+  void install_sweep(Backend backend, std::shared_ptr<CompiledCode> code, std::string note) const;
+  std::string make_description() const;
   // The entry and context that scan db (row or sweep), after checking the kernel has it.
   std::pair<BlockFn, const void *> entry_for(const DatabaseView &db) const;
   const DatabaseView &pick(const DualDatabase &db) const;
@@ -93,14 +106,24 @@ class Kernel {
   BlockFn fn_ = nullptr;
   const void *context_ = nullptr;
   std::chrono::nanoseconds compile_time_{};
-  std::string description_;
+  mutable std::once_flag description_once_;
+  mutable std::string description_;
   std::string fallback_reason_;
   unsigned default_threads_ = 1;
-  Backend sweep_backend_ = Backend::runtime;
-  std::shared_ptr<CompiledCode> sweep_code_;
-  BlockFn sweep_fn_ = nullptr;
-  const void *sweep_context_ = nullptr;
-  std::string sweep_note_;
+  // The sweep: set at construction, or once by ensure_sweep() when deferred; every reader
+  // calls ensure_sweep() first, whose call_once orders the writes before the reads.
+  SweepGenerator sweep_generator_;
+  mutable std::once_flag sweep_once_;
+  mutable Backend sweep_backend_ = Backend::runtime;
+  mutable std::shared_ptr<CompiledCode> sweep_code_;
+  mutable BlockFn sweep_fn_ = nullptr;
+  mutable const void *sweep_context_ = nullptr;
+  mutable std::string sweep_note_;
+  mutable std::atomic<size_t> sweep_code_bytes_{0};  // read by code_bytes() without ensure
+  struct {
+    Backend backend = Backend::runtime;
+    std::string note;
+  } described_sweep_;  // the sweep as the engine set it up, for describe()
   // Runtime-sweep cascades for block sizes other than the plan's (created on first use).
   mutable std::mutex other_blocks_mutex_;
   mutable std::map<uint32_t, std::unique_ptr<Cascade>> other_blocks_;

@@ -75,4 +75,7 @@ int64_t dot_i8(std::span<const uint8_t> a, std::span<const uint8_t> b);
 uint64_t bf16_distance(std::span<const uint16_t> a, std::span<const uint16_t> b,
                        BF16Weights w = BF16Weights::defaults());
 
+// Set bits in a word array, for planning (focus masks), not for scans.
+uint64_t popcount_words(std::span<const uint64_t> words);
+
 }  // namespace jitson

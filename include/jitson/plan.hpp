@@ -50,6 +50,8 @@ struct ScanPlan {
 // runtime); throws ConfigError("/isa", ...) if the CPU lacks the requested ISA and
 // ConfigError("/backend", ...) if the backend is not built in.
 ScanPlan make_plan(const ScanSpec &spec);
+// The same, for a caller that already holds spec.key() (hashing a large focus is not free).
+ScanPlan make_plan(const ScanSpec &spec, uint64_t key);
 
 // Bytes the sweep may cost per byte the row scan streams and still be preferred (measured by
 // bench/bench_blocked.cpp's crossover sweep; docs/BLOCKED.md).
