@@ -42,7 +42,8 @@ namespace {
 constexpr uint32_t kBlock = 64;               // records per block (kDefaultBlockRecords)
 constexpr uint32_t kGroups = kBlock / 8;      // groups of 8 records (one line per word)
 constexpr uint32_t kWordStride = kBlock * 8;  // bytes from word w to word w + 1 in a block
-constexpr uint32_t kPrefetchBlocks = 16;      // as the Xbyak sweep: blocks ahead to prefetch
+constexpr uint32_t kPrefetchBlocks = 8;       // as the Xbyak sweep: blocks ahead to prefetch
+constexpr uint32_t kPrefetchLines = 1;        // as the Xbyak sweep: lines per word (see there)
 constexpr uint32_t kMaxPrefetchWords = 2;     // first-stage words prefetched per block
 // A segment longer than this many words becomes a rolled loop of kWordsPerTrip words per trip
 // (bounded code size and compile time for big records).
@@ -95,7 +96,7 @@ class SweepEmitter {
     b_.CreateStore(b_.CreateAdd(b_.CreateLoad(i64_, slot), delta), slot);
   }
   llvm::BasicBlock *block(const char *name) { return llvm::BasicBlock::Create(ctx_, name, fn_); }
-  void emit_prefetch(llvm::Value *block_ptr, llvm::Value *start, llvm::Value *n_records);
+  void emit_prefetch(llvm::Value *block_ptr);
   void emit_stage(size_t s, llvm::BasicBlock *next_block);
 
   const ScanPlan &plan_;
@@ -211,9 +212,10 @@ llvm::Value *SweepEmitter::accumulate_table(llvm::Value *acc, llvm::Value *group
 }
 
 // Blocks are 64 * record_bytes apart, beyond what the hardware prefetchers follow: prefetch
-// the first-stage lines of the block kPrefetchBlocks ahead when it is inside the range.
-void SweepEmitter::emit_prefetch(llvm::Value *block_ptr, llvm::Value *start,
-                                 llvm::Value *n_records) {
+// the first-stage lines of the block kPrefetchBlocks ahead, past this call's range too (the next
+// call continues there). A prefetch never faults and reads nothing; the address is computed
+// with a plain (not inbounds) GEP, so it may lie outside the buffer.
+void SweepEmitter::emit_prefetch(llvm::Value *block_ptr) {
   std::vector<uint32_t> words;
   for (const Segment &seg : plan_.cascade.stages[0].segments) {
     for (uint32_t w = seg.first_word; w < seg.first_word + seg.n_words; ++w) {
@@ -221,26 +223,17 @@ void SweepEmitter::emit_prefetch(llvm::Value *block_ptr, llvm::Value *start,
     }
   }
   if (words.empty()) return;
-  llvm::BasicBlock *prefetch = block("prefetch");
-  llvm::BasicBlock *after = block("prefetched");
-  b_.CreateCondBr(
-      b_.CreateICmpULT(b_.CreateAdd(start, b_.getInt64(uint64_t(kBlock) * kPrefetchBlocks)),
-                       n_records),
-      prefetch, after);
-  b_.SetInsertPoint(prefetch);
   const uint64_t ahead = uint64_t(kBlock) * plan_.record_bytes * kPrefetchBlocks;
   llvm::Function *intrinsic =
       llvm::Intrinsic::getDeclaration(&module_, llvm::Intrinsic::prefetch, {ptr_});
   for (uint32_t w : words) {
-    for (uint32_t line = 0; line < kWordStride / 64; ++line) {
+    for (uint32_t line = 0; line < kPrefetchLines; ++line) {
       llvm::Value *address =
           b_.CreateGEP(i8_, block_ptr, b_.getInt64(ahead + uint64_t(w) * kWordStride + line * 64));
       // Read, high locality (prefetcht0), data cache.
       b_.CreateCall(intrinsic, {address, b_.getInt32(0), b_.getInt32(3), b_.getInt32(1)});
     }
   }
-  b_.CreateBr(after);
-  b_.SetInsertPoint(after);
 }
 
 void SweepEmitter::emit_stage(size_t s, llvm::BasicBlock *next_block) {
@@ -420,7 +413,7 @@ void SweepEmitter::emit(const std::string &name) {
   active = b_.CreateAnd(active, b_.CreateNot(b_.CreateSelect(b_.CreateICmpEQ(start, b_.getInt64(0)),
                                                              low_mask, b_.getInt64(0))));
   b_.CreateStore(active, active_slot_);
-  emit_prefetch(b_.CreateLoad(ptr_, block_slot_), start, n_records);
+  emit_prefetch(b_.CreateLoad(ptr_, block_slot_));
   b_.CreateCondBr(b_.CreateICmpEQ(b_.CreateLoad(i64_, active_slot_), b_.getInt64(0)), next_block,
                   stages_start);
 
