@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <barrier>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +20,7 @@
 
 #if defined(__x86_64__)
 #include <cpuid.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -310,6 +310,42 @@ struct Problem {
   float alpha, beta;
 };
 
+// The members of a column group meet once per B block. They run at the same time by
+// construction (gemm_parallel), so waiting is spinning: std::barrier soon sleeps in the kernel,
+// and on this VM a futex wake-up of an idle vCPU costs ~0.1-0.3 ms, several times per call
+// (bench_gemm sgemm n = 1024, 2 threads, every call after an idle pause: 222 -> 265 GFLOPS,
+// OpenBLAS 255-293 in the same runs). It pauses, then yields, and sleeps only after 2^16
+// yields (a member descheduled that long).
+class SpinBarrier {
+ public:
+  explicit SpinBarrier(unsigned members) : members_(members) {}
+  void arrive_and_wait() {
+    const unsigned phase = phase_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == members_) {
+      arrived_.store(0, std::memory_order_relaxed);
+      phase_.store(phase + 1, std::memory_order_release);
+      phase_.notify_all();
+      return;
+    }
+    for (uint32_t spin = 0; phase_.load(std::memory_order_acquire) == phase; ++spin) {
+      if (spin < 1024) {
+        _mm_pause();
+      } else if (spin < (1u << 16)) {
+        // The member we wait for may have been woken onto this very CPU (the scheduler puts a
+        // wakee beside its waker): yielding lets it run instead of spinning against it.
+        sched_yield();
+      } else {
+        phase_.wait(phase, std::memory_order_acquire);
+      }
+    }
+  }
+
+ private:
+  const unsigned members_;
+  std::atomic<unsigned> arrived_{0};
+  std::atomic<unsigned> phase_{0};
+};
+
 // The threads of one column group (same columns of C, different rows) pack each B block
 // together, every thread a share of its nr-wide panels, into one of two shared buffers, and
 // wait for each other once per block: with two buffers, a thread packing block b + 1 overwrites
@@ -318,7 +354,7 @@ struct Problem {
 template <class P>
 struct SharedB {
   P *buffer[2];
-  std::barrier<> *sync;  // null when the group has a single thread
+  SpinBarrier *sync;  // null when the group has a single thread
 };
 
 // Packs this member's share of the nr-wide panels of one B block (kc x nc from (pc, jc)).
@@ -417,9 +453,9 @@ void run_blocked(const BlockedKernel<T, P> &kern, const Problem<T> &pr, unsigned
                     SharedB<P>{{b_all, b_all + b_elems}, nullptr}, 0, 1);
     return;
   }
-  std::vector<std::unique_ptr<std::barrier<>>> barriers;
+  std::vector<std::unique_ptr<SpinBarrier>> barriers;
   if (g.tm > 1)
-    for (unsigned c = 0; c < g.tn; ++c) barriers.push_back(std::make_unique<std::barrier<>>(g.tm));
+    for (unsigned c = 0; c < g.tn; ++c) barriers.push_back(std::make_unique<SpinBarrier>(g.tm));
   gemm_parallel(g.tm * g.tn, [&](unsigned t, unsigned parts) {
     const Grid grid = parts == g.tm * g.tn ? g : Grid{1, 1};
     const unsigned row_group = t / grid.tn, col_group = t % grid.tn;
