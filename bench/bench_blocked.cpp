@@ -40,7 +40,8 @@ constexpr uint32_t kPlanted = 100, kMaxFlips = 12, kNearDistance = 16;
 struct Data {
   uint64_t n = 0;
   bench::AlignedBuffer rows, blocked, query;
-  DatabaseView row_view, blocked_view;
+  bench::AlignedBuffer blocked256;
+  DatabaseView row_view, blocked_view, blocked256_view;  // B = 64 (the default) and B = 256
 };
 
 Data &data() {
@@ -71,6 +72,9 @@ Data &data() {
     d.blocked = bench::AlignedBuffer(blocked_payload_bytes(d.n, kBytes, kDefaultBlockRecords));
     to_blocked(d.row_view, kDefaultBlockRecords, d.blocked.data());
     d.blocked_view = DatabaseView::blocked(d.blocked.data(), d.n, kBytes, kDefaultBlockRecords);
+    d.blocked256 = bench::AlignedBuffer(blocked_payload_bytes(d.n, kBytes, 256));
+    to_blocked(d.row_view, 256, d.blocked256.data());
+    d.blocked256_view = DatabaseView::blocked(d.blocked256.data(), d.n, kBytes, 256);
     return d;
   }();
   return d;
@@ -103,10 +107,15 @@ void flush_first_words(const DatabaseView &db) {
   _mm_mfence();
 }
 
-void run_scan(benchmark::State &state, const std::string &cfg, bool blocked, Cache cache) {
+// block_records 0 scans the row-major copy.
+void run_scan(benchmark::State &state, const std::string &cfg, uint32_t block_records,
+              Cache cache) {
   Data &d = data();
   auto kernel = engine().compile(cfg);
-  const DatabaseView db = blocked ? d.blocked_view : d.row_view;
+  const bool blocked = block_records != 0;
+  const DatabaseView db = !blocked               ? d.row_view
+                          : block_records == 256 ? d.blocked256_view
+                                                 : d.blocked_view;
   ScanResult last;
   double wall = 0;
   if (cache == Cache::warm) last = kernel->scan(d.query.data(), db, 1);
@@ -157,29 +166,34 @@ void run_faiss(benchmark::State &state) {
 const uint32_t kCrossover[] = {16, 24, 32, 40, 48, 64, 128, 512, 2048, 6000, 7600, 8192};
 
 void register_all() {
-  auto add = [](const std::string &name, const std::string &cfg, bool blocked, int iters,
+  constexpr uint32_t kRow = 0, kB64 = kDefaultBlockRecords, kB256 = 256;
+  auto add = [](const std::string &name, const std::string &cfg, uint32_t block_records, int iters,
                 Cache cache = Cache::as_left) {
-    benchmark::RegisterBenchmark(
-        name.c_str(),
-        [cfg, blocked, cache](benchmark::State &s) { run_scan(s, cfg, blocked, cache); })
+    benchmark::RegisterBenchmark(name.c_str(),
+                                 [cfg, block_records, cache](benchmark::State &s) {
+                                   run_scan(s, cfg, block_records, cache);
+                                 })
         ->Iterations(iters)
         ->Unit(benchmark::kMillisecond);
   };
-  add("near/blocked_sweep_warm", config(kNearDistance, 10, "blocked"), true, 20, Cache::warm);
-  add("near/blocked_sweep_cold", config(kNearDistance, 10, "blocked"), true, 5, Cache::cold);
-  add("near/row_full_scan_cascade_off", config(kNearDistance, 10, "row", "off"), false, 3);
-  add("near/row_cascade_exact", config(kNearDistance, 10, "row"), false, 3);
+  add("near/blocked_sweep_warm", config(kNearDistance, 10, "blocked"), kB64, 20, Cache::warm);
+  add("near/blocked_sweep_cold", config(kNearDistance, 10, "blocked"), kB64, 5, Cache::cold);
+  add("near/blocked256_sweep_warm", config(kNearDistance, 10, "blocked"), kB256, 20, Cache::warm);
+  add("near/blocked256_sweep_cold", config(kNearDistance, 10, "blocked"), kB256, 5, Cache::cold);
+  add("near/row_full_scan_cascade_off", config(kNearDistance, 10, "row", "off"), kRow, 3);
+  add("near/row_cascade_exact", config(kNearDistance, 10, "row"), kRow, 3);
 #ifdef JITSON_HAVE_FAISS
   benchmark::RegisterBenchmark("near/faiss_IndexBinaryFlat_top10", run_faiss)
       ->Iterations(1)
       ->Unit(benchmark::kMillisecond);
 #endif
-  add("top10/blocked_sweep", config(kBits, 10, "blocked"), true, 20, Cache::warm);
-  add("top10/row_cascade_exact", config(kBits, 10, "row"), false, 3);
+  add("top10/blocked_sweep", config(kBits, 10, "blocked"), kB64, 20, Cache::warm);
+  add("top10/blocked256_sweep", config(kBits, 10, "blocked"), kB256, 20, Cache::warm);
+  add("top10/row_cascade_exact", config(kBits, 10, "row"), kRow, 3);
   for (uint32_t d : kCrossover) {
     add("crossover/blocked_sweep/max_distance=" + std::to_string(d), config(d, 1000000, "blocked"),
-        true, 3);
-    add("crossover/row_cascade/max_distance=" + std::to_string(d), config(d, 1000000, "row"), false,
+        kB64, 3);
+    add("crossover/row_cascade/max_distance=" + std::to_string(d), config(d, 1000000, "row"), kRow,
         2);
   }
 }

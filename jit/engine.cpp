@@ -86,14 +86,17 @@ Kernel::Kernel(ScanPlan plan, Backend backend, std::shared_ptr<CompiledCode> cod
 
 Kernel::~Kernel() = default;
 
-void Kernel::attach_sweep(Backend backend, std::shared_ptr<CompiledCode> code, std::string note) {
+void Kernel::attach_sweep(Backend backend, std::shared_ptr<CompiledCode> code, std::string note,
+                          SweepGenerator generate) {
   install_sweep(backend, std::move(code), std::move(note));
+  sweep_generator_ = std::move(generate);
   described_sweep_ = {backend, sweep_note_};
 }
 
 void Kernel::defer_sweep(Backend backend, SweepGenerator generate) {
   sweep_backend_ = backend;  // what describe() names; ensure_sweep() corrects it on failure
   sweep_generator_ = std::move(generate);
+  sweep_deferred_ = true;
   described_sweep_ = {backend, {}};
 }
 
@@ -110,7 +113,7 @@ void Kernel::install_sweep(Backend backend, std::shared_ptr<CompiledCode> code,
 }
 
 void Kernel::ensure_sweep() const {
-  if (!sweep_generator_) return;  // set before the kernel is shared, never changed after
+  if (!sweep_deferred_) return;  // set before the kernel is shared, never changed after
   std::call_once(sweep_once_, [&] {
     try {
       install_sweep(sweep_backend_, sweep_generator_(plan_), {});
@@ -142,7 +145,7 @@ std::string Kernel::make_description() const {
   // Only from what the engine fixed before sharing the kernel, so the text does not depend on
   // whether a deferred sweep has been generated yet.
   const size_t bytes = (code_ ? code_->code_bytes() : 0) +
-                       (sweep_generator_ ? 0 : sweep_code_bytes_.load(std::memory_order_relaxed));
+                       (sweep_deferred_ ? 0 : sweep_code_bytes_.load(std::memory_order_relaxed));
   std::string d = describe_kernel(plan_, backend_, bytes, compile_time_, fallback_reason_);
   const char *kernels = plan_.build_row && plan_.build_sweep ? "row+sweep"
                         : plan_.build_row                    ? "row"
@@ -161,36 +164,49 @@ size_t Kernel::code_bytes() const {
   return (code_ ? code_->code_bytes() : 0) + sweep_code_bytes_.load(std::memory_order_relaxed);
 }
 
-BlockFn Kernel::sweep_function(uint32_t block_records) const {
+std::pair<BlockFn, const void *> Kernel::sweep_entry(uint32_t block_records) const {
   if (!plan_.build_sweep) {
     throw Error(ErrorKind::unsupported,
                 "this kernel was compiled with \"layout\": \"row\" and has no sweep for the "
                 "blocked layout; compile with \"layout\": \"blocked\" or \"auto\"");
   }
-  if (block_records != plan_.cascade.block_records) return sweep_block_runtime;
-  ensure_sweep();
-  return sweep_fn_;
+  if (block_records == plan_.cascade.block_records) {
+    ensure_sweep();
+    return {sweep_fn_, sweep_context_};
+  }
+  std::lock_guard lock(other_blocks_mutex_);
+  OtherBlockSweep &slot = other_blocks_[block_records];
+  if (!slot.cascade) {
+    slot.cascade = std::make_unique<Cascade>(plan_.cascade);
+    slot.cascade->block_records = block_records;
+    const bool generable = block_records % 64 == 0 && (block_records & (block_records - 1)) == 0;
+    if (sweep_generator_ && generable) {
+      try {
+        ScanPlan plan = plan_;
+        plan.cascade.block_records = block_records;
+        slot.code = sweep_generator_(plan);
+        sweep_code_bytes_.fetch_add(slot.code->code_bytes(), std::memory_order_relaxed);
+      } catch (const std::exception &) {
+        slot.code.reset();  // the runtime sweep gives the same results
+      }
+    }
+  }
+  if (slot.code) return {slot.code->entry(), nullptr};
+  return {sweep_block_runtime, slot.cascade.get()};
+}
+
+BlockFn Kernel::sweep_function(uint32_t block_records) const {
+  return sweep_entry(block_records).first;
 }
 
 const void *Kernel::sweep_context(uint32_t block_records) const {
-  if (!plan_.build_sweep) sweep_function(block_records);  // throws the message above
-  if (block_records == plan_.cascade.block_records) {
-    ensure_sweep();
-    return sweep_context_;
-  }
-  std::lock_guard lock(other_blocks_mutex_);
-  auto &slot = other_blocks_[block_records];
-  if (!slot) {
-    slot = std::make_unique<Cascade>(plan_.cascade);
-    slot->block_records = block_records;
-  }
-  return slot.get();
+  return sweep_entry(block_records).second;
 }
 
 std::pair<BlockFn, const void *> Kernel::entry_for(const DatabaseView &db) const {
   if (db.layout == Layout::blocked) {
     db.payload_bytes();  // validates block_records before it selects a context
-    return {sweep_function(db.block_records), sweep_context(db.block_records)};
+    return sweep_entry(db.block_records);
   }
   if (!plan_.build_row) {
     throw Error(ErrorKind::unsupported,
@@ -443,27 +459,24 @@ std::shared_ptr<const Kernel> Engine::Impl::build(ScanPlan plan) {
   Backend sweep_backend = Backend::runtime;
   std::shared_ptr<CompiledCode> sweep_code;
   std::string sweep_note;
-  Kernel::SweepGenerator deferred_sweep;
+  Kernel::SweepGenerator sweep_generator;
+  bool defer = false;
   if (plan.build_sweep) {
     const Backend sweep_wanted = jit_enabled ? wanted : Backend::runtime;
     // A scalar plan has no generated sweep (xbyak emits avx512 / avx2 only).
     try {
-      if (sweep_wanted == Backend::xbyak && plan.build_row) {
-        // Beside a row kernel the sweep waits for its first blocked scan: generating it here
-        // would double the compile latency of every config scanned row-major only. The arena
-        // handle keeps the code memory alive after this engine is gone.
+      if (sweep_wanted == Backend::xbyak) {
 #ifdef JITSON_HAVE_XBYAK
-        deferred_sweep = [arena = code_arena()](const ScanPlan &p) mutable {
+        // Also makes sweeps for databases blocked with another B, on first use. The arena
+        // handle keeps the code memory alive after this engine is gone.
+        sweep_generator = [arena = code_arena()](const ScanPlan &p) mutable {
           return compile_xbyak_sweep(p, arena);
         };
         sweep_backend = Backend::xbyak;
-#else
-        throw Error(ErrorKind::unsupported, "xbyak backend is not built in");
-#endif
-      } else if (sweep_wanted == Backend::xbyak) {
-#ifdef JITSON_HAVE_XBYAK
-        sweep_code = compile_xbyak_sweep(plan, code_arena());
-        sweep_backend = Backend::xbyak;
+        // Beside a row kernel the sweep waits for its first blocked scan: generating it here
+        // would double the compile latency of every config scanned row-major only.
+        defer = plan.build_row;
+        if (!defer) sweep_code = sweep_generator(plan);
 #else
         throw Error(ErrorKind::unsupported, "xbyak backend is not built in");
 #endif
@@ -498,10 +511,11 @@ std::shared_ptr<const Kernel> Engine::Impl::build(ScanPlan plan) {
   auto kernel = std::make_shared<Kernel>(
       std::move(plan), backend, std::move(code),
       std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed), fallback);
-  if (deferred_sweep) {
-    kernel->defer_sweep(sweep_backend, std::move(deferred_sweep));
+  if (defer) {
+    kernel->defer_sweep(sweep_backend, std::move(sweep_generator));
   } else if (kernel->plan().build_sweep) {
-    kernel->attach_sweep(sweep_backend, std::move(sweep_code), std::move(sweep_note));
+    kernel->attach_sweep(sweep_backend, std::move(sweep_code), std::move(sweep_note),
+                         std::move(sweep_generator));
   }
   kernel->default_threads_ = options.threads ? options.threads : hardware_threads();
   {

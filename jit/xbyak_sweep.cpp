@@ -1,23 +1,24 @@
 // The Xbyak sweep generator: one SWEEP function per ScanPlan for the blocked layout (the ABI
-// above sweep_block_runtime in jitson/scan.hpp), B = 64 records per block baked in, AVX-512
-// (VPOPCNTDQ, k-masks) or AVX2 (nibble-table popcount, vmovmskpd; no EVEX).
+// above sweep_block_runtime in jitson/scan.hpp), B = plan.cascade.block_records baked in (a
+// power-of-two multiple of 64), AVX-512 (VPOPCNTDQ, k-masks) or AVX2 (nibble-table popcount,
+// vmovmskpd; no EVEX).
 //
-// A block is 8 groups of 8 records; word w of a group is one 64-byte line at
-// block + w * 512 + group * 64. The 64 activity bits of a block live in rbp (bit r = record r).
-// Per block: active = records of [reserved, n_records) in the block; for each stage, for each
-// group with an active record (bsf over a copy of the mask): load the group's 8 partial sums,
-// add popcount((record word XOR broadcast query word) [AND partial mask]) for the stage's words,
-// compare with the limit (and the statistical bound), count the newly rejected, clear their
-// bits; the block ends as soon as rbp is 0. After the last stage the group's records below the
-// limit are hits, written in index order. Words outside the focus are never loaded; a group
-// with no active record is never loaded. Counters are kept in the frame and added to
-// args->counters once per call.
+// A block is swept as B / 64 sub-blocks of 64 records, each 8 groups of 8 records; word w of a
+// group is one 64-byte line at block + w * B * 8 + sub-block * 512 + group * 64. The 64 activity
+// bits of a sub-block live in rbp (bit r = record r). Per sub-block: active = records of
+// [reserved, n_records) in it; for each stage, for each group with an active record (bsf over a
+// copy of the mask): load the group's 8 partial sums, add popcount((record word XOR broadcast
+// query word) [AND partial mask]) for the stage's words, compare with the limit (and the
+// statistical bound), count the newly rejected, clear their bits; the sub-block ends as soon as
+// rbp is 0. After the last stage the group's records below the limit are hits, written in index
+// order. Words outside the focus are never loaded; a group with no active record is never
+// loaded. Counters are kept in the frame and added to args->counters once per call.
 //
-// Registers: rsi query, rbx block, r12 record offset of the block, r13 n_records, r14 hit
-// write pointer, r15 base_index, rbp active mask, r10 groups left in this stage, rdx group byte
-// offset (g * 64), rdi the group's 8 activity bits, rcx shift count g * 8; rax r8 r9 r11 temps.
-// AVX-512: zmm0 partial sums, zmm5 second accumulator, zmm1..4 temps, zmm31 limit.
-// AVX2: ymm0/ymm1 partial sums (records 0..3 / 4..7), ymm2..7 temps, ymm12 zero, ymm13 low
+// Registers: rsi query, rbx sub-block (its group 0, word 0), r12 record offset of the sub-block,
+// r13 n_records, r14 hit write pointer, r15 base_index, rbp active mask, r10 groups left in this
+// stage, rdx group byte offset (g * 64), rdi the group's 8 activity bits, rcx shift count g * 8;
+// rax r8 r9 r11 temps. AVX-512: zmm0 partial sums, zmm5 second accumulator, zmm1..4 temps, zmm31
+// limit. AVX2: ymm0/ymm1 partial sums (records 0..3 / 4..7), ymm2..7 temps, ymm12 zero, ymm13 low
 // nibble mask, ymm14 nibble popcount table, ymm15 limit.
 #include <xbyak/xbyak.h>
 
@@ -42,8 +43,10 @@ using Xbyak::Reg64;
 using Xbyak::Ymm;
 using Xbyak::Zmm;
 
-constexpr uint32_t kBlock = 64;               // records per block (kDefaultBlockRecords)
-constexpr uint32_t kWordStride = kBlock * 8;  // bytes from word w to word w + 1 in a block
+// A block of B records (a power of two, a multiple of 64) is swept as B / 64 sub-blocks of 64
+// records, one 64-bit active mask each. Sub-block q's word w is the 512 bytes at
+// block + w * B * 8 + q * 512, so consecutive sub-blocks read consecutive 512-byte runs.
+constexpr uint32_t kSub = 64;
 // Prefetch: the first line of each first-stage word of the block kPrefetchBlocks ahead; the L2
 // streamer, seeing a line at the start of a 4 KiB page, brings the next ones. bench_blocked near
 // (max_distance 16, top-10), wall M records/s warm / cold, three runs each:
@@ -59,12 +62,16 @@ constexpr uint32_t kMaxPrefetchWords = 2;  // first-stage words prefetched per b
 
 // Frame (64-byte aligned): partial sums of the 8 groups, then the counters and saved values.
 constexpr int kAccSlot = 0, kCounterSlot = 512, kStatSlot = 576, kWordsSlot = 584, kArgsSlot = 592,
-              kOutStartSlot = 600, kOldRspSlot = 608, kLowMaskSlot = 616, kFrame = 640;
+              kOutStartSlot = 600, kOldRspSlot = 608, kReservedSlot = 616, kFrame = 640;
 
 class SweepEmitter : public Xbyak::CodeGenerator {
  public:
   SweepEmitter(void *buffer, size_t capacity, const ScanPlan &plan)
-      : Xbyak::CodeGenerator(capacity, buffer), plan_(plan), avx512_(plan.isa == Isa::avx512) {
+      : Xbyak::CodeGenerator(capacity, buffer),
+        plan_(plan),
+        avx512_(plan.isa == Isa::avx512),
+        block_records_(plan.cascade.block_records),
+        word_stride_(plan.cascade.block_records * 8) {
     setDefaultJmpNEAR(true);
   }
   void emit();
@@ -72,6 +79,8 @@ class SweepEmitter : public Xbyak::CodeGenerator {
  private:
   const ScanPlan &plan_;
   const bool avx512_;
+  const uint32_t block_records_;  // B
+  const uint32_t word_stride_;    // bytes from word w to word w + 1 of a record in a block
   const Reg64 &query_ = rsi, &block_ = rbx, &start_ = r12, &end_ = r13, &out_ = r14, &base_ = r15,
               &active_ = rbp, &left_ = r10, &group_ = rdx, &bits_ = rdi;
 
@@ -132,17 +141,10 @@ void SweepEmitter::prologue() {
     vmovdqu(Ymm(14), ptr[rip + constant({0x0302020102010100ULL, 0x0403030203020201ULL,
                                          0x0302020102010100ULL, 0x0403030203020201ULL})]);
   }
-  // Records of the first block before `reserved` are not part of the range.
-  Label all_reserved;
-  mov(ecx, dword[rdi + 36]);
-  mov(rax, -1);
-  cmp(ecx, 64);
-  jae(all_reserved);
-  mov(eax, 1);
-  shl(rax, cl);
-  dec(rax);
-  L(all_reserved);
-  mov(qword[rsp + kLowMaskSlot], rax);
+  // Records of the first block before `reserved` are not part of the range; each sub-block
+  // takes up to 64 of them off this count.
+  mov(eax, dword[rdi + 36]);
+  mov(qword[rsp + kReservedSlot], rax);
   xor_(start_.cvt32(), start_.cvt32());
 }
 
@@ -178,9 +180,11 @@ void SweepEmitter::epilogue() {
 // A prefetch is a hint, not a load: it never faults (the guard-page tests run it against
 // PROT_NONE pages) and returns nothing, so no byte past the buffer is ever read.
 void SweepEmitter::prefetch_ahead() {
-  const uint64_t block_bytes = uint64_t(kBlock) * plan_.record_bytes;
-  const uint64_t ahead = block_bytes * kPrefetchBlocks;
-  if (ahead + uint64_t(plan_.record_words) * kWordStride > 0x7fffffffULL) return;
+  // The same sub-block kPrefetchBlocks sub-blocks' worth of records ahead, rounded to blocks.
+  const uint64_t block_bytes = uint64_t(block_records_) * plan_.record_bytes;
+  const uint64_t ahead =
+      block_bytes * std::max<uint64_t>(1, uint64_t(kPrefetchBlocks) * kSub / block_records_);
+  if (ahead + uint64_t(plan_.record_words) * word_stride_ > 0x7fffffffULL) return;
   std::vector<uint32_t> words;
   for (const Segment &seg : plan_.cascade.stages[0].segments) {
     for (uint32_t w = seg.first_word; w < seg.first_word + seg.n_words; ++w) {
@@ -189,7 +193,7 @@ void SweepEmitter::prefetch_ahead() {
   }
   for (uint32_t w : words) {
     for (uint32_t line = 0; line < kPrefetchLines; ++line) {
-      prefetcht0(ptr[block_ + uint32_t(ahead + w * kWordStride + line * 64)]);
+      prefetcht0(ptr[block_ + uint32_t(ahead + w * word_stride_ + line * 64)]);
     }
   }
 }
@@ -228,7 +232,7 @@ void SweepEmitter::accumulate_segment(const Segment &seg) {
   if (seg.n_words <= kUnrolled) {
     for (uint32_t i = 0; i < seg.n_words; ++i) {
       const uint32_t w = seg.first_word + i;
-      accumulate_word(block_ + group_ + w * kWordStride, query_ + w * 8, mask,
+      accumulate_word(block_ + group_ + w * word_stride_, query_ + w * 8, mask,
                       avx512_ ? 1 + int(i % 4) : 0, avx512_ ? (i % 2 ? 5 : 0) : 0);
     }
     return;
@@ -236,21 +240,21 @@ void SweepEmitter::accumulate_segment(const Segment &seg) {
   // A long run of whole words: a rolled loop, 4 words per trip (AVX-512) or 1 (AVX2).
   const uint32_t per_trip = avx512_ ? 4 : 1;
   const uint32_t trips = seg.n_words / per_trip, rest = seg.n_words % per_trip;
-  lea(r11, ptr[block_ + group_ + seg.first_word * kWordStride]);
+  lea(r11, ptr[block_ + group_ + seg.first_word * word_stride_]);
   lea(r8, ptr[query_ + seg.first_word * 8]);
   mov(r9d, trips);
   Label top;
   L(top);
   for (uint32_t i = 0; i < per_trip; ++i) {
-    accumulate_word(r11 + i * kWordStride, r8 + i * 8, mask, avx512_ ? 1 + int(i) : 0,
+    accumulate_word(r11 + i * word_stride_, r8 + i * 8, mask, avx512_ ? 1 + int(i) : 0,
                     avx512_ ? (i % 2 ? 5 : 0) : 0);
   }
-  add(r11, per_trip * kWordStride);
+  add(r11, per_trip * word_stride_);
   add(r8, per_trip * 8);
   dec(r9d);
   jnz(top);
   for (uint32_t i = 0; i < rest; ++i) {
-    accumulate_word(r11 + i * kWordStride, r8 + i * 8, mask, avx512_ ? 1 + int(i) : 0,
+    accumulate_word(r11 + i * word_stride_, r8 + i * 8, mask, avx512_ ? 1 + int(i) : 0,
                     avx512_ ? (i % 2 ? 5 : 0) : 0);
   }
 }
@@ -431,13 +435,13 @@ void SweepEmitter::full_block_first_stage(Label &next_block) {
       words.emplace_back(seg.first_word + i, seg.full ? ~uint64_t{0} : seg.mask);
     }
   }
-  add(qword[rsp + kWordsSlot], int(kBlock * st.words));
+  add(qword[rsp + kWordsSlot], int(kSub * st.words));
   for (uint32_t g = 0; g < 8; ++g) {
     const Zmm acc(g % 2 ? 5 : 0), t(1 + int(g % 2));
     for (size_t i = 0; i < words.size(); ++i) {
       const auto [w, mask] = words[i];
       const Zmm dst = i == 0 ? acc : t;
-      vmovdqu64(dst, ptr[block_ + w * kWordStride + g * 64]);
+      vmovdqu64(dst, ptr[block_ + w * word_stride_ + g * 64]);
       vpxorq(dst, dst, ptr_b[query_ + w * 8]);
       if (mask != ~uint64_t{0}) vpandq(dst, dst, ptr_b[rip + lanes(mask)]);
       vpopcntq(dst, dst);
@@ -459,7 +463,7 @@ void SweepEmitter::full_block_first_stage(Label &next_block) {
   kmovq(active_, k1);
   popcnt(rax, active_);
   neg(rax);
-  add(rax, int(kBlock));
+  add(rax, int(kSub));
   add(qword[rsp + kCounterSlot], rax);  // rejected by the first stage
   test(active_, active_);
   jz(next_block);
@@ -481,10 +485,23 @@ void SweepEmitter::emit() {
   shl(active_, cl);
   dec(active_);
   L(full_block);
-  mov(rax, qword[rsp + kLowMaskSlot]);
-  not_(rax);
-  and_(active_, rax);
-  mov(qword[rsp + kLowMaskSlot], 0);
+  {
+    // Reserved records of this sub-block: the low min(reserved left, 64) bits.
+    Label all_reserved;
+    mov(rcx, qword[rsp + kReservedSlot]);
+    mov(rax, -1);
+    mov(r8, rcx);
+    sub(r8, kSub);
+    jae(all_reserved);  // 64 or more left: the whole sub-block, and 64 fewer after it
+    xor_(r8d, r8d);
+    mov(eax, 1);
+    shl(rax, cl);
+    dec(rax);
+    L(all_reserved);
+    mov(qword[rsp + kReservedSlot], r8);
+    not_(rax);
+    and_(active_, rax);
+  }
   prefetch_ahead();
   size_t first = 0;
   if (has_full_block_first_stage()) {
@@ -500,8 +517,19 @@ void SweepEmitter::emit() {
   }
   for (size_t s = first; s < plan_.cascade.stages.size(); ++s) stage(s, next_block);
   L(next_block);
-  add(block_, uint32_t(kBlock * plan_.record_bytes));
-  add(start_, kBlock);
+  // Calls start on a block boundary, so start_ is a multiple of B exactly when a block ends.
+  add(start_, kSub);
+  if (block_records_ > kSub) {
+    Label same_block;
+    test(start_.cvt32(), block_records_ - 1);
+    jnz(same_block);
+    add(block_, uint32_t(block_records_ * plan_.record_bytes - (block_records_ - kSub) * 8));
+    jmp(block_top);
+    L(same_block);
+    add(block_, kSub * 8);
+  } else {
+    add(block_, uint32_t(kSub * plan_.record_bytes));
+  }
   jmp(block_top);
   L(done);
   epilogue();
@@ -513,12 +541,14 @@ void SweepEmitter::emit() {
 std::shared_ptr<CompiledCode> compile_xbyak_sweep(const ScanPlan &plan, CodeArena &arena) {
   xbyak_common::require_xbyak_isa(plan, "sweeps");
   const Cascade &c = plan.cascade;
-  if (c.block_records != kBlock || c.record_bytes != plan.record_bytes || c.record_bytes % 8 != 0 ||
-      c.stages.empty() || c.stages.size() > size_t(kMaxStages) ||
-      uint64_t(kBlock) * c.record_bytes > 0x7fffffffULL) {
+  if (c.block_records < kSub || c.block_records % kSub != 0 ||
+      (c.block_records & (c.block_records - 1)) != 0 || c.record_bytes != plan.record_bytes ||
+      c.record_bytes % 8 != 0 || c.stages.empty() || c.stages.size() > size_t(kMaxStages) ||
+      uint64_t(c.block_records) * c.record_bytes > 0x3fffffffULL) {
     throw Error(ErrorKind::internal,
-                "xbyak sweep: the plan's cascade is not a 64-record block "
-                "cascade of 1..8 stages");
+                "xbyak sweep: the plan's cascade is not a cascade of 1..8 stages over blocks of "
+                "a power-of-two multiple of 64 records (B = " +
+                    std::to_string(c.block_records) + ")");
   }
   for (const CascadeStage &st : c.stages) {
     for (const Segment &seg : st.segments) {

@@ -158,84 +158,91 @@ struct SweepEntry {
 // and against the runtime sweep.
 TEST(BlockedSweep, AbiEdgeCases) {
   const char *isas[] = {"avx512", "avx2"};
-  for (uint32_t bits : {64u, 640u, 2048u}) {
-    const uint32_t bytes = bits / 8, B = kDefaultBlockRecords;
-    for (uint64_t n : {1ull, 63ull, 64ull, 65ull, 200ull}) {
-      auto rows = random_bytes(n * bytes, bits + n);
-      auto query = random_bytes(bytes, n);
-      // Near neighbours around the block edges.
-      for (uint64_t i : {uint64_t{0}, n / 2, n - 1}) {
-        std::memcpy(&rows[i * bytes], query.data(), bytes);
-        rows[i * bytes] ^= uint8_t(i);
-      }
-      BlockedDatabase blocked(DatabaseView::rows(rows.data(), n, bytes), B);
-      const uint64_t payload = blocked.view().payload_bytes();
-      GuardedBuffer guarded(payload);
-      std::memcpy(guarded.data(), blocked.view().data, payload);
+  // The plan's B and two others: xbyak generates a sweep for each (sub-blocks of 64 records).
+  for (uint32_t B : {kDefaultBlockRecords, 128u, 256u})
+    for (uint32_t bits : {64u, 640u, 2048u}) {
+      const uint32_t bytes = bits / 8;
+      for (uint64_t n : {1ull, 63ull, 64ull, 65ull, 200ull, 300ull, 600ull}) {
+        auto rows = random_bytes(n * bytes, bits + n);
+        auto query = random_bytes(bytes, n);
+        // Near neighbours around the block edges.
+        for (uint64_t i : {uint64_t{0}, n / 2, n - 1}) {
+          std::memcpy(&rows[i * bytes], query.data(), bytes);
+          rows[i * bytes] ^= uint8_t(i);
+        }
+        BlockedDatabase blocked(DatabaseView::rows(rows.data(), n, bytes), B);
+        const uint64_t payload = blocked.view().payload_bytes();
+        GuardedBuffer guarded(payload);
+        std::memcpy(guarded.data(), blocked.view().data, payload);
 
-      for (const char *focus : {"", R"(, "focus": {"ranges": [[3, 60]], "bits": [63]})"}) {
-        for (const char *cascade :
-             {R"({"mode": "exact"})", R"({"mode": "exact", "stages": [2]})",
-              R"({"mode": "statistical", "safety_margin": 1.0})", R"({"mode": "off"})"}) {
-          const uint32_t max_distance = bits / 4;
-          std::vector<SweepEntry> entries;
-          std::vector<std::shared_ptr<const Kernel>> keep;
-          Engine engine;
-          const std::string base = "{\"version\": 1, \"record_bits\": " + std::to_string(bits) +
-                                   ", \"max_distance\": " + std::to_string(max_distance) +
-                                   std::string(focus) + ", \"cascade\": " + cascade +
-                                   ", \"layout\": \"blocked\"";
-          auto rt = engine.compile(base + ", \"backend\": \"runtime\"}");
-          keep.push_back(rt);
-          entries.push_back({"runtime", rt->sweep_function(B), rt->sweep_context(B)});
+        for (const char *focus : {"", R"(, "focus": {"ranges": [[3, 60]], "bits": [63]})"}) {
+          for (const char *cascade :
+               {R"({"mode": "exact"})", R"({"mode": "exact", "stages": [2]})",
+                R"({"mode": "statistical", "safety_margin": 1.0})", R"({"mode": "off"})"}) {
+            const uint32_t max_distance = bits / 4;
+            std::vector<SweepEntry> entries;
+            std::vector<std::shared_ptr<const Kernel>> keep;
+            Engine engine;
+            const std::string base = "{\"version\": 1, \"record_bits\": " + std::to_string(bits) +
+                                     ", \"max_distance\": " + std::to_string(max_distance) +
+                                     std::string(focus) + ", \"cascade\": " + cascade +
+                                     ", \"layout\": \"blocked\"";
+            auto rt = engine.compile(base + ", \"backend\": \"runtime\"}");
+            keep.push_back(rt);
+            entries.push_back({"runtime", rt->sweep_function(B), rt->sweep_context(B)});
 #ifdef JITSON_HAVE_XBYAK
-          for (const char *isa : isas) {
-            if (!isa_supported(*parse_isa(isa))) continue;
-            auto k = engine.compile(base + ", \"backend\": \"xbyak\", \"isa\": \"" + isa + "\"}");
-            ASSERT_EQ(k->sweep_backend(), Backend::xbyak) << k->describe();
-            keep.push_back(k);
-            entries.push_back(
-                {std::string("xbyak-") + isa, k->sweep_function(B), k->sweep_context(B)});
-          }
+            for (const char *isa : isas) {
+              if (!isa_supported(*parse_isa(isa))) continue;
+              auto k = engine.compile(base + ", \"backend\": \"xbyak\", \"isa\": \"" + isa + "\"}");
+              ASSERT_EQ(k->sweep_backend(), Backend::xbyak) << k->describe();
+              ASSERT_NE(k->sweep_function(B), &sweep_block_runtime) << "B " << B;
+              keep.push_back(k);
+              entries.push_back(
+                  {std::string("xbyak-") + isa, k->sweep_function(B), k->sweep_context(B)});
+            }
 #else
-          (void)isas;
+            (void)isas;
 #endif
-          const bool statistical = std::string(cascade).find("statistical") != std::string::npos;
-          const auto mask = rt->spec().focus;
-          for (uint64_t reserved : {uint64_t{0}, uint64_t{1}, uint64_t{37}}) {
-            if (reserved >= n) continue;
-            std::vector<Hit> reference;
-            uint64_t reference_counters[kNumCounters] = {};
-            for (const SweepEntry &e : entries) {
-              std::vector<Hit> out(n);
-              uint64_t counters[kNumCounters] = {};
-              BlockArgs args{query.data(), guarded.data(),   n,
-                             1000,         max_distance + 1, uint32_t(reserved),
-                             out.data(),   counters,         e.context};
-              const uint64_t got = e.fn(&args);
-              out.resize(got);
-              const std::string ctx = e.name + " bits " + std::to_string(bits) + " n " +
-                                      std::to_string(n) + " reserved " + std::to_string(reserved) +
-                                      " " + cascade + focus;
-              // In index order, every one at the right distance.
-              auto all = oracle::scan(query.data(), &rows[reserved * bytes], n - reserved, bytes,
-                                      mask, max_distance, uint32_t(n));
-              std::sort(all.begin(), all.end(),
-                        [](const Hit &x, const Hit &y) { return x.index < y.index; });
-              for (Hit &h : all) h.index += 1000 + reserved;
-              if (!statistical) {
-                EXPECT_EQ(out, all) << ctx;
-              }
-              uint64_t records = 0;
-              for (int s = 0; s < kMaxStages; ++s) records += counters[s];
-              EXPECT_EQ(records + got, n - reserved) << ctx;
-              if (e.name == "runtime") {
-                reference = out;
-                std::memcpy(reference_counters, counters, sizeof counters);
-              } else {
-                EXPECT_EQ(out, reference) << ctx;
-                for (int i = 0; i < kNumCounters; ++i) {
-                  EXPECT_EQ(counters[i], reference_counters[i]) << ctx << " counter " << i;
+            const bool statistical = std::string(cascade).find("statistical") != std::string::npos;
+            const auto mask = rt->spec().focus;
+            for (uint64_t reserved :
+                 {uint64_t{0}, uint64_t{1}, uint64_t{37}, uint64_t{70}, uint64_t{130}}) {
+              if (reserved >= B) continue;  // a call starts in its first block
+              if (reserved >= n) continue;
+              std::vector<Hit> reference;
+              uint64_t reference_counters[kNumCounters] = {};
+              for (const SweepEntry &e : entries) {
+                std::vector<Hit> out(n);
+                uint64_t counters[kNumCounters] = {};
+                BlockArgs args{query.data(), guarded.data(),   n,
+                               1000,         max_distance + 1, uint32_t(reserved),
+                               out.data(),   counters,         e.context};
+                const uint64_t got = e.fn(&args);
+                out.resize(got);
+                const std::string ctx = e.name + " B " + std::to_string(B) + " bits " +
+                                        std::to_string(bits) + " n " + std::to_string(n) +
+                                        " reserved " + std::to_string(reserved) + " " + cascade +
+                                        focus;
+                // In index order, every one at the right distance.
+                auto all = oracle::scan(query.data(), &rows[reserved * bytes], n - reserved, bytes,
+                                        mask, max_distance, uint32_t(n));
+                std::sort(all.begin(), all.end(),
+                          [](const Hit &x, const Hit &y) { return x.index < y.index; });
+                for (Hit &h : all) h.index += 1000 + reserved;
+                if (!statistical) {
+                  EXPECT_EQ(out, all) << ctx;
+                }
+                uint64_t records = 0;
+                for (int s = 0; s < kMaxStages; ++s) records += counters[s];
+                EXPECT_EQ(records + got, n - reserved) << ctx;
+                if (e.name == "runtime") {
+                  reference = out;
+                  std::memcpy(reference_counters, counters, sizeof counters);
+                } else {
+                  EXPECT_EQ(out, reference) << ctx;
+                  for (int i = 0; i < kNumCounters; ++i) {
+                    EXPECT_EQ(counters[i], reference_counters[i]) << ctx << " counter " << i;
+                  }
                 }
               }
             }
@@ -243,7 +250,6 @@ TEST(BlockedSweep, AbiEdgeCases) {
         }
       }
     }
-  }
 }
 
 TEST(BlockedConfig, LayoutField) {

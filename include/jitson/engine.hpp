@@ -76,8 +76,9 @@ class Kernel {
   Backend sweep_backend() const;
   // Why the sweep is not generated code ("" when it is, or when the plan asked for the runtime).
   const std::string &sweep_note() const;
-  // The sweep entry for blocks of block_records records (the generated code for the plan's B,
-  // the runtime sweep otherwise) and its context. Throws Error(unsupported) without a sweep.
+  // The sweep entry for blocks of block_records records and its context: generated code for
+  // the plan's B and, with an xbyak sweep, for any other power-of-two multiple of 64 (generated
+  // on its first use); the runtime sweep otherwise. Throws Error(unsupported) without a sweep.
   BlockFn sweep_function(uint32_t block_records) const;
   const void *sweep_context(uint32_t block_records) const;
 
@@ -91,9 +92,12 @@ class Kernel {
   friend class Engine;
   ScanRequest request(unsigned threads) const;
   using SweepGenerator = std::function<std::shared_ptr<CompiledCode>(const ScanPlan &)>;
-  void attach_sweep(Backend backend, std::shared_ptr<CompiledCode> code, std::string note);
+  // `generate` (may be empty) makes sweeps for the database block sizes other than the plan's.
+  void attach_sweep(Backend backend, std::shared_ptr<CompiledCode> code, std::string note,
+                    SweepGenerator generate = {});
   // Records the sweep's backend now and generates its code on first use (ensure_sweep()).
   void defer_sweep(Backend backend, SweepGenerator generate);
+  std::pair<BlockFn, const void *> sweep_entry(uint32_t block_records) const;
   void ensure_sweep() const;
   void install_sweep(Backend backend, std::shared_ptr<CompiledCode> code, std::string note) const;
   std::string make_description() const;
@@ -113,6 +117,7 @@ class Kernel {
   // The sweep: set at construction, or once by ensure_sweep() when deferred; every reader
   // calls ensure_sweep() first, whose call_once orders the writes before the reads.
   SweepGenerator sweep_generator_;
+  bool sweep_deferred_ = false;  // the plan's sweep waits for ensure_sweep()
   mutable std::once_flag sweep_once_;
   mutable Backend sweep_backend_ = Backend::runtime;
   mutable std::shared_ptr<CompiledCode> sweep_code_;
@@ -124,9 +129,14 @@ class Kernel {
     Backend backend = Backend::runtime;
     std::string note;
   } described_sweep_;  // the sweep as the engine set it up, for describe()
-  // Runtime-sweep cascades for block sizes other than the plan's (created on first use).
+  // Sweeps for block sizes other than the plan's, made on first use: generated code where
+  // sweep_generator_ can make it, else the runtime sweep over its own cascade.
+  struct OtherBlockSweep {
+    std::unique_ptr<Cascade> cascade;
+    std::shared_ptr<CompiledCode> code;
+  };
   mutable std::mutex other_blocks_mutex_;
-  mutable std::map<uint32_t, std::unique_ptr<Cascade>> other_blocks_;
+  mutable std::map<uint32_t, OtherBlockSweep> other_blocks_;
 };
 
 struct CacheStats {
