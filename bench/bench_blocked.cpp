@@ -192,7 +192,7 @@ void register_all() {
   add("top10/row_cascade_exact", config(kBits, 10, "row"), kRow, 3);
   for (uint32_t d : kCrossover) {
     add("crossover/blocked_sweep/max_distance=" + std::to_string(d), config(d, 1000000, "blocked"),
-        kB64, 3);
+        kB64, 3, Cache::warm);
     add("crossover/row_cascade/max_distance=" + std::to_string(d), config(d, 1000000, "row"), kRow,
         2);
   }
@@ -218,11 +218,17 @@ void print_summary(const bench::CollectingReporter &r) {
       kNearDistance, warm, cold, words("near/blocked_sweep_warm"), full, ratio(warm, full),
       ratio(cold, full), cascade, ratio(warm, cascade), faiss, ratio(warm, faiss));
   std::printf(
-      "top-10, no max_distance: blocked sweep %.1f (words %.1f), row cascade %.1f (words %.1f)\n",
-      rate("top10/blocked_sweep"), words("top10/blocked_sweep"), rate("top10/row_cascade"),
-      words("top10/row_cascade"));
+      "  blocks of 256 records (jitson convert --to blocked --block-records 256): warm %.0f, "
+      "cold %.0f\n",
+      rate("near/blocked256_sweep_warm"), rate("near/blocked256_sweep_cold"));
   std::printf(
-      "crossover (top_k 1,000,000): max_distance, sweep, row cascade, words, planner picks\n");
+      "top-10, no max_distance: blocked sweep %.1f (words %.1f; B = 256: %.1f), row cascade %.1f "
+      "(words %.1f)\n",
+      rate("top10/blocked_sweep/"), words("top10/blocked_sweep/"), rate("top10/blocked256_sweep"),
+      rate("top10/row_cascade"), words("top10/row_cascade"));
+  std::printf(
+      "crossover (top_k 1,000,000; sweep warm): max_distance, sweep, row cascade, words, planner "
+      "picks\n");
   for (uint32_t d : kCrossover) {
     const std::string md = "max_distance=" + std::to_string(d) + "/";
     const ScanPlan plan = make_plan(parse_scan_config(config(d, 1000000, "auto")));
