@@ -342,7 +342,9 @@ struct Entry {
   std::shared_future<std::shared_ptr<const Kernel>> kernel;
   size_t bytes = 0;  // set when compiled
   bool ready = false;
-  std::vector<std::string> texts;  // config texts that map here (text cache aliases)
+  // Config texts that map here (text cache aliases): the keys of by_text, which node-based
+  // maps never move, so the text is stored once.
+  std::vector<const std::string *> texts;
   std::list<Entry *>::iterator lru;
 };
 
@@ -390,7 +392,8 @@ struct Engine::Impl {
 #ifdef JITSON_HAVE_LLVM
   LlvmJit &llvm_jit();  // created on first LLVM compile, so others never pay for it
 #endif
-  std::shared_ptr<const Kernel> get(const ScanSpec &spec, const std::string *text);
+  std::shared_ptr<const Kernel> get(const ScanSpec &spec, std::optional<std::string_view> text);
+  void alias_locked(Entry *e, std::string_view text);
   void evict_locked(const Entry *keep);
   void remove_locked(Entry *e);
 };
@@ -528,7 +531,10 @@ std::shared_ptr<const Kernel> Engine::Impl::build(ScanPlan plan) {
 }
 
 void Engine::Impl::remove_locked(Entry *e) {
-  for (auto &t : e->texts) by_text.erase(t);
+  for (const std::string *t : e->texts) {
+    auto it = by_text.find(std::string_view(*t));
+    if (it != by_text.end()) by_text.erase(it);  // frees *t: not read after this
+  }
   lru.erase(e->lru);
   stats.bytes -= e->bytes;
   auto [it, end] = by_key.equal_range(e->key);
@@ -547,7 +553,13 @@ void Engine::Impl::evict_locked(const Entry *keep) {
   }
 }
 
-std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec, const std::string *text) {
+void Engine::Impl::alias_locked(Entry *e, std::string_view text) {
+  auto [it, inserted] = by_text.emplace(std::string(text), e);
+  if (inserted) e->texts.push_back(&it->first);
+}
+
+std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec,
+                                                std::optional<std::string_view> text) {
   const uint64_t key = spec.key();
   std::promise<std::shared_ptr<const Kernel>> promise;
   Entry *mine = nullptr;
@@ -559,10 +571,7 @@ std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec, const std:
       if (e->spec->same_meaning(spec)) {
         ++stats.hits;
         lru.splice(lru.begin(), lru, e->lru);
-        if (text && !by_text.count(*text)) {
-          by_text.emplace(*text, e);
-          e->texts.push_back(*text);
-        }
+        if (text && by_text.find(*text) == by_text.end()) alias_locked(e, *text);
         future = e->kernel;
         break;
       }
@@ -578,10 +587,7 @@ std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec, const std:
       e->kernel = promise.get_future().share();
       lru.push_front(e);
       e->lru = lru.begin();
-      if (text) {
-        by_text.emplace(*text, e);
-        e->texts.push_back(*text);
-      }
+      if (text) alias_locked(e, *text);
       mine = e;
       future = e->kernel;
       stats.entries = lru.size();
@@ -648,12 +654,11 @@ std::shared_ptr<const Kernel> Engine::compile(std::string_view config_json) {
     }
   }
   ScanSpec spec = parse_scan_config(config_json);
-  std::string text(config_json);
-  return impl_->get(spec, &text);
+  return impl_->get(spec, config_json);
 }
 
 std::shared_ptr<const Kernel> Engine::compile(const ScanSpec &spec) {
-  return impl_->get(spec, nullptr);
+  return impl_->get(spec, std::nullopt);
 }
 
 CacheStats Engine::cache_stats() const {
