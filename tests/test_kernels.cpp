@@ -693,5 +693,20 @@ TEST(SpanWrappers, UseTheActiveTableAndCheckLengths) {
   expect_mismatch([&] { bf16_distance(x300, x299); }, "bf16_distance");
 }
 
+// The planner's bit counter (POPCNT build where the CPU has it) against a bit-by-bit count.
+TEST(PopcountWords, MatchesBitByBitCount) {
+  std::mt19937_64 rng(7);
+  for (size_t n : {size_t{0}, size_t{1}, size_t{3}, size_t{256}, size_t{1024}, size_t{1031}}) {
+    for (int pattern = 0; pattern < 3; ++pattern) {
+      std::vector<uint64_t> words(n);
+      for (auto &w : words) w = pattern == 0 ? rng() : pattern == 1 ? ~uint64_t{0} : rng() & rng();
+      uint64_t expected = 0;
+      for (uint64_t w : words)
+        for (int b = 0; b < 64; ++b) expected += (w >> b) & 1;
+      EXPECT_EQ(popcount_words(words), expected) << "n " << n << " pattern " << pattern;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace jitson
