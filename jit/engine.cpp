@@ -8,7 +8,6 @@
 #include <future>
 #include <list>
 #include <mutex>
-#include <thread>
 #include <tuple>
 #include <unordered_map>
 
@@ -179,8 +178,8 @@ std::pair<BlockFn, const void *> Kernel::sweep_entry(uint32_t block_records) con
   if (!slot.cascade) {
     slot.cascade = std::make_unique<Cascade>(plan_.cascade);
     slot.cascade->block_records = block_records;
-    const bool generable = block_records % 64 == 0 && (block_records & (block_records - 1)) == 0;
-    if (sweep_generator_ && generable) {
+    // The generator refuses block sizes it cannot sweep (Xbyak: below 64 or not a power of two).
+    if (sweep_generator_) {
       try {
         ScanPlan plan = plan_;
         plan.cascade.block_records = block_records;

@@ -11,7 +11,6 @@
 #include <memory>
 #include <new>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "jitson/cpu.hpp"
@@ -34,10 +33,6 @@ void gemm_parallel(unsigned parts, const std::function<void(unsigned, unsigned)>
 namespace {
 
 std::atomic<unsigned> default_threads{0};
-
-unsigned all_cores() {
-  return hardware_threads();
-}
 
 [[noreturn]] void fail(const std::string &message) {
   throw Error(ErrorKind::invalid_argument, message);
@@ -121,7 +116,7 @@ Isa resolve_isa(const GemmOptions &options) {
 unsigned resolve_threads(const GemmOptions &options) {
   if (options.threads != 0) return options.threads;
   const unsigned d = default_threads.load();
-  return d == 0 ? all_cores() : d;
+  return d == 0 ? hardware_threads() : d;
 }
 
 // The AVX2 GEMM kernels use FMA, which Isa::avx2 does not imply: without it, the portable ones.
@@ -778,7 +773,7 @@ void set_gemm_threads(unsigned threads) {
 
 unsigned gemm_threads() {
   const unsigned d = default_threads.load();
-  return d == 0 ? all_cores() : d;
+  return d == 0 ? hardware_threads() : d;
 }
 
 void sgemm(GemmOrder order, GemmTranspose trans_a, GemmTranspose trans_b, int64_t m, int64_t n,
