@@ -1,6 +1,6 @@
 // f32 GEMM on AVX-512: a 14 x 32 micro-kernel (28 zmm accumulators, two zmm of B and one
-// broadcast of A per k step, two FMAs per cycle), and the bf16 -> f32 converting packers that
-// make the exact-rounding bf16 GEMM path.
+// broadcast of A per k step, two FMAs per cycle, B prefetched 16 steps ahead), and the bf16 -> f32
+// converting packers that make the exact-rounding bf16 GEMM path.
 #include <immintrin.h>
 
 #include "kernels/gemm_internal.hpp"
@@ -11,6 +11,32 @@ namespace {
 constexpr int kMr = 14;
 constexpr int kNv = 2;
 constexpr int kNr = 16 * kNv;
+
+// B is prefetched this many k steps ahead. The B panels stream from L2 (one is larger than L1)
+// and the hardware prefetcher alone left the FMA units idle 5-9% of the time: with 16 steps
+// (2 KiB) ahead sgemm ran 5-9% faster at n = 1024 and 4096, 1 and 2 threads, against 6, 8,
+// 12, 24 and 32 steps and none, measured alternately in one process.
+constexpr int kPrefetchSteps = 16;
+
+// One k step: NV vectors of B, MR broadcasts of A, MR * NV FMAs.
+template <int MR, int NV>
+inline void step_f32(__m512 (&acc)[MR][NV], const float *pa, const float *pb) {
+  // Integer arithmetic: past the last panel the address lies beyond the B buffer, which is
+  // fine for a prefetch (it never faults) but not for a pointer.
+  const uintptr_t ahead = reinterpret_cast<uintptr_t>(pb) + kPrefetchSteps * 64 * NV;
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v)
+    _mm_prefetch(reinterpret_cast<const char *>(ahead + 64 * v), _MM_HINT_T0);
+  __m512 b[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(pb + 16 * v);
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    const __m512 a = _mm512_set1_ps(pa[r]);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
+  }
+}
 
 template <int MR, int NV>
 inline void micro_f32(int kc, const float *pa, const float *pb, float *c, ptrdiff_t ldc,
@@ -24,29 +50,13 @@ inline void micro_f32(int kc, const float *pa, const float *pb, float *c, ptrdif
   constexpr int kTail = 48;
   int p = 0;
   for (; p < kc - kTail; ++p) {
-    __m512 b[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(pb + 16 * v);
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      const __m512 a = _mm512_set1_ps(pa[r]);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
-    }
+    step_f32(acc, pa, pb);
     pa += MR;
     pb += 16 * NV;
   }
   prefetch_tile<MR, NV, _MM_HINT_T0>(c, ldc, rows, cols);
   for (; p < kc; ++p) {
-    __m512 b[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(pb + 16 * v);
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      const __m512 a = _mm512_set1_ps(pa[r]);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
-    }
+    step_f32(acc, pa, pb);
     pa += MR;
     pb += 16 * NV;
   }

@@ -136,14 +136,25 @@ inline void pack_a_rows(const T *src, ptrdiff_t rs, ptrdiff_t cs, int mc, int kc
 template <int NR, class T, class P, class Convert>
 inline void pack_b_cols(const T *src, ptrdiff_t rs, ptrdiff_t cs, int kc, int nc, P *dst,
                         Convert convert) {
-  for (int j0 = 0; j0 < nc; j0 += NR) {
-    const int cols = nc - j0 < NR ? nc - j0 : NR;
-    if (cs == 1 && cols == NR) {
-      for (int p = 0; p < kc; ++p) {
-        const T *row = src + p * rs + j0;
-        for (int c = 0; c < NR; ++c) dst[p * NR + c] = convert(row[c]);
+  int j0 = 0;
+  if (cs == 1) {
+    // Rows outer: each row of the block is read once, contiguously, and scattered over the
+    // panels. Panels outer read NR values per row at the row stride, a DRAM miss each time for
+    // a large B: packing took 3.5% of an n = 4096 sgemm.
+    const int full = nc / NR * NR;
+    for (int p = 0; p < kc; ++p) {
+      const T *row = src + p * rs;
+      for (int j = 0; j < full; j += NR) {
+        P *out = dst + size_t(j) * size_t(kc) + size_t(p) * NR;
+        for (int c = 0; c < NR; ++c) out[c] = convert(row[j + c]);
       }
-    } else if (cs == 1) {
+    }
+    j0 = full;
+    dst += size_t(full) * size_t(kc);
+  }
+  for (; j0 < nc; j0 += NR) {
+    const int cols = nc - j0 < NR ? nc - j0 : NR;
+    if (cs == 1) {
       for (int p = 0; p < kc; ++p) {
         const T *row = src + p * rs + j0;
         for (int c = 0; c < cols; ++c) dst[p * NR + c] = convert(row[c]);
