@@ -187,9 +187,13 @@ std::vector<StageLayout> layout_stages(const Cascade &cascade, uint32_t vector_w
 }
 
 // Byte offsets in a record to prefetch for record i + prefetch_records: the lines the probe
-// stages (all but the last; the only stage if there is one) read first.
+// stages (all but the last) read first, at most kMaxPrefetchLines; for a single-stage plan
+// every line it reads (the Xbyak backend prefetches those next to each load, a stream prefetch;
+// here they are issued at the record's top and left to LLVM's scheduler).
 std::vector<uint32_t> prefetch_offsets(const Cascade &cascade) {
-  const size_t probe = cascade.stages.size() > 1 ? cascade.stages.size() - 1 : 1;
+  const bool stream = cascade.stages.size() == 1;
+  const size_t probe = stream ? 1 : cascade.stages.size() - 1;
+  const size_t max_lines = stream ? SIZE_MAX : kMaxPrefetchLines;
   std::map<uint32_t, std::pair<uint32_t, uint32_t>> windows;  // 64-byte window → first, last
   std::vector<uint32_t> order;
   for (size_t s = 0; s < probe && s < cascade.stages.size(); ++s) {
@@ -208,11 +212,11 @@ std::vector<uint32_t> prefetch_offsets(const Cascade &cascade) {
   }
   std::vector<uint32_t> offsets;
   for (uint32_t window : order) {
-    if (offsets.size() >= kMaxPrefetchLines) break;
+    if (offsets.size() >= max_lines) break;
     auto [first, last] = windows[window];
     offsets.push_back(first);
     // Records not line-aligned: the window may straddle two lines.
-    if (cascade.record_bytes % 64 != 0 && last - first >= 8 && offsets.size() < kMaxPrefetchLines)
+    if (cascade.record_bytes % 64 != 0 && last - first >= 8 && offsets.size() < max_lines)
       offsets.push_back(last);
   }
   return offsets;

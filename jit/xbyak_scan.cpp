@@ -4,7 +4,9 @@
 // Shape of the generated function (SysV: rdi = const BlockArgs *):
 //   prologue   save callee-saved registers, read the args once, preload k-masks and (AVX-512)
 //              the query chunks that fit in zmm8..zmm31
-//   record:    prefetch the probe lines of record i + prefetch_records
+//   record:    multi-stage plans: prefetch the probe lines of record i + prefetch_records;
+//              single-stage plans prefetch each line they load, prefetch_records ahead, just
+//              before loading it (a stream prefetch)
 //              for each stage: scalar words (popcnt), vector chunks (masked loads, AND with a
 //              rip-relative constant only where a word is partial), rolled 8-chunk loops for
 //              long runs of whole chunks; add the stage sum to the partial distance; reject to
@@ -92,7 +94,8 @@ struct CodeLayout {
   bool group = false;
   uint32_t stride = 0;
   uint32_t prefetch_records = 0;
-  std::vector<uint32_t> prefetch_offsets;  // byte offsets in a record
+  std::vector<uint32_t> prefetch_offsets;  // multi-stage: probe line offsets in a record
+  uint32_t stream_ahead = 0;  // single-stage: bytes ahead of each load to prefetch (0 = none)
   std::vector<StageCode> stages;
   std::vector<QueryRegister> query_registers;
   std::vector<uint8_t> preloaded_kmasks;  // k1.. in order
@@ -324,11 +327,13 @@ CodeLayout make_layout(const ScanPlan &plan, const XbyakTuning &tuning) {
     }
   }
 
-  if (L.prefetch_records > 0 && tuning.max_prefetch_lines > 0) {
-    // Probe stages (all but the last; the only stage when there is one): the first focused
-    // byte of each 64-byte window, and its last focused byte when records are not line-aligned
-    // (the window may then straddle two lines), in stage order.
-    const size_t probe = L.stages.size() > 1 ? L.stages.size() - 1 : 1;
+  if (L.stages.size() == 1) {
+    L.stream_ahead = L.prefetch_records * L.stride;
+  } else if (L.prefetch_records > 0 && tuning.max_prefetch_lines > 0) {
+    // Probe stages (all but the last): the first focused byte of each 64-byte window, and its
+    // last focused byte when records are not line-aligned (the window may then straddle two
+    // lines), in stage order.
+    const size_t probe = L.stages.size() - 1;
     std::vector<std::pair<uint32_t, uint32_t>> window_bytes(n_windows, {UINT32_MAX, 0});
     std::vector<uint32_t> order;
     for (size_t s = 0; s < probe && order.size() < tuning.max_prefetch_lines; ++s) {
@@ -363,6 +368,7 @@ size_t estimate_code_bytes(const CodeLayout &L) {
   for (auto &s : L.stages) {
     bytes += 320 + s.scalars.size() * 40 + s.loops.size() * (z ? 512 : 768);
     bytes += s.pieces.size() * (z ? 48 : 80);
+    if (L.stream_ahead) bytes += (s.pieces.size() + s.scalars.size() + 8 * s.loops.size()) * 8;
     bytes += s.pieces.size() * 64 + s.scalars.size() * 8;  // constants, at most
   }
   return bytes + 4096;
@@ -418,6 +424,25 @@ class ScanEmitter : public Xbyak::CodeGenerator {
   void emit_scalar(const WordUse &w);
   Opmask lane_kmask(uint8_t lanes);
 
+  // Stream prefetch (single-stage plans): the line at `at` bytes into the record (or `index`
+  // plus `at`), stream_ahead bytes ahead, once per 64-byte window and record.
+  std::vector<bool> window_prefetched_;
+  void stream_prefetch(uint32_t at, const Reg64 *index = nullptr) {
+    if (L_->stream_ahead == 0) return;
+    if (!index) {
+      if (window_prefetched_[at / 64]) return;
+      window_prefetched_[at / 64] = true;
+    }
+    // A prefetch never faults, so reaching past the end of the records is fine.
+    const uint64_t disp = uint64_t(at) + L_->stream_ahead;
+    if (index) {
+      prefetcht0(ptr[rec_ + *index + disp]);
+    } else {
+      prefetcht0(ptr[rec_ + disp]);
+    }
+  }
+  void new_record_windows() { window_prefetched_.assign((L_->stride + 63) / 64, false); }
+
   // AVX-512
   bool acc_live_[4] = {};
   int next_acc_ = 0;
@@ -452,6 +477,7 @@ Opmask ScanEmitter::lane_kmask(uint8_t lanes) {
 
 void ScanEmitter::emit_scalar(const WordUse &w) {
   const uint32_t off = w.word * 8;
+  stream_prefetch(off);
   mov(tmp_, qword[rec_ + off]);
   xor_(tmp_, qword[query_ + off]);
   if (w.mask != kAllOnes) {
@@ -480,6 +506,7 @@ void ScanEmitter::z_accumulate(const Zmm &t, int slot) {
 
 void ScanEmitter::z_piece(const VectorPiece &p, int slot) {
   const Zmm t(4 + slot % 4);
+  stream_prefetch(p.offset);
   const bool masked = p.lane_mask != 0xFF;
   const Opmask k = masked ? lane_kmask(p.lane_mask) : k0;
   // Zero-masked loads: lanes outside the focus are neither read (no fault either) nor counted.
@@ -517,6 +544,7 @@ void ScanEmitter::z_loop(const LoopRun &r) {
   L(top);
   for (int j = 0; j < 8; ++j) {
     const Zmm t(4 + j % 4);
+    stream_prefetch(base + 64 * j, &loop_);
     vmovdqu64(t, ptr[query_ + loop_ + (base + 64 * j)]);
     vpxorq(t, t, ptr[rec_ + loop_ + (base + 64 * j)]);
     vpopcntq(t, t);
@@ -574,17 +602,14 @@ void ScanEmitter::z_group(Label &group_hits, Label &group_next) {
   jae(group_end);
   align(kLoopAlign);
   L(top);
-  for (int r = 0; r < kGroupRecords; ++r) {
-    for (uint32_t off : layout.prefetch_offsets) {
-      prefetcht0(ptr[rec_ + (uint64_t(layout.prefetch_records + r) * stride + off)]);
-    }
-  }
+  window_prefetched_.assign((kGroupRecords * stride + 63) / 64, false);
   int temp = 0;
   for (int r = 0; r < kGroupRecords; ++r) {
     bool first = true;
     for (const VectorPiece &p : stage.pieces) {
       const Zmm t(8 + temp++ % 4);
       const uint64_t at = uint64_t(r) * stride + p.offset;
+      stream_prefetch(uint32_t(at));
       const bool masked = p.lane_mask != 0xFF;
       const Opmask k = masked ? lane_kmask(p.lane_mask) : k0;
       if (p.query_register >= 0) {
@@ -641,6 +666,7 @@ void ScanEmitter::z_group(Label &group_hits, Label &group_next) {
 }
 
 void ScanEmitter::z_stage(const StageCode &s) {
+  new_record_windows();
   for (auto &w : s.scalars) emit_scalar(w);
   for (auto &r : s.loops) z_loop(r);
   for (auto &p : s.pieces) z_piece(p, next_acc_++);
@@ -713,6 +739,7 @@ void ScanEmitter::y_loop(const LoopRun &r) {
   align(kLoopAlign);
   L(top);
   for (int j = 0; j < 8; ++j) {
+    if ((base + 32 * j) % 64 == 0) stream_prefetch(base + 32 * j, &loop_);
     y_piece(ptr[query_ + loop_ + (base + 32 * j)], ptr[rec_ + loop_ + (base + 32 * j)], 4, nullptr,
             j, true);
   }
@@ -750,9 +777,11 @@ void ScanEmitter::y_reduce() {
 }
 
 void ScanEmitter::y_stage(const StageCode &s) {
+  new_record_windows();
   for (auto &w : s.scalars) emit_scalar(w);
   for (auto &r : s.loops) y_loop(r);
   for (auto &p : s.pieces) {
+    stream_prefetch(p.offset);
     const Label *m = nullptr;
     if (p.partial) m = &constant(std::vector<uint64_t>(p.masks.begin(), p.masks.begin() + p.lanes));
     y_piece(ptr[query_ + p.offset], ptr[rec_ + p.offset], p.lanes, m, next_byte_++, false);

@@ -367,10 +367,13 @@ TEST(PlanBackend, BackendNames) {
 // ---------------------------------------------------------------- planner defaults
 
 TEST(PlanDefaults, PrefetchDefaultFollowsTheProbeStages) {
-  // Single-stage scans leave prefetching to the hardware stream prefetchers.
-  EXPECT_EQ(make_plan(parse(R"("cascade": {"mode": "off"})")).prefetch_records, 0u);
-  EXPECT_EQ(make_plan(parse(R"("cascade": {"mode": "off"})", 65536)).prefetch_records, 0u);
-  EXPECT_EQ(make_plan(parse("", 64)).prefetch_records, 0u);  // one word: one stage
+  // Single-stage scans stream-prefetch every line they load about 1.5 KiB ahead, at least one
+  // record: 2 KiB and 8 KiB records one record ahead, 8-byte records 192 capped at 64,
+  // 512-byte records 3.
+  EXPECT_EQ(make_plan(parse(R"("cascade": {"mode": "off"})")).prefetch_records, 1u);
+  EXPECT_EQ(make_plan(parse(R"("cascade": {"mode": "off"})", 65536)).prefetch_records, 1u);
+  EXPECT_EQ(make_plan(parse("", 64)).prefetch_records, 64u);  // one word: one stage
+  EXPECT_EQ(make_plan(parse(R"("cascade": {"mode": "off"})", 4096)).prefetch_records, 3u);
   // Default K0/K1 probes read one line (words 0..7): 8 KiB / 64 B = 128, capped at 64.
   EXPECT_EQ(make_plan(parse("")).prefetch_records, 64u);
   EXPECT_EQ(make_plan(parse("", 65536)).prefetch_records, 64u);

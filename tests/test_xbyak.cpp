@@ -286,5 +286,43 @@ TEST(Xbyak, TuningVariantsAgree) {
   }
 }
 
+// Single-stage kernels prefetch each line they load, once per record (a stream prefetch);
+// multi-stage kernels only the lines of their probe stages; prefetch_records 0 means none.
+TEST(Xbyak, PrefetchesFollowThePlan) {
+  CodeArena arena;
+  auto prefetches = [&](Isa isa, const std::string &members) {
+    const std::string config = std::string("{\"version\": 1, \"record_bits\": 16384, ") +
+                               "\"max_distance\": 10, \"isa\": \"" + isa_name(isa) + "\"" +
+                               members + "}";
+    auto code = compile_xbyak(make_plan(parse_scan_config(config)), arena);
+    const std::string text = disassemble(code->code_address(), code->code_bytes(), isa_name(isa));
+    size_t count = 0;
+    for (size_t at = text.find("prefetcht0"); at != std::string::npos;
+         at = text.find("prefetcht0", at + 1)) {
+      ++count;
+    }
+    return std::make_pair(count, text.empty());
+  };
+  for (Isa isa : isas_to_test()) {
+    if (prefetches(isa, "").second) GTEST_SKIP() << "this build has no disassembler";
+    const bool z = isa == Isa::avx512;
+    // Full focus, one stage: 32 lines per record, each prefetched once: 32 prefetches in
+    // straight-line AVX-512 code; AVX2 runs the record as a rolled loop of 256 bytes (4 lines)
+    // per trip.
+    EXPECT_EQ(prefetches(isa, R"(, "cascade": {"mode": "off"})").first, z ? 32u : 4u)
+        << isa_name(isa);
+    EXPECT_EQ(prefetches(isa, R"(, "cascade": {"mode": "off"}, "prefetch_records": 0)").first, 0u)
+        << isa_name(isa);
+    // The first 1/8 of the words: 4 lines per record; AVX-512 also runs them in its 8-record
+    // group loop (8 x 4 prefetches) before the per-record loop.
+    EXPECT_EQ(
+        prefetches(isa, R"(, "cascade": {"mode": "off"}, "focus": {"ranges": [[0, 2048]]})").first,
+        z ? 36u : 4u)
+        << isa_name(isa);
+    // Default cascade: the K0 and K1 probes read words 0..7, one line.
+    EXPECT_EQ(prefetches(isa, "").first, 1u) << isa_name(isa);
+  }
+}
+
 }  // namespace
 }  // namespace jitson

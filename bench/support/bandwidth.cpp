@@ -19,12 +19,28 @@ namespace {
 
 constexpr size_t kHugePage = size_t{2} << 20;
 
+// Software prefetch distance of the prefetching read loop: what the single-stage JIT kernels
+// use (about 1.5 KiB ahead; see default_prefetch in jit/plan.cpp).
+constexpr size_t kPrefetchAhead = 1536;
+
+// Prefetches the 64-byte lines [p + ahead, p + ahead + bytes). Integer arithmetic: the address
+// may lie past the buffer, which a prefetch never faults on.
+inline void prefetch_lines(const uint8_t *p, size_t bytes) {
+  const uintptr_t at = reinterpret_cast<uintptr_t>(p) + kPrefetchAhead;
+  for (size_t line = 0; line < bytes; line += 64)
+    _mm_prefetch(reinterpret_cast<const char *>(at + line), _MM_HINT_T0);
+}
+
 // Sums every 64-bit word of [p, p + n): forces each byte to be loaded, cheap enough that the
-// loop is bound by the memory system.
-__attribute__((target("avx512f"))) uint64_t read_all_avx512(const uint8_t *p, size_t n) {
+// loop is bound by the memory system. With `prefetch`, each line is also prefetched
+// kPrefetchAhead bytes ahead (on this project's test machine that read 10-20% faster from huge
+// pages than the hardware prefetchers alone).
+__attribute__((target("avx512f"))) uint64_t read_all_avx512(const uint8_t *p, size_t n,
+                                                            bool prefetch) {
   __m512i acc0 = _mm512_setzero_si512(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
   size_t i = 0;
   for (; i + 256 <= n; i += 256) {
+    if (prefetch) prefetch_lines(p + i, 256);
     acc0 = _mm512_add_epi64(acc0, _mm512_loadu_si512(p + i));  // unaligned load
     acc1 = _mm512_add_epi64(acc1, _mm512_loadu_si512(p + i + 64));
     acc2 = _mm512_add_epi64(acc2, _mm512_loadu_si512(p + i + 128));
@@ -40,10 +56,11 @@ __attribute__((target("avx512f"))) uint64_t read_all_avx512(const uint8_t *p, si
   return sum;
 }
 
-__attribute__((target("avx2"))) uint64_t read_all_avx2(const uint8_t *p, size_t n) {
+__attribute__((target("avx2"))) uint64_t read_all_avx2(const uint8_t *p, size_t n, bool prefetch) {
   __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
   size_t i = 0;
   for (; i + 128 <= n; i += 128) {
+    if (prefetch) prefetch_lines(p + i, 128);
     // Unaligned 32-byte loads.
     acc0 = _mm256_add_epi64(acc0, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + i)));
     acc1 =
@@ -61,10 +78,10 @@ __attribute__((target("avx2"))) uint64_t read_all_avx2(const uint8_t *p, size_t 
   return sum;
 }
 
-uint64_t read_all(const uint8_t *p, size_t n) {
+uint64_t read_all(const uint8_t *p, size_t n, bool prefetch) {
   const CpuFeatures &f = cpu_features();
-  if (f.avx512f && f.os_saves_zmm) return read_all_avx512(p, n);
-  if (f.avx2 && f.os_saves_ymm) return read_all_avx2(p, n);
+  if (f.avx512f && f.os_saves_zmm) return read_all_avx512(p, n, prefetch);
+  if (f.avx2 && f.os_saves_ymm) return read_all_avx2(p, n, prefetch);
   uint64_t sum = 0;
   for (size_t i = 0; i < n; ++i) sum += p[i];
   return sum;
@@ -126,7 +143,10 @@ void AlignedBuffer::release() {
   bytes_ = 0;
 }
 
-ReadBandwidth measure_read_bandwidth(const uint8_t *data, size_t bytes, int threads, int passes) {
+namespace {
+
+ReadBandwidth measure_read_loop(const uint8_t *data, size_t bytes, int threads, int passes,
+                                bool prefetch) {
   threads = std::max(threads, 1);
   passes = std::max(passes, 1);
   const size_t share = (bytes / size_t(threads)) & ~size_t{63};
@@ -140,11 +160,11 @@ ReadBandwidth measure_read_bandwidth(const uint8_t *data, size_t bytes, int thre
       const uint8_t *begin = data + size_t(t) * share;
       const size_t n = t + 1 == threads ? bytes - size_t(t) * share : share;
       double *cpu = &thread_cpu[size_t(t)];
-      workers.emplace_back([&go, &ready, begin, n, cpu] {
+      workers.emplace_back([&go, &ready, begin, n, cpu, prefetch] {
         ready.fetch_add(1);
         while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
         const double start = thread_cpu_seconds();
-        g_sink.fetch_add(read_all(begin, n), std::memory_order_relaxed);
+        g_sink.fetch_add(read_all(begin, n, prefetch), std::memory_order_relaxed);
         *cpu = thread_cpu_seconds() - start;
       });
     }
@@ -165,8 +185,16 @@ ReadBandwidth measure_read_bandwidth(const uint8_t *data, size_t bytes, int thre
   return {double(bytes) / median(wall_seconds) / 1e9, double(bytes) / median(cpu_seconds) / 1e9};
 }
 
-double measure_read_bandwidth_gbs(const uint8_t *data, size_t bytes, int threads, int passes) {
-  return measure_read_bandwidth(data, bytes, threads, passes).wall_gbs;
+}  // namespace
+
+ReadBandwidth measure_read_bandwidth(const uint8_t *data, size_t bytes, int threads, int passes,
+                                     ReadLoop loop) {
+  return measure_read_loop(data, bytes, threads, passes, loop == ReadLoop::prefetching);
+}
+
+double measure_read_bandwidth_gbs(const uint8_t *data, size_t bytes, int threads, int passes,
+                                  ReadLoop loop) {
+  return measure_read_bandwidth(data, bytes, threads, passes, loop).wall_gbs;
 }
 
 double measure_read_bandwidth_gbs(size_t bytes, int threads) {

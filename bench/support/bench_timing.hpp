@@ -45,7 +45,9 @@ void set_scan_rates(benchmark::State &state, uint64_t records, uint64_t pairs_pe
 // hits and best distance of the last scan as counters.
 void time_database_scan(benchmark::State &state, const Kernel &kernel, const DramDatabase &db);
 
-// One thread's read bandwidth over the database's own buffer, as manual iteration time.
+// One thread's read bandwidth over the database's own buffer, as manual iteration time: per
+// iteration the faster of a plain and a prefetching read loop (ReadLoop), whose medians are
+// also kept as counters plain_GBps and prefetching_GBps.
 void time_read_bandwidth(benchmark::State &state, const DramDatabase &db);
 
 // Console output as usual, plus every run's counters (and adjusted real and CPU time) kept by
