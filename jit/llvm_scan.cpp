@@ -186,14 +186,11 @@ std::vector<StageLayout> layout_stages(const Cascade &cascade, uint32_t vector_w
   return layouts;
 }
 
-// Byte offsets in a record to prefetch for record i + prefetch_records: the lines the probe
-// stages (all but the last) read first, at most kMaxPrefetchLines; for a single-stage plan
-// every line it reads (the Xbyak backend prefetches those next to each load, a stream prefetch;
-// here they are issued at the record's top and left to LLVM's scheduler).
+// Byte offsets in a record to prefetch for record i + prefetch_records in a multi-stage plan:
+// the lines the probe stages (all but the last) read first. (A single-stage plan prefetches
+// each line next to its load instead: ScanEmitter::stream_prefetch.)
 std::vector<uint32_t> prefetch_offsets(const Cascade &cascade) {
-  const bool stream = cascade.stages.size() == 1;
-  const size_t probe = stream ? 1 : cascade.stages.size() - 1;
-  const size_t max_lines = stream ? SIZE_MAX : kMaxPrefetchLines;
+  const size_t probe = cascade.stages.size() - 1;
   std::map<uint32_t, std::pair<uint32_t, uint32_t>> windows;  // 64-byte window → first, last
   std::vector<uint32_t> order;
   for (size_t s = 0; s < probe && s < cascade.stages.size(); ++s) {
@@ -212,11 +209,11 @@ std::vector<uint32_t> prefetch_offsets(const Cascade &cascade) {
   }
   std::vector<uint32_t> offsets;
   for (uint32_t window : order) {
-    if (offsets.size() >= max_lines) break;
+    if (offsets.size() >= kMaxPrefetchLines) break;
     auto [first, last] = windows[window];
     offsets.push_back(first);
     // Records not line-aligned: the window may straddle two lines.
-    if (cascade.record_bytes % 64 != 0 && last - first >= 8 && offsets.size() < max_lines)
+    if (cascade.record_bytes % 64 != 0 && last - first >= 8 && offsets.size() < kMaxPrefetchLines)
       offsets.push_back(last);
   }
   return offsets;
@@ -239,6 +236,8 @@ class ScanEmitter {
         i64_(llvm::Type::getInt64Ty(ctx_)),
         ptr_(llvm::PointerType::getUnqual(ctx_)),
         vector_words_(target.vector_words) {
+    if (plan.cascade.stages.size() == 1)
+      stream_ahead_ = uint64_t(plan.prefetch_records) * plan.record_bytes;
     if (vector_words_ == 8) {
       chunk_type_ = llvm::FixedVectorType::get(i64_, 8);
     } else if (vector_words_ == 4) {
@@ -319,6 +318,13 @@ class ScanEmitter {
 
   void preload_query();
   void emit_prefetch(llvm::Value *record);
+  // Stream prefetch (single-stage plans, as the Xbyak backend): the line at `offset` bytes into
+  // record_, stream_ahead_ bytes on; with a constant offset once per 64-byte window and record.
+  void stream_prefetch(uint64_t offset);
+  void stream_prefetch(llvm::Value *offset);
+  void new_record_windows() { window_prefetched_.assign((plan_.record_bytes + 63) / 64, false); }
+  uint64_t stream_ahead_ = 0;
+  std::vector<bool> window_prefetched_;
   llvm::Value *load_arg(llvm::Type *type, size_t offset, const char *name);
   void store_hit(llvm::Value *out, llvm::Value *hits_slot, llvm::Value *index,
                  llvm::Value *distance);
@@ -428,6 +434,7 @@ llvm::Value *ScanEmitter::query_piece(const Piece &piece) {
 }
 
 void ScanEmitter::emit_piece(Accumulator &acc, const Piece &piece) {
+  stream_prefetch(uint64_t(piece.word) * 8);
   llvm::Value *x = b_.CreateXor(query_piece(piece), load_piece(piece, record_));
   if (piece.lanes == 1) {
     if (piece.needs_and) x = b_.CreateAnd(x, b_.getInt64(piece.and_masks[0]));
@@ -472,6 +479,7 @@ void ScanEmitter::emit_loop(Accumulator &acc, const LoopRun &run) {
   std::vector<llvm::Value *> popcounts;
   for (uint32_t c = 0; c < kChunksPerTrip; ++c) {
     llvm::Value *offset = b_.CreateAdd(base, b_.getInt64(c * chunk_bytes));
+    if ((uint64_t(run.first_word) * 8 + c * chunk_bytes) % 64 == 0) stream_prefetch(offset);
     llvm::Value *q = load_input(chunk_type_, query_, offset);
     llvm::Value *r = load_input(chunk_type_, record_, offset);
     popcounts.push_back(chunk_popcount(b_.CreateXor(q, r)));
@@ -543,6 +551,7 @@ void ScanEmitter::emit_piece_table(Accumulator &acc, const std::vector<Piece> &p
       b_.CreateAlignedLoad(i64_, b_.CreateGEP(i64_, offset_table, index), llvm::Align(8));
   llvm::Value *and_mask = b_.CreateAlignedLoad(
       value_type, b_.CreateGEP(value_type, mask_table, index), llvm::Align(vector ? 32 : 8));
+  stream_prefetch(offset);
   llvm::Value *query_address = b_.CreateGEP(i8_, query_, offset);
   llvm::Value *record_address = b_.CreateGEP(i8_, record_, offset);
   llvm::Value *q, *r;
@@ -587,6 +596,7 @@ void ScanEmitter::emit_piece_table(Accumulator &acc, const std::vector<Piece> &p
 
 llvm::Value *ScanEmitter::emit_stage(const StageLayout &layout) {
   Accumulator acc;
+  new_record_windows();
   for (const LoopRun &run : layout.loops) emit_loop(acc, run);
   if (!layout.tabled) {
     for (const Piece &piece : layout.pieces) emit_piece(acc, piece);
@@ -627,6 +637,21 @@ void ScanEmitter::preload_query() {
       preloaded_[{piece.word, piece.lane_mask | (piece.lanes << 8)}] = load_piece(piece, query_);
     }
   }
+}
+
+void ScanEmitter::stream_prefetch(uint64_t offset) {
+  if (stream_ahead_ == 0 || window_prefetched_[offset / 64]) return;
+  window_prefetched_[offset / 64] = true;
+  stream_prefetch(b_.getInt64(offset));
+}
+
+void ScanEmitter::stream_prefetch(llvm::Value *offset) {
+  if (stream_ahead_ == 0) return;
+  // Prefetches never fault, so the address may lie past the block: a plain (not inbounds) GEP.
+  llvm::Value *address =
+      b_.CreateGEP(i8_, record_, b_.CreateAdd(offset, b_.getInt64(stream_ahead_)));
+  b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {ptr_},
+                     {address, b_.getInt32(0), b_.getInt32(3), b_.getInt32(1)});
 }
 
 void ScanEmitter::emit_prefetch(llvm::Value *record) {
@@ -702,8 +727,8 @@ void ScanEmitter::emit_groups(llvm::Value *n_records, llvm::Value *base_index, l
   std::vector<llvm::Value *> sums;
   for (uint32_t r = 0; r < kGroupRecords; ++r) {
     record_ = b_.CreateGEP(i8_, first, b_.getInt64(r * stride));
-    if (plan_.prefetch_records > 0) emit_prefetch(record_);
     Accumulator acc;
+    new_record_windows();
     for (const Piece &piece : layouts_[0].pieces) emit_piece(acc, piece);
     std::vector<llvm::Value *> parts;
     for (llvm::Value *w : acc.wide) {
@@ -825,7 +850,7 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
   b_.SetInsertPoint(loop);
   record_ = b_.CreateLoad(ptr_, record_slot, "rec");
   llvm::Value *index = b_.CreateLoad(i64_, index_slot, "i");
-  if (plan_.prefetch_records > 0) emit_prefetch(record_);
+  if (plan_.prefetch_records > 0 && n_stages > 1) emit_prefetch(record_);
 
   llvm::MDNode *likely = md.createLikelyBranchWeights();
   llvm::MDNode *unlikely = md.createUnlikelyBranchWeights();

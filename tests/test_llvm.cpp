@@ -313,6 +313,32 @@ TEST(Llvm, CodeSizeIrAndSymbol) {
   EXPECT_TRUE(shared_jit().defines(symbol));
 }
 
+// Prefetches follow the plan as in the Xbyak backend: a single-stage plan prefetches next to
+// its loads, one per 64-byte window of a record (the 4 lines of a 2,048-bit focus; AVX-512 also
+// runs them in its 8-record group loop, 8 x 4 more); a cascade
+// prefetches its probe lines at the record's top; prefetch_records 0 means none.
+TEST(Llvm, PrefetchesFollowThePlan) {
+  auto prefetches = [](Isa isa, const std::string &extra) {
+    const std::string ir =
+        compile_llvm(plan_of(simple_config(16384, isa, extra)), shared_jit())->ir();
+    size_t count = 0;
+    for (size_t at = ir.find("call void @llvm.prefetch"); at != std::string::npos;
+         at = ir.find("call void @llvm.prefetch", at + 1)) {
+      ++count;
+    }
+    return count;
+  };
+  for (Isa isa : {Isa::avx512, Isa::avx2}) {
+    const std::string off = R"(, "cascade": {"mode": "off"})";
+    EXPECT_EQ(prefetches(isa, off + R"(, "focus": {"ranges": [[0, 2048]]})"),
+              isa == Isa::avx512 ? 36u : 4u)
+        << isa_name(isa);
+    EXPECT_GE(prefetches(isa, off), 4u) << isa_name(isa);
+    EXPECT_EQ(prefetches(isa, off + R"(, "prefetch_records": 0)"), 0u) << isa_name(isa);
+    EXPECT_EQ(prefetches(isa, ""), 1u) << isa_name(isa);  // K0 and K1 read line 0
+  }
+}
+
 // JITLink maps code writable while linking, then read+execute: never both at once.
 TEST(Llvm, CodeIsNeverWritableAndExecutable) {
   std::vector<std::shared_ptr<CompiledCode>> kept;
