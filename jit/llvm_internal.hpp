@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -71,13 +72,15 @@ class BorrowedMachine {
   std::unique_ptr<llvm::TargetMachine> machine_;
 };
 
-// Verifies `module` (which defines the BlockFn-ABI function `name`), runs the backend's
-// clean-up passes, generates its object with `machine` and links it into the JIT under its own
-// resource tracker (jit/llvm_scan.cpp). Throws Error(internal) on any failure.
+// Builds one kernel (jit/llvm_scan.cpp): a fresh module named "<prefix>_<key>_<serial>" in its
+// own context (compiles on different threads share no IR state), set up for a target machine
+// of `isa` borrowed from the pool; `emit` writes the BlockFn-ABI function of that name into it.
+// The module is verified, run through the backend's clean-up passes, compiled and linked into
+// the JIT under its own resource tracker. Throws Error(internal) on any failure.
 class CompiledCode;
-std::shared_ptr<CompiledCode> link_llvm_kernel(LlvmJit &jit, llvm::Module &module,
-                                               llvm::TargetMachine &machine,
-                                               const std::string &name);
+std::shared_ptr<CompiledCode> build_llvm_kernel(
+    LlvmJit &jit, Isa isa, uint64_t key, const char *prefix,
+    const std::function<void(llvm::Module &module, const std::string &name)> &emit);
 
 // Converts an llvm::Error into jitson::Error(kind internal) with `what` as context.
 [[noreturn]] void throw_llvm_error(llvm::Error error, const std::string &what);

@@ -1017,26 +1017,30 @@ std::shared_ptr<CompiledCode> compile_llvm(const ScanPlan &plan, LlvmJit &jit) {
       plan.cascade.record_bytes != plan.record_bytes)
     throw Error(ErrorKind::internal, "LLVM backend: inconsistent plan record size");
 
-  char name[64];
-  std::snprintf(name, sizeof name, "jitson_scan_%016llx_%llu",
-                static_cast<unsigned long long>(plan.key),
-                static_cast<unsigned long long>(state.next_serial++));
-
-  // Each compile has its own context: compiles on different threads share no IR state.
-  llvm::LLVMContext context;
-  auto module = std::make_unique<llvm::Module>(name, context);
-  BorrowedMachine machine(state, plan.isa);
-  module->setDataLayout(machine->createDataLayout());
-  module->setTargetTriple(machine->getTargetTriple().str());
-
-  ScanEmitter(plan, target, *module).emit(name);
-  return link_llvm_kernel(jit, *module, *machine, name);
+  return build_llvm_kernel(jit, plan.isa, plan.key, "jitson_scan",
+                           [&](llvm::Module &module, const std::string &name) {
+                             ScanEmitter(plan, target, module).emit(name);
+                           });
 }
 
-std::shared_ptr<CompiledCode> link_llvm_kernel(LlvmJit &jit, llvm::Module &module,
-                                               llvm::TargetMachine &machine,
-                                               const std::string &name) {
+std::shared_ptr<CompiledCode> build_llvm_kernel(
+    LlvmJit &jit, Isa isa, uint64_t key, const char *prefix,
+    const std::function<void(llvm::Module &module, const std::string &name)> &emit) {
   LlvmJitState &state = jit.state();
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%s_%016llx_%llu", prefix,
+                static_cast<unsigned long long>(key),
+                static_cast<unsigned long long>(state.next_serial++));
+  const std::string name = buffer;
+  llvm::LLVMContext context;
+  auto owned = std::make_unique<llvm::Module>(name, context);
+  llvm::Module &module = *owned;
+  BorrowedMachine borrowed(state, isa);
+  llvm::TargetMachine &machine = *borrowed;
+  module.setDataLayout(machine.createDataLayout());
+  module.setTargetTriple(machine.getTargetTriple().str());
+  emit(module, name);
+
   std::string problems;
   llvm::raw_string_ostream problem_stream(problems);
   if (llvm::verifyModule(module, &problem_stream))

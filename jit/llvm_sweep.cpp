@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -468,18 +467,10 @@ std::shared_ptr<CompiledCode> compile_llvm_sweep(const ScanPlan &plan, LlvmJit &
     }
   }
 
-  char name[64];
-  std::snprintf(name, sizeof name, "jitson_sweep_%016llx_%llu",
-                static_cast<unsigned long long>(plan.key),
-                static_cast<unsigned long long>(state.next_serial++));
-  // Each compile has its own context: compiles on different threads share no IR state.
-  llvm::LLVMContext context;
-  auto module = std::make_unique<llvm::Module>(name, context);
-  BorrowedMachine machine(state, plan.isa);
-  module->setDataLayout(machine->createDataLayout());
-  module->setTargetTriple(machine->getTargetTriple().str());
-  SweepEmitter(plan, target, *module).emit(name);
-  return link_llvm_kernel(jit, *module, *machine, name);
+  return build_llvm_kernel(jit, plan.isa, plan.key, "jitson_sweep",
+                           [&](llvm::Module &module, const std::string &name) {
+                             SweepEmitter(plan, target, module).emit(name);
+                           });
 }
 
 }  // namespace jitson

@@ -16,8 +16,9 @@ struct XbyakTuning {
   // A run of at least this many whole 64-byte chunks (AVX-512) or 32-byte chunks (AVX2) in one
   // stage becomes a rolled loop of 8 chunks per trip; shorter runs are unrolled.
   uint32_t loop_min_chunks = 16;
-  // Software prefetch: at most this many cache lines per record (focused lines of the probe
-  // stages, or of the only stage). plan.prefetch_records = 0 disables prefetch.
+  // Software prefetch of multi-stage plans: at most this many cache lines per record (focused
+  // lines of the probe stages). Single-stage plans prefetch every line they load (a stream
+  // prefetch). plan.prefetch_records = 0 disables both.
   uint32_t max_prefetch_lines = 8;
   // AVX-512 plans of one stage with at most this many 64-byte chunks run 8 records per loop
   // trip with one joint horizontal reduction and limit compare (0 = never).

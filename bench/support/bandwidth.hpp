@@ -33,7 +33,7 @@ class AlignedBuffer {
 };
 
 // The read loop: left to the hardware prefetchers, or also prefetching each line about 1.5 KiB
-// ahead, as the single-stage JIT kernels do (10-20% faster from huge pages on this project's
+// ahead, as the single-stage JIT kernels do (6-9% faster from huge pages on this project's
 // test machine). A kernel that prefetches is compared with the prefetching loop, so that it is
 // never measured against a limit below what it reaches itself.
 enum class ReadLoop { plain, prefetching };
