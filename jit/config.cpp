@@ -7,6 +7,7 @@
 
 #include "jit/strict_json.hpp"
 #include "jitson/error.hpp"
+#include "jitson/limits.hpp"
 #include "jitson/scan.hpp"
 
 namespace jitson {
@@ -16,10 +17,6 @@ namespace sj = strict_json;
 using sj::Json;
 
 constexpr uint64_t kU32Max = 4294967295u;
-constexpr uint32_t kMinRecordBits = 64;
-constexpr uint32_t kMaxRecordBits = 65536;
-constexpr uint32_t kMaxTopK = 1000000;
-constexpr uint32_t kMaxPrefetchRecords = 64;
 // Stage ends count focused words; ends at or past the last focused word are ignored, so the
 // bound only keeps the numbers small (no record has more than 65,536 of anything).
 constexpr uint32_t kMaxStageEnd = kMaxRecordBits;
@@ -152,11 +149,12 @@ ScanSpec build_spec(const Json &root) {
   ScanSpec spec;
 
   const Json &version = required(root, "version", "the config format version, 1");
-  if (!version.is_number()) {
-    throw ConfigError("/version",
-                      std::string("expected the integer 1, got ") + sj::type_name(version));
+  if (!version.is_number_integer()) {
+    throw ConfigError("/version", std::string("expected the integer 1, got ") +
+                                      (version.is_number_float() ? sj::kNotAnIntegerLiteral
+                                                                 : sj::type_name(version)));
   }
-  if (version.get<double>() != 1.0) {
+  if (version != 1) {
     throw ConfigError(
         "/version", "unsupported version " + sj::quoted(version) + "; this build reads version 1");
   }

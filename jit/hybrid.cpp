@@ -10,6 +10,7 @@
 
 #include "jit/strict_json.hpp"
 #include "jitson/error.hpp"
+#include "jitson/limits.hpp"
 
 namespace jitson {
 namespace {
@@ -19,8 +20,8 @@ using sj::Json;
 
 constexpr uint32_t kSku16K = 16384;
 constexpr uint32_t kSku64K = 65536;
-// The scan's largest top_k (the scan config's limit): the most candidates one scan can return.
-constexpr uint32_t kMaxScanTopK = 1000000;
+// The most candidates one scan can return: the scan config's top_k limit.
+constexpr uint32_t kMaxScanTopK = kMaxTopK;
 constexpr uint64_t kMaxTier0TopK = uint64_t{1} << 53;  // integers a JSON number holds exactly
 
 [[noreturn]] void invalid(const std::string &message) {
@@ -187,7 +188,7 @@ void validate(const HybridConfig &c) {
   BF16Weights::make(c.bf16_weights.sign, c.bf16_weights.exponent, c.bf16_weights.mantissa);
   if (c.max_bf16_candidates > kMaxScanTopK) {
     invalid("HybridConfig: max_bf16_candidates " + std::to_string(c.max_bf16_candidates) +
-            " exceeds 1000000 (0 means every Hamming hit)");
+            " exceeds " + std::to_string(kMaxScanTopK) + " (0 means every Hamming hit)");
   }
   if (c.tier0.enabled && c.tier0.mode == Tier0Mode::fraction &&
       !(std::isfinite(c.tier0.fraction) && c.tier0.fraction > 0)) {

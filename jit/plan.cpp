@@ -13,6 +13,7 @@
 
 #include "jitson/error.hpp"
 #include "jitson/kernels.hpp"
+#include "jitson/limits.hpp"
 
 namespace jitson {
 namespace {
@@ -23,10 +24,11 @@ using Json = nlohmann::ordered_json;
 // A ScanSpec built in C++ skips the parser, so the plan re-checks what the parser guarantees
 // (same pointers and rules), rather than generating code from an impossible spec.
 void check_spec(const ScanSpec &s) {
-  if (s.record_bits < 64 || s.record_bits > 65536 || s.record_bits % 64 != 0) {
+  if (s.record_bits < kMinRecordBits || s.record_bits > kMaxRecordBits || s.record_bits % 64 != 0) {
     throw ConfigError("/record_bits", "value " + std::to_string(s.record_bits) +
-                                          " is not allowed; allowed: multiples of 64 in "
-                                          "64..65536");
+                                          " is not allowed; allowed: multiples of 64 in " +
+                                          std::to_string(kMinRecordBits) + ".." +
+                                          std::to_string(kMaxRecordBits));
   }
   if (!s.focus.empty() && s.focus.size() != s.record_words()) {
     throw ConfigError("/focus", "focus mask has " + std::to_string(s.focus.size()) +
@@ -36,9 +38,9 @@ void check_spec(const ScanSpec &s) {
   if (s.focus_bits() == 0) {
     throw ConfigError("/focus", "empty selection: the focus selects no bit");
   }
-  if (s.top_k < 1 || s.top_k > 1000000) {
-    throw ConfigError("/top_k",
-                      "value " + std::to_string(s.top_k) + " is out of range; allowed 1..1000000");
+  if (s.top_k < 1 || s.top_k > kMaxTopK) {
+    throw ConfigError("/top_k", "value " + std::to_string(s.top_k) +
+                                    " is out of range; allowed 1.." + std::to_string(kMaxTopK));
   }
   if (s.cascade != CascadeMode::off) {
     if (s.stage_words.size() >= size_t(kMaxStages)) {
@@ -48,10 +50,10 @@ void check_spec(const ScanSpec &s) {
     }
     uint32_t previous = 0;
     for (size_t i = 0; i < s.stage_words.size(); ++i) {
-      if (s.stage_words[i] <= previous || s.stage_words[i] > 65536) {
+      if (s.stage_words[i] <= previous || s.stage_words[i] > kMaxRecordBits) {
         throw ConfigError("/cascade/stages/" + std::to_string(i),
-                          "stage ends must increase strictly within 1..65536 (cumulative "
-                          "focused-word counts)");
+                          "stage ends must increase strictly within 1.." +
+                              std::to_string(kMaxRecordBits) + " (cumulative focused-word counts)");
       }
       previous = s.stage_words[i];
     }
@@ -60,9 +62,10 @@ void check_spec(const ScanSpec &s) {
       !(std::isfinite(s.safety_margin) && s.safety_margin > 0)) {
     throw ConfigError("/cascade/safety_margin", "allowed: a finite number > 0");
   }
-  if (s.prefetch_records && *s.prefetch_records > 64) {
+  if (s.prefetch_records && *s.prefetch_records > kMaxPrefetchRecords) {
     throw ConfigError("/prefetch_records", "value " + std::to_string(*s.prefetch_records) +
-                                               " is out of range; allowed 0..64");
+                                               " is out of range; allowed 0.." +
+                                               std::to_string(kMaxPrefetchRecords));
   }
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "jitson/error.hpp"
+#include "jitson/limits.hpp"
 
 namespace jitson::strict_json {
 namespace {
@@ -173,6 +174,16 @@ size_t first_invalid_utf8(std::string_view text) {
 }
 
 Json parse(std::string_view text, std::string_view what) {
+  if (text.size() > kMaxConfigBytes) {
+    throw ConfigError("", std::string(what) + "the text is " + std::to_string(text.size()) +
+                              " bytes; the limit is " + std::to_string(kMaxConfigBytes));
+  }
+  // nlohmann's lexer takes a NUL for the end of the input, so text after one would be ignored.
+  if (size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    throw ConfigError("", std::string(what) + "NUL byte at byte " + std::to_string(nul) +
+                              "; the whole buffer is the document and must be UTF-8 text "
+                              "without NUL");
+  }
   if (size_t bad = first_invalid_utf8(text); bad != std::string_view::npos) {
     throw ConfigError("", std::string(what) + "invalid UTF-8 at byte " + std::to_string(bad) +
                               "; the config must be UTF-8 text");
@@ -249,13 +260,13 @@ uint64_t integer(const Json &value, const std::string &pointer, uint64_t lo, uin
     return uint64_t(v);
   }
   if (value.is_number_float()) {
-    double v = value.get<double>();
-    if (!std::isfinite(v) || std::floor(v) != v) {
-      throw ConfigError(pointer, expected + "non-integral number " + quoted(value));
+    // nlohmann stores every literal with a fraction or an exponent as a double, and an integer
+    // literal too only when it overflows 64 bits. The double cannot tell 1e-400 or
+    // 64.000000000000001 from an integer, so none is taken for one.
+    if (std::fabs(value.get<double>()) >= 0x1p63) {
+      throw ConfigError(pointer, out_of_range(value, lo, hi));
     }
-    // Compared in double: lo and hi are far below 2^53 for every field we read.
-    if (v < double(lo) || v > double(hi)) throw ConfigError(pointer, out_of_range(value, lo, hi));
-    return uint64_t(v);
+    throw ConfigError(pointer, expected + kNotAnIntegerLiteral);
   }
   throw ConfigError(pointer, expected + type_name(value));
 }

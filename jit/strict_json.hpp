@@ -16,7 +16,8 @@ namespace jitson::strict_json {
 // break rules the first one reported is the first in key order.
 using Json = nlohmann::json;
 
-// Parses one JSON text. Throws ConfigError("/", ...) for invalid UTF-8, a syntax error (trailing
+// Parses one JSON text: the whole of `text`, which must not exceed kMaxConfigBytes. Throws
+// ConfigError("/", ...) for a longer text, a NUL byte, invalid UTF-8, a syntax error (trailing
 // comma, comment, truncated input, trailing garbage) with its byte offset, and
 // ConfigError(<pointer of the member>, "duplicate key ...") for a key repeated in one object.
 // `what` prefixes the rule of syntax errors (e.g. "overrides: ").
@@ -30,12 +31,18 @@ size_t first_invalid_utf8(std::string_view text);
 std::string child(const std::string &pointer, std::string_view key);
 std::string child(const std::string &pointer, size_t index);
 
+// What an integral field says of a number written with a fraction or an exponent.
+inline constexpr const char *kNotAnIntegerLiteral =
+    "a number with a fraction or an exponent; write an integer literal (digits only, as in 300)";
+
 // "null", "boolean", "string", "array", "object", "integer" or "number".
 const char *type_name(const Json &value);
 // The value as written in JSON (strings quoted and escaped).
 std::string quoted(const Json &value);
 
-// An integer in [lo, hi]. A number with a zero fraction (2.0, 1e3) counts as an integer.
+// An integer in [lo, hi], written as a JSON integer literal: a number with a fraction or an
+// exponent (2.0, 1e3, 1e-400) is refused whatever its value, decided from the kind of literal,
+// not from a converted double.
 uint64_t integer(const Json &value, const std::string &pointer, uint64_t lo, uint64_t hi);
 // A finite number > 0.
 double positive_number(const Json &value, const std::string &pointer);

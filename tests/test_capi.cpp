@@ -110,6 +110,38 @@ TEST(CApi, ErrorsAreMessagesNotCrashes) {
   jitson_engine_destroy(nullptr);
 }
 
+// config_len bytes are the document: a NUL inside them is an error with its offset, not the
+// end of the text (the defect: a valid config followed by NUL and garbage was accepted).
+TEST(CApi, NulInsideConfigLenIsAnError) {
+  char err[256];
+  EngineGuard g{jitson_engine_create(nullptr, err, sizeof err)};
+  ASSERT_NE(g.e, nullptr) << err;
+  const char text[] = "{\"version\":1,\"record_bits\":128,\"max_distance\":3}\0garbage";
+  EXPECT_EQ(jitson_compile(g.e, text, sizeof text - 1, err, sizeof err), nullptr);
+  EXPECT_EQ(std::string(err),
+            "/: NUL byte at byte 48; the whole buffer is the document and must "
+            "be UTF-8 text without NUL");
+  jitson_kernel *k = jitson_compile(g.e, text, 48, err, sizeof err);  // the config alone
+  ASSERT_NE(k, nullptr) << err;
+  jitson_kernel_release(k);
+}
+
+// jitson.h promises one line: a key with a newline and an escape sequence is quoted escaped.
+TEST(CApi, ErrorTextIsOneLineWithoutControlCharacters) {
+  char err[512];
+  EngineGuard g{jitson_engine_create(nullptr, err, sizeof err)};
+  ASSERT_NE(g.e, nullptr) << err;
+  EXPECT_EQ(
+      compile(g.e, R"({"version": 1, "record_bits": 64, "max_distance": 1, "a\nb\u001b[31m": 0})",
+              err, sizeof err),
+      nullptr);
+  const std::string message = err;
+  EXPECT_TRUE(message.starts_with("/a\\nb\\u001b[31m: unknown field")) << message;
+  for (char c : message) EXPECT_FALSE((unsigned char)c < 0x20 || c == 0x7f) << message;
+  EXPECT_EQ(jitson_engine_create("{\"thr\teads\": 1}", err, sizeof err), nullptr);
+  for (char c : std::string(err)) EXPECT_FALSE((unsigned char)c < 0x20) << err;
+}
+
 TEST(CApi, EngineOptions) {
   char err[256];
   jitson_engine *e = jitson_engine_create(

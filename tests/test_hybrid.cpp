@@ -655,7 +655,7 @@ TEST(HybridConfigJson, ErrorsNameThePointer) {
       {"{" + base + R"(, "profile": "fast"})", "/profile", "learning"},
       {"{" + base + R"(, "name": 3})", "/name", "string"},
       {"{" + base + R"(, "max_distance": 16385})", "/max_distance", "0..16384"},
-      {"{" + base + R"(, "max_distance": 1.5})", "/max_distance", "non-integral"},
+      {"{" + base + R"(, "max_distance": 1.5})", "/max_distance", "fraction or an exponent"},
       {"{" + base + R"(, "cascade": {"mode": "fast"}})", "/cascade/mode", "exact"},
       {"{" + base + R"(, "cascade": {"depth": 1}})", "/cascade/depth", "unknown field"},
       {"{" + base + R"(, "cascade": {"mode": "off", "stages": [1]}})", "/cascade/stages", "stages"},

@@ -4,8 +4,15 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace jitson {
+
+// The text with every control character (C0, DEL and the C1 range U+0080..U+009F) written as a
+// JSON escape (\n, \t, \u001b, \u009b), so a message that quotes user text (a key, a path, a
+// value) stays one line and cannot drive the terminal it is printed on. Other bytes, including
+// invalid UTF-8, pass unchanged.
+std::string escape_control(std::string_view text);
 
 enum class ErrorKind {
   invalid_argument,  // a caller passed a bad value (null pointer, size mismatch)
@@ -18,7 +25,9 @@ enum class ErrorKind {
 
 class Error : public std::runtime_error {
  public:
-  Error(ErrorKind kind, const std::string &message) : std::runtime_error(message), kind_(kind) {}
+  // what() is the message with its control characters escaped (escape_control): always one line.
+  Error(ErrorKind kind, const std::string &message)
+      : std::runtime_error(escape_control(message)), kind_(kind) {}
   ErrorKind kind() const noexcept { return kind_; }
 
  private:
@@ -26,7 +35,8 @@ class Error : public std::runtime_error {
 };
 
 // A config rule violation. what() is "<pointer>: <rule>", e.g.
-// "/focus/ranges/2: end 70000 exceeds record_bits 65536".
+// "/focus/ranges/2: end 70000 exceeds record_bits 65536", escaped as Error's; pointer() is the
+// RFC 6901 pointer itself (its tokens escaped with ~0 and ~1, control characters kept).
 class ConfigError : public Error {
  public:
   ConfigError(std::string pointer, const std::string &rule)
