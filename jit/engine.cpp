@@ -341,8 +341,8 @@ struct Entry {
   std::shared_future<std::shared_ptr<const Kernel>> kernel;
   size_t bytes = 0;  // set when compiled
   bool ready = false;
-  // Config texts that map here (text cache aliases): the keys of by_text, which node-based
-  // maps never move, so the text is stored once.
+  // Config texts that map here (text cache aliases), oldest first: the keys of by_text, which
+  // node-based maps never move, so the text is stored once.
   std::vector<const std::string *> texts;
   std::list<Entry *>::iterator lru;
 };
@@ -351,6 +351,17 @@ struct TextHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
+
+// A kernel keeps at most this many config texts for the no-parse fast path: texts that differ
+// only in "name" or white space are all the same kernel, and keeping each of them would let a
+// stream of distinct names grow the cache without bound while its kernel stays hot. The oldest
+// text gives way; a text that lost its place is parsed again (a key hit: no code generation).
+constexpr size_t kMaxTextsPerEntry = 4;
+
+// Bytes an alias costs: the text, its hash node and bucket, its place in the entry's list.
+size_t alias_bytes(std::string_view text) {
+  return text.size() + 96;
+}
 
 size_t plan_bytes(const ScanPlan &p) {
   // (Runtime-sweep cascades for other block sizes are created on demand and not counted.)
@@ -393,6 +404,7 @@ struct Engine::Impl {
 #endif
   std::shared_ptr<const Kernel> get(const ScanSpec &spec, std::optional<std::string_view> text);
   void alias_locked(Entry *e, std::string_view text);
+  void drop_oldest_alias_locked(Entry *e);
   void evict_locked(const Entry *keep);
   void remove_locked(Entry *e);
 };
@@ -530,10 +542,7 @@ std::shared_ptr<const Kernel> Engine::Impl::build(ScanPlan plan) {
 }
 
 void Engine::Impl::remove_locked(Entry *e) {
-  for (const std::string *t : e->texts) {
-    auto it = by_text.find(std::string_view(*t));
-    if (it != by_text.end()) by_text.erase(it);  // frees *t: not read after this
-  }
+  while (!e->texts.empty()) drop_oldest_alias_locked(e);
   lru.erase(e->lru);
   stats.bytes -= e->bytes;
   auto [it, end] = by_key.equal_range(e->key);
@@ -552,9 +561,30 @@ void Engine::Impl::evict_locked(const Entry *keep) {
   }
 }
 
+// Texts count in the cache's bytes from the moment they are kept, so the budget bounds them
+// together with the code they point to.
 void Engine::Impl::alias_locked(Entry *e, std::string_view text) {
+  const size_t cost = alias_bytes(text);
+  // A text this large against the budget would crowd out kernels; it is parsed on every compile.
+  if (cost > options.cache_bytes / 8) return;
   auto [it, inserted] = by_text.emplace(std::string(text), e);
-  if (inserted) e->texts.push_back(&it->first);
+  if (!inserted) return;
+  if (e->texts.size() == kMaxTextsPerEntry) drop_oldest_alias_locked(e);
+  e->texts.push_back(&it->first);
+  e->bytes += cost;
+  stats.bytes += cost;
+  stats.texts = by_text.size();
+}
+
+void Engine::Impl::drop_oldest_alias_locked(Entry *e) {
+  const std::string *oldest = e->texts.front();
+  const size_t cost = alias_bytes(*oldest);
+  e->texts.erase(e->texts.begin());
+  e->bytes -= cost;
+  stats.bytes -= cost;
+  auto it = by_text.find(std::string_view(*oldest));
+  if (it != by_text.end()) by_text.erase(it);  // frees *oldest: not read after this
+  stats.texts = by_text.size();
 }
 
 std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec,
@@ -570,7 +600,11 @@ std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec,
       if (e->spec->same_meaning(spec)) {
         ++stats.hits;
         lru.splice(lru.begin(), lru, e->lru);
-        if (text && by_text.find(*text) == by_text.end()) alias_locked(e, *text);
+        if (text && by_text.find(*text) == by_text.end()) {
+          alias_locked(e, *text);
+          evict_locked(e);
+          stats.entries = lru.size();
+        }
         future = e->kernel;
         break;
       }
@@ -621,9 +655,10 @@ std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec,
   promise.set_value(kernel);
   std::lock_guard lock(mutex);
   mine->spec = &kernel->spec();
-  mine->bytes = kernel->code_bytes() + plan_bytes(kernel->plan());
+  const size_t kernel_bytes = kernel->code_bytes() + plan_bytes(kernel->plan());
+  mine->bytes += kernel_bytes;  // its texts are counted already
   mine->ready = true;
-  stats.bytes += mine->bytes;
+  stats.bytes += kernel_bytes;
   evict_locked(mine);
   stats.entries = lru.size();
   return kernel;

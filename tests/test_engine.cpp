@@ -15,6 +15,7 @@
 
 #include "jitson/engine.hpp"
 #include "jitson/error.hpp"
+#include "jitson/limits.hpp"
 #include "support/oracle.hpp"
 
 namespace jitson {
@@ -66,6 +67,79 @@ TEST(Engine, EvictsByBytesButKeepsKernelsInUseAlive) {
   ASSERT_EQ(r.hits.size(), 1u);
   EXPECT_EQ(r.hits[0].index, 42u);
   EXPECT_EQ(r.hits[0].distance, 2u);
+}
+
+// Resident set size in bytes, from /proc/self/statm.
+size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  size_t pages_total = 0, pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return pages_resident * size_t(sysconf(_SC_PAGESIZE));
+}
+
+// Configs that differ only in "name" are one kernel; each text used to be kept forever as a
+// fast-path alias, outside the byte budget (228 MB after 1M names under the default cache).
+TEST(Engine, DistinctNamesKeepTheCacheBounded) {
+  EngineOptions o;
+  o.cache_bytes = 1 << 20;
+  Engine engine(o);
+  auto first = engine.compile(config(128, 3, ", \"name\": \"warm-up\""));
+  const size_t rss_before = resident_bytes();
+  const int names = 1000000;
+  for (int i = 0; i < names; ++i) {
+    auto k = engine.compile(config(128, 3, ", \"name\": \"n" + std::to_string(i) + "\""));
+    ASSERT_EQ(k.get(), first.get());
+  }
+  CacheStats s = engine.cache_stats();
+  EXPECT_EQ(s.compiles, 1u);
+  EXPECT_LE(s.texts, 4u);
+  EXPECT_LE(s.bytes, o.cache_bytes);
+  // The texts kept are the latest ones: the fast path still serves a repeated text.
+  const uint64_t hits_before = s.hits;
+  engine.compile(config(128, 3, ", \"name\": \"n" + std::to_string(names - 1) + "\""));
+  EXPECT_EQ(engine.cache_stats().hits, hits_before + 1);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  // (A sanitizer's allocator keeps freed memory in quarantine: RSS says nothing there.)
+  const size_t grown = resident_bytes() - std::min(rss_before, resident_bytes());
+  EXPECT_LT(grown, size_t(16) << 20)
+      << "RSS grew by " << grown << " bytes over " << names << " names";
+#endif
+}
+
+// Large texts count in the budget: 100 KB texts (white space makes each distinct) of distinct
+// meanings under a 4 MiB cache keep the cache within it.
+TEST(Engine, LargeConfigTextsCountInTheCacheBudget) {
+  EngineOptions o;
+  o.cache_bytes = 4 << 20;
+  Engine engine(o);
+  for (uint32_t i = 0; i < 400; ++i) {
+    std::string text = config(1024, i);
+    text.insert(1, 100000, ' ');
+    engine.compile(text);
+    ASSERT_LE(engine.cache_stats().bytes, o.cache_bytes + 120000) << i;
+  }
+  CacheStats s = engine.cache_stats();
+  EXPECT_GT(s.evictions, 300u);
+  EXPECT_LE(s.texts, s.entries * 4);
+  // A text larger than an eighth of the budget is compiled but not kept as an alias.
+  std::string huge = config(128, 1);
+  huge.insert(1, 600000, ' ');
+  auto k = engine.compile(huge);
+  EXPECT_EQ(k->spec().max_distance, 1u);
+  EXPECT_LE(engine.cache_stats().bytes, o.cache_bytes + 120000);
+}
+
+TEST(Engine, ConfigTextLongerThanTheLimitIsAnError) {
+  Engine engine;
+  std::string text = config(128, 3);
+  text.insert(1, kMaxConfigBytes, ' ');
+  try {
+    engine.compile(text);
+    FAIL() << "accepted a text over the limit";
+  } catch (const ConfigError &e) {
+    EXPECT_NE(std::string(e.what()).find("the limit is 1048576"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(engine.cache_stats().texts, 0u);
 }
 
 TEST(Engine, JitDisabledFallsBackToRuntimeAndSaysSo) {

@@ -24,7 +24,7 @@ namespace jitson {
 
 struct EngineOptions {
   unsigned threads = 0;            // scan threads; 0 = all cores
-  size_t cache_bytes = 64u << 20;  // LRU capacity in code bytes (plans count too)
+  size_t cache_bytes = 64u << 20;  // LRU capacity in bytes: code, plans and kept config texts
   std::optional<Isa> isa;          // upper limit on the ISA kernels may use
   bool jit = true;                 // false: every kernel uses the runtime backend
   // Parses {"threads": N, "cache_bytes": N, "isa": "...", "jit": true|false}; throws ConfigError.
@@ -139,9 +139,13 @@ class Kernel {
   mutable std::map<uint32_t, OtherBlockSweep> other_blocks_;
 };
 
+// bytes counts the kernels' code and plans and the config texts kept for the no-parse fast path
+// (at most 4 per kernel, each at most kMaxConfigBytes): everything the cache holds is within
+// capacity_bytes, give or take the one entry being added.
 struct CacheStats {
   uint64_t hits = 0, misses = 0, evictions = 0, compiles = 0, fallbacks = 0;
   size_t entries = 0, bytes = 0, capacity_bytes = 0;
+  size_t texts = 0;  // config texts kept
 };
 
 class Engine {
