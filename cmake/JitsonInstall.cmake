@@ -28,6 +28,10 @@ configure_file(cmake/jitson.pc.in ${CMAKE_CURRENT_BINARY_DIR}/jitson.pc.in @ONLY
 file(GENERATE OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/jitson.pc INPUT ${CMAKE_CURRENT_BINARY_DIR}/jitson.pc.in)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/jitson.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 if(TARGET jitson_cli)
+  # The installed command finds the installed libjitson from its own place, in any prefix,
+  # without LD_LIBRARY_PATH: RUNPATH $ORIGIN/<bin → lib>.
+  file(RELATIVE_PATH JITSON_BIN_TO_LIB "/prefix/${CMAKE_INSTALL_BINDIR}" "/prefix/${CMAKE_INSTALL_LIBDIR}")
+  set_target_properties(jitson_cli PROPERTIES INSTALL_RPATH "$ORIGIN/${JITSON_BIN_TO_LIB}")
   install(TARGETS jitson_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
 install(DIRECTORY configs/ DESTINATION ${CMAKE_INSTALL_DATADIR}/jitson/configs)

@@ -8,6 +8,24 @@ rm -rf "$prefix" "$build/examples-cmake" "$build/examples-pc"
 cmake --install "$build" --prefix "$prefix" >/dev/null
 libdir=$(ls -d "$prefix"/lib*/ | head -1)
 
+# The installed command runs from its prefix alone: no LD_LIBRARY_PATH, and it must load the
+# installed libjitson, not the build tree's.
+if [ -x "$prefix/bin/jitson" ]; then
+  env -u LD_LIBRARY_PATH "$prefix/bin/jitson" info >/dev/null
+  env -u LD_LIBRARY_PATH "$prefix/bin/jitson" validate "$prefix/share/jitson/configs/examples/full-focus.json"
+  loaded=$(env -u LD_LIBRARY_PATH LD_TRACE_LOADED_OBJECTS=1 "$prefix/bin/jitson" |
+    sed -n 's/^[[:space:]]*libjitson[^ ]* => \([^ ]*\) .*/\1/p')
+  if [ "$(realpath -e "$loaded" 2>/dev/null)" != "$(realpath -e "$libdir"/libjitson.so.0)" ]; then
+    echo "installed jitson loads the wrong libjitson: '$loaded'" >&2
+    exit 1
+  fi
+  # A copy of the prefix elsewhere runs too: the path is relative to the binary.
+  moved="$build/examples-prefix-moved"
+  rm -rf "$moved"; cp -a "$prefix" "$moved"
+  env -u LD_LIBRARY_PATH "$moved/bin/jitson" info >/dev/null
+  rm -rf "$moved"
+fi
+
 cmake -S "$src/examples/standalone" -B "$build/examples-cmake" -G Ninja \
   -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build/examples-cmake" >/dev/null
