@@ -71,7 +71,9 @@ QuantParams params_u8(const float *x, size_t n) {
     hi = x[i] > hi ? x[i] : hi;
   }
   QuantParams p;
-  p.scale = usable((hi - lo) / 255.0f);
+  // In double: data spanning more than FLT_MAX ({-3e38, 3e38}) would make hi - lo +Inf in f32;
+  // the quotient is at most 2 * FLT_MAX / 255, which f32 holds.
+  p.scale = usable(static_cast<float>((double(hi) - double(lo)) / 255.0));
   p.zero_point = static_cast<int32_t>(clampf(round_even(-lo / p.scale), 0.0f, 255.0f));
   return p;
 }

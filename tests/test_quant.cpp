@@ -50,6 +50,36 @@ TEST(QuantU8, ZeroPointFromTheRangeWithZero) {
   }
 }
 
+// Data spanning more than FLT_MAX: (max - min) / 255 in f32 was +Inf, the codes all zero and
+// their dequantisation NaN, and quantize_u8 refused the very parameters it had returned.
+TEST(QuantU8, ScaleIsFiniteForDataSpanningMoreThanFltMax) {
+  const std::vector<float> x = {-3e38f, 3e38f, 1.0f};
+  std::vector<uint8_t> q(3);
+  const QuantParams p = jitson::quantize_u8(x, q);
+  ASSERT_TRUE(std::isfinite(p.scale)) << p.scale;
+  EXPECT_EQ(p.scale, static_cast<float>((3e38 + 3e38) / 255.0));
+  EXPECT_EQ(p.zero_point, 128);  // RNE(3e38 / scale) = RNE(127.5...)
+  EXPECT_EQ(q, (std::vector<uint8_t>{0, 255, 128}));
+  std::vector<float> back(3);
+  jitson::dequantize_u8(q, p, back);
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(back[i])) << i;
+    EXPECT_LE(std::fabs(double(back[i]) - double(x[i])), double(p.scale)) << i;
+  }
+  std::vector<uint8_t> again(3);
+  EXPECT_NO_THROW(jitson::quantize_u8(x, p, again));  // its own parameters are valid input
+  EXPECT_EQ(again, q);
+
+  // The same row through the per-row form.
+  float scale = 0;
+  int32_t zero_point = -1;
+  std::vector<uint8_t> row_q(3);
+  jitson::quantize_u8_per_row(x.data(), 1, 3, 3, row_q.data(), 3, &scale, &zero_point);
+  EXPECT_EQ(scale, p.scale);
+  EXPECT_EQ(zero_point, p.zero_point);
+  EXPECT_EQ(row_q, q);
+}
+
 TEST(QuantU8, EmptyAndConstantInputs) {
   EXPECT_EQ(jitson::quant_params_u8({}), (QuantParams{1.0f, 0}));
   const std::vector<float> zeros(5, 0.0f);
