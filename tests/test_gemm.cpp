@@ -667,6 +667,54 @@ TEST(GemmBf16, LargeRandomWithinBoundOnEveryPath) {
   }
 }
 
+// SEMANTICS.md §9.2: the dot-product instructions (vdpbf16ps, AMX tdpbf16ps) treat subnormal
+// bf16 inputs and f32 results as zero; the exact path (extension none) keeps them. Which one the
+// default runs is what gemm_kernel_name("bf16") names.
+TEST(GemmBf16, SubnormalsAreKeptByTheExactPathAndFlushedByTheDotPaths) {
+  const int64_t m = 16, n = 16, k = 64;
+  // Case 1: subnormal inputs. Every A element is the smallest bf16 subnormal 2^-133, B is 1:
+  // C = 64 * 2^-133 = 2^-127, itself subnormal in f32.
+  const std::vector<uint16_t> a_sub(size_t(m * k), 0x0001), ones(size_t(k * n), 0x3F80);
+  // Case 2: normal inputs whose products and sum are subnormal: 2^-70 * 2^-60 summed twice is
+  // 2^-129. (Only the first two p of each row/column are non-zero.)
+  std::vector<uint16_t> a_normal(size_t(m * k), 0), b_normal(size_t(k * n), 0);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t p = 0; p < 2; ++p) a_normal[size_t(i * k + p)] = jitson::f32_to_bf16(0x1p-70f);
+  for (int64_t p = 0; p < 2; ++p)
+    for (int64_t j = 0; j < n; ++j) b_normal[size_t(p * n + j)] = jitson::f32_to_bf16(0x1p-60f);
+
+  auto run = [&](const std::vector<uint16_t> &a, const std::vector<uint16_t> &b,
+                 const GemmOptions &options) {
+    std::vector<float> c(size_t(m * n), -1.0f);
+    jitson::gemm_bf16(GemmOrder::row_major, GemmTranspose::none, GemmTranspose::none, m, n, k, 1.0f,
+                      a.data(), k, b.data(), n, 0.0f, c.data(), n, options);
+    return c;
+  };
+  auto all_equal = [](const std::vector<float> &c, float want) {
+    for (float v : c)
+      if (std::memcmp(&v, &want, 4) != 0) return false;
+    return true;
+  };
+  int flushing_paths = 0;
+  for (const GemmOptions &options : bf16_paths()) {
+    const bool exact = options.extension == GemmExtension::none;
+    const std::string name = jitson::gemm_kernel_name("bf16", options);
+    EXPECT_TRUE(all_equal(run(a_sub, ones, options), exact ? 0x1p-127f : 0.0f)) << name;
+    EXPECT_TRUE(all_equal(run(a_normal, b_normal, options), exact ? 0x1p-129f : 0.0f)) << name;
+    flushing_paths += exact ? 0 : 1;
+  }
+  // The default follows the kernel it names: on a CPU with AVX-512 BF16 or AMX that is a
+  // flushing path; elsewhere the exact one.
+  const std::string best = jitson::gemm_kernel_name("bf16", GemmOptions{});
+  const bool default_flushes = jitson::active_isa() == Isa::avx512 && flushing_paths > 0;
+  EXPECT_TRUE(all_equal(run(a_sub, ones, GemmOptions{}), default_flushes ? 0.0f : 0x1p-127f))
+      << best;
+  // A caller who needs subnormals asks for the exact path and gets them on every ISA.
+  GemmOptions exact;
+  exact.extension = GemmExtension::none;
+  EXPECT_TRUE(all_equal(run(a_sub, ones, exact), 0x1p-127f));
+}
+
 TEST(GemmBf16, ValidationUsesTheSgemmRules) {
   std::vector<uint16_t> a(16), b(16);
   std::vector<float> c(16);

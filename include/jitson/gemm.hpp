@@ -31,7 +31,9 @@ enum class GemmTranspose : int { none = 111, transpose = 112, conj_transpose = 1
 
 // Optional instruction families beyond the base ISA, used by gemm_bf16 and the u8 x i8 GEMMs.
 enum class GemmExtension {
-  best,        // the fastest this CPU offers for the chosen ISA (AMX > AVX-512 dot > none)
+  best,        // the fastest this CPU offers for the chosen ISA (AMX > AVX-512 dot > none);
+               // the default, so on a CPU with AVX-512 BF16 or AMX gemm_bf16 flushes
+               // subnormals (see gemm_bf16) unless the caller asks for none
   none,        // no dot-product instructions: bf16 converted to f32 (the exact-rounding path on
                // the ISA's f32 kernel); u8 x i8 on the portable integer kernel
   avx512_dot,  // AVX-512 BF16 vdpbf16ps / AVX-512 VNNI vpdpbusd (Error(unsupported) if absent)
@@ -83,6 +85,9 @@ void sgemm(int order, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
 //   |C - C_exact| <= (k + 2) * 2^-24 * (|alpha| * sum_p |a_ip * b_pj| + |beta * C_ij|)
 // where C_exact is the real-number result (the tests check this bound; with small integers, where
 // every sum is exact, all paths give the exact result).
+// Subnormals (SEMANTICS.md §9.2): the default options choose vdpbf16ps or AMX where the CPU has
+// them, so by default a subnormal bf16 input counts as zero and a subnormal result becomes zero.
+// GemmExtension::none keeps both, on every ISA (tests: GemmBf16.Subnormals...).
 void gemm_bf16(GemmOrder order, GemmTranspose trans_a, GemmTranspose trans_b, int64_t m, int64_t n,
                int64_t k, float alpha, const uint16_t *a, int64_t lda, const uint16_t *b,
                int64_t ldb, float beta, float *c, int64_t ldc, const GemmOptions &options = {});
