@@ -175,10 +175,11 @@ ScanSpec build_spec(const Json &root) {
     spec.metric = Metric::hamming;
   }
 
-  const Json &max_distance =
-      required(root, "max_distance",
-               "a record is a hit only if its masked distance <= this (0..4294967295)");
-  spec.max_distance = uint32_t(sj::integer(max_distance, "/max_distance", 0, kU32Max));
+  // Absent: no bound, a pure top-k search (the same meaning as any value >= the focused bits).
+  spec.max_distance = uint32_t(kU32Max);
+  if (const Json *max_distance = member(root, "max_distance")) {
+    spec.max_distance = uint32_t(sj::integer(*max_distance, "/max_distance", 0, kU32Max));
+  }
 
   if (const Json *top_k = member(root, "top_k")) {
     spec.top_k = uint32_t(sj::integer(*top_k, "/top_k", 1, kMaxTopK));

@@ -368,9 +368,20 @@ TEST(ConfigFields, MetricMustBeHamming) {
   EXPECT_TRUE(rejects(config(R"("metric": 1)"), "/metric", "expected a string"));
 }
 
-TEST(ConfigFields, MaxDistanceIsRequired) {
-  EXPECT_TRUE(rejects(R"({"version": 1, "record_bits": 64})", "/max_distance",
-                      "required field is missing"));
+// Absent max_distance means no bound: a pure top-k search, the same kernel as any bound at or
+// above the focused bit count.
+TEST(ConfigFields, MaxDistanceIsOptionalAndAbsentMeansNoBound) {
+  const ScanSpec s = parse_scan_config(R"({"version": 1, "record_bits": 64})");
+  EXPECT_EQ(s.max_distance, 4294967295u);
+  const ScanSpec full =
+      parse_scan_config(R"({"version": 1, "record_bits": 64, "max_distance": 64})");
+  EXPECT_EQ(s.key(), full.key());
+  EXPECT_TRUE(s.same_meaning(full));
+  EXPECT_NE(s.canonical_json().find("\"max_distance\":64"), std::string::npos)
+      << s.canonical_json();
+  const ScanSpec bounded =
+      parse_scan_config(R"({"version": 1, "record_bits": 64, "max_distance": 63})");
+  EXPECT_FALSE(s.same_meaning(bounded));
 }
 
 TEST(ConfigFields, NegativeMaxDistanceIsRejected) {
@@ -725,9 +736,10 @@ TEST(ConfigOverrides, OverrideErrorsUseTheSamePointers) {
   EXPECT_TRUE(rejects_override(config(), R"({"threshold": 5})", "/threshold", "unknown field"));
 }
 
-TEST(ConfigOverrides, OverrideCanRemoveARequiredField) {
-  EXPECT_TRUE(rejects_override(config(), R"({"max_distance": null})", "/max_distance",
+TEST(ConfigOverrides, OverrideCanRemoveAField) {
+  EXPECT_TRUE(rejects_override(config(), R"({"record_bits": null})", "/record_bits",
                                "required field is missing"));
+  EXPECT_EQ(parse_scan_config(config(), R"({"max_distance": null})").max_distance, 4294967295u);
 }
 
 TEST(ConfigOverrides, OverridesMustBeAnObject) {
@@ -1039,7 +1051,7 @@ TEST(ConfigSchema, SchemaListsExactlyTheFieldsTheParserAccepts) {
   for (auto &[k, v] : schema["properties"].items()) schema_fields.insert(k);
   EXPECT_EQ(parser_fields, schema_fields);
   std::set<std::string> required(schema["required"].begin(), schema["required"].end());
-  EXPECT_EQ(required, (std::set<std::string>{"version", "record_bits", "max_distance"}));
+  EXPECT_EQ(required, (std::set<std::string>{"version", "record_bits"}));
   EXPECT_EQ(schema["properties"]["focus"]["properties"].size(), 2u);
   EXPECT_EQ(schema["properties"]["cascade"]["properties"].size(), 3u);
 }
