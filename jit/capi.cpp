@@ -1,6 +1,7 @@
 // The C API: a thin, exception-free shell over Engine and Kernel.
 #include "jitson/jitson.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -9,6 +10,7 @@
 
 #include "jitson/engine.hpp"
 #include "jitson/error.hpp"
+#include "jitson/topk.hpp"
 
 struct jitson_engine {
   jitson::Engine engine;
@@ -17,6 +19,10 @@ struct jitson_engine {
 
 struct jitson_kernel {
   std::shared_ptr<const jitson::Kernel> kernel;
+};
+
+struct jitson_topk {
+  jitson::TopKAccumulator acc;
 };
 
 namespace {
@@ -127,6 +133,79 @@ int64_t jitson_scan_range(const jitson_kernel *k, const uint8_t *query, const ui
                           uint64_t out_cap, jitson_stats *stats, char *err, size_t err_len) {
   return scan_impl(k, query, records, n_records, begin, end, true, out, out_cap, stats, err,
                    err_len);
+}
+
+jitson_topk *jitson_topk_create(const jitson_kernel *k, const uint8_t *queries, uint64_t n_queries,
+                                char *err, size_t err_len) {
+  return guarded<jitson_topk *>(err, err_len, nullptr, [&]() -> jitson_topk * {
+    if (!k) throw jitson::Error(jitson::ErrorKind::invalid_argument, "kernel is NULL");
+    return new jitson_topk{jitson::TopKAccumulator(k->kernel, queries, n_queries)};
+  });
+}
+
+namespace {
+int feed_impl(jitson_topk *t, const jitson::DatabaseView &view, const uint64_t *row_ids,
+              uint64_t base_row, const uint8_t *skip_bitmap) {
+  t->acc.feed(jitson::Chunk{view, row_ids, base_row, skip_bitmap});
+  return 0;
+}
+void require_topk(const jitson_topk *t, const char *name) {
+  if (!t) throw jitson::Error(jitson::ErrorKind::invalid_argument, std::string(name) + " is NULL");
+}
+}  // namespace
+
+int jitson_topk_feed(jitson_topk *t, const uint8_t *records, uint64_t n_records,
+                     const uint64_t *row_ids, uint64_t base_row, const uint8_t *skip_bitmap,
+                     char *err, size_t err_len) {
+  return guarded<int>(err, err_len, -1, [&] {
+    require_topk(t, "accumulator");
+    const uint32_t bytes = t->acc.kernel().plan().record_bytes;
+    return feed_impl(t, jitson::DatabaseView::rows(records, n_records, bytes), row_ids, base_row,
+                     skip_bitmap);
+  });
+}
+
+int jitson_topk_feed_blocked(jitson_topk *t, const uint8_t *blocks, uint64_t n_records,
+                             uint32_t block_records, const uint64_t *row_ids, uint64_t base_row,
+                             const uint8_t *skip_bitmap, char *err, size_t err_len) {
+  return guarded<int>(err, err_len, -1, [&] {
+    require_topk(t, "accumulator");
+    const uint32_t bytes = t->acc.kernel().plan().record_bytes;
+    return feed_impl(t, jitson::DatabaseView::blocked(blocks, n_records, bytes, block_records),
+                     row_ids, base_row, skip_bitmap);
+  });
+}
+
+int jitson_topk_merge(jitson_topk *into, const jitson_topk *from, char *err, size_t err_len) {
+  return guarded<int>(err, err_len, -1, [&] {
+    require_topk(into, "into");
+    require_topk(from, "from");
+    into->acc.merge(from->acc);
+    return 0;
+  });
+}
+
+int64_t jitson_topk_result(const jitson_topk *t, uint64_t query, jitson_hit *out, uint64_t out_cap,
+                           jitson_stats *stats, char *err, size_t err_len) {
+  return guarded<int64_t>(err, err_len, -1, [&]() -> int64_t {
+    require_topk(t, "accumulator");
+    if (!out && out_cap > 0) {
+      throw jitson::Error(jitson::ErrorKind::invalid_argument, "out is NULL but out_cap > 0");
+    }
+    const std::vector<jitson::Hit> hits = t->acc.hits(query);
+    const uint64_t n = std::min<uint64_t>(hits.size(), out_cap);
+    if (n) std::memcpy(out, hits.data(), n * sizeof(jitson_hit));
+    copy_stats(t->acc.stats(query), stats);
+    return int64_t(n);
+  });
+}
+
+void jitson_topk_reset(jitson_topk *t) {
+  if (t) t->acc.reset();
+}
+
+void jitson_topk_destroy(jitson_topk *t) {
+  delete t;
 }
 
 const char *jitson_version(void) {

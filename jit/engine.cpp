@@ -275,6 +275,11 @@ static void check_db(const ScanPlan &plan, const DatabaseView &db) {
   }
 }
 
+std::pair<BlockFn, const void *> Kernel::entry(const DatabaseView &db) const {
+  check_db(plan_, db);
+  return entry_for(db);
+}
+
 ScanResult Kernel::scan(const uint8_t *query, DatabaseView db, unsigned threads) const {
   check_db(plan_, db);
   const auto [fn, context] = entry_for(db);

@@ -12,6 +12,7 @@
 #include "jitson/cpu.hpp"
 #include "jitson/error.hpp"
 #include "jitson/kernels.hpp"
+#include "runtime/topk_heap.hpp"
 
 namespace jitson {
 
@@ -24,6 +25,29 @@ ScanStats &ScanStats::operator+=(const ScanStats &o) {
   statistically_pruned += o.statistically_pruned;
   words_read += o.words_read;
   return *this;
+}
+
+uint32_t records_per_call(const DatabaseView &db, uint32_t requested) {
+  if (db.layout == Layout::blocked) {
+    // A sweep call covers whole blocks; at least 4096 records, so the per-call overhead is
+    // amortised even when a stage-0 probe rejects a record for a few cycles.
+    const uint64_t B = db.block_records;
+    const uint64_t want = std::max<uint64_t>(requested, 4096);
+    return uint32_t(std::min<uint64_t>((want + B - 1) / B * B, uint64_t{1} << 16));
+  }
+  if (requested) return requested;
+  // About 256 KB of records per call: the limit tightens often, the block stays in L2.
+  return uint32_t(std::clamp<uint64_t>((256u << 10) / db.record_bytes, 16, 4096));
+}
+
+void add_block_counters(const uint64_t *counters, uint64_t records, uint64_t candidates,
+                        uint32_t n_stages, ScanStats &st) {
+  st.records += records;
+  st.hits += candidates;
+  for (uint32_t s = 0; s < n_stages; ++s) st.rejected_by_stage[s] += counters[s];
+  st.evaluated_full += candidates + counters[n_stages - 1];
+  st.statistically_pruned += counters[kCounterStatPruned];
+  st.words_read += counters[kCounterWordsRead];
 }
 
 Cascade make_cascade(uint32_t record_bytes, std::span<const uint64_t> mask,
@@ -172,41 +196,6 @@ uint64_t scan_block_runtime(const BlockArgs *a) {
 
 namespace {
 
-bool hit_less(const Hit &x, const Hit &y) {
-  return x.distance != y.distance ? x.distance < y.distance : x.index < y.index;
-}
-
-// Best top_k by (distance, index) among hits offered in any order; the heap top is the worst.
-class TopK {
- public:
-  TopK(uint32_t k, uint32_t max_distance) : k_(k), max_distance_(max_distance) {}
-  void offer(const Hit &h) {
-    if (h.distance > max_distance_) return;
-    if (heap_.size() < k_) {
-      heap_.push_back(h);
-      std::push_heap(heap_.begin(), heap_.end(), hit_less);
-    } else if (hit_less(h, heap_.front())) {
-      std::pop_heap(heap_.begin(), heap_.end(), hit_less);
-      heap_.back() = h;
-      std::push_heap(heap_.begin(), heap_.end(), hit_less);
-    }
-  }
-  // Exclusive bound for records visited after every record offered so far: with a full heap
-  // a later record (larger index) must be strictly closer than the current worst.
-  uint32_t limit() const {
-    uint32_t base = max_distance_ >= kMaxDistanceCap ? kMaxDistanceCap + 1 : max_distance_ + 1;
-    if (heap_.size() < k_) return base;
-    return std::min(base, heap_.front().distance);
-  }
-  std::vector<Hit> &hits() { return heap_; }
-
- private:
-  static constexpr uint32_t kMaxDistanceCap = 1u << 30;  // far above any record's bits
-  uint32_t k_;
-  uint32_t max_distance_;
-  std::vector<Hit> heap_;
-};
-
 void check_scan_args(const uint8_t *query, const DatabaseView &db, const ScanRequest &r) {
   if (query == nullptr) throw Error(ErrorKind::invalid_argument, "query pointer is null");
   if (db.data == nullptr && db.n_records > 0) {
@@ -230,19 +219,6 @@ void check_scan_args(const uint8_t *query, const DatabaseView &db, const ScanReq
     throw Error(ErrorKind::invalid_argument,
                 "range begin " + std::to_string(r.begin) + " is past end " + std::to_string(end));
   }
-}
-
-uint32_t choose_block(const DatabaseView &db, const ScanRequest &r) {
-  if (db.layout == Layout::blocked) {
-    // A sweep call covers whole blocks; at least 4096 records, so the per-call overhead is
-    // amortised even when a stage-0 probe rejects a record for a few cycles.
-    const uint64_t B = db.block_records;
-    const uint64_t want = std::max<uint64_t>(r.block_records, 4096);
-    return uint32_t(std::min<uint64_t>((want + B - 1) / B * B, uint64_t{1} << 16));
-  }
-  if (r.block_records) return r.block_records;
-  // About 256 KB of records per call: the limit tightens often, the block stays in L2.
-  return uint32_t(std::clamp<uint64_t>((256u << 10) / db.record_bytes, 16, 4096));
 }
 
 // Calls of a range [b, e) in steps of `block` records: row-major views start each call at its
@@ -269,16 +245,6 @@ unsigned choose_threads(uint64_t n_records, unsigned requested) {
   unsigned t = requested ? requested : hardware_threads();
   constexpr uint64_t kMinRecordsPerThread = 4096;  // below this a thread costs more than it saves
   return unsigned(std::clamp<uint64_t>(n_records / kMinRecordsPerThread, 1, t));
-}
-
-void to_stats(const uint64_t *counters, uint64_t records, uint64_t candidates, uint32_t n_stages,
-              ScanStats &st) {
-  st.records += records;
-  st.hits += candidates;
-  for (uint32_t s = 0; s < n_stages; ++s) st.rejected_by_stage[s] += counters[s];
-  st.evaluated_full += candidates + counters[n_stages - 1];
-  st.statistically_pruned += counters[kCounterStatPruned];
-  st.words_read += counters[kCounterWordsRead];
 }
 
 // Splits [begin, end) into `parts` contiguous chunks, cut at multiples of `align` records, and
@@ -327,26 +293,27 @@ ScanResult scan_with(BlockFn fn, const void *context, const uint8_t *query, Data
                      const ScanRequest &r) {
   check_scan_args(query, db, r);
   const uint64_t end = std::min(r.end, db.n_records);
-  const uint32_t block = choose_block(db, r);
+  const uint32_t block = records_per_call(db, r.block_records);
   const unsigned parts = choose_threads(end - r.begin, r.threads);
 
   std::vector<std::vector<Hit>> part_hits(parts);
   std::vector<ScanStats> part_stats(parts);
   const uint64_t align = db.layout == Layout::blocked ? db.block_records : 1;
   parallel_ranges(r.begin, end, parts, align, [&](unsigned p, uint64_t b, uint64_t e) {
-    TopK top(r.top_k, r.max_distance);
+    TopKHeap top(r.top_k, r.max_distance);
     std::vector<Hit> out(block);
     uint64_t counters[kNumCounters] = {};
     uint64_t candidates = 0;
-    for_each_call(db, b, e, block,
-                  [&](const uint8_t *records, uint64_t n, uint64_t base, uint32_t reserved) {
-                    BlockArgs args{query,    records,    n,        base,   top.limit(),
-                                   reserved, out.data(), counters, context};
-                    uint64_t got = fn(&args);
-                    candidates += got;
-                    for (uint64_t h = 0; h < got; ++h) top.offer(out[h]);
-                  });
-    to_stats(counters, e - b, candidates, r.n_stages, part_stats[p]);
+    for_each_call(
+        db, b, e, block, [&](const uint8_t *records, uint64_t n, uint64_t base, uint32_t reserved) {
+          // Calls run in index order: every record of this one follows the heap's.
+          BlockArgs args{query,    records,    n,        base,   top.limit(base + reserved),
+                         reserved, out.data(), counters, context};
+          uint64_t got = fn(&args);
+          candidates += got;
+          for (uint64_t h = 0; h < got; ++h) top.offer(out[h]);
+        });
+    add_block_counters(counters, e - b, candidates, r.n_stages, part_stats[p]);
     part_hits[p] = std::move(top.hits());
   });
 
@@ -360,14 +327,14 @@ std::vector<ScanResult> scan_batch_with(BlockFn fn, const void *context, const u
                                         uint64_t n_queries, DatabaseView db, const ScanRequest &r) {
   check_scan_args(queries, db, r);
   const uint64_t end = std::min(r.end, db.n_records);
-  const uint32_t block = choose_block(db, r);
+  const uint32_t block = records_per_call(db, r.block_records);
   const unsigned parts = choose_threads(end - r.begin, r.threads);
 
   std::vector<std::vector<std::vector<Hit>>> part_hits(parts);  // [part][query]
   std::vector<std::vector<ScanStats>> part_stats(parts, std::vector<ScanStats>(n_queries));
   const uint64_t align = db.layout == Layout::blocked ? db.block_records : 1;
   parallel_ranges(r.begin, end, parts, align, [&](unsigned p, uint64_t b, uint64_t e) {
-    std::vector<TopK> tops(n_queries, TopK(r.top_k, r.max_distance));
+    std::vector<TopKHeap> tops(n_queries, TopKHeap(r.top_k, r.max_distance));
     std::vector<uint64_t> counters(n_queries * kNumCounters, 0);
     std::vector<uint64_t> candidates(n_queries, 0);
     std::vector<Hit> out(block);
@@ -380,7 +347,7 @@ std::vector<ScanResult> scan_batch_with(BlockFn fn, const void *context, const u
                                      records,
                                      n,
                                      base,
-                                     tops[q].limit(),
+                                     tops[q].limit(base + reserved),
                                      reserved,
                                      out.data(),
                                      &counters[q * kNumCounters],
@@ -392,7 +359,8 @@ std::vector<ScanResult> scan_batch_with(BlockFn fn, const void *context, const u
                   });
     part_hits[p].resize(n_queries);
     for (uint64_t q = 0; q < n_queries; ++q) {
-      to_stats(&counters[q * kNumCounters], e - b, candidates[q], r.n_stages, part_stats[p][q]);
+      add_block_counters(&counters[q * kNumCounters], e - b, candidates[q], r.n_stages,
+                         part_stats[p][q]);
       part_hits[p][q] = std::move(tops[q].hits());
     }
   });

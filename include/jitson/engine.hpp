@@ -82,6 +82,11 @@ class Kernel {
   BlockFn sweep_function(uint32_t block_records) const;
   const void *sweep_context(uint32_t block_records) const;
 
+  // The block function and its context that scan db: the row kernel for a row-major view, the
+  // sweep for a blocked one. Checks the record size and that the kernel has that layout (throws
+  // like scan()). For drivers that call the kernel chunk by chunk (TopKAccumulator).
+  std::pair<BlockFn, const void *> entry(const DatabaseView &db) const;
+
   BlockFn block_function() const { return fn_; }
   const void *code_address() const;  // first byte of generated code; nullptr for runtime
   const void *block_context() const { return context_; }

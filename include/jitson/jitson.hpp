@@ -11,3 +11,4 @@
 #include "jitson/kernels.hpp"
 #include "jitson/plan.hpp"
 #include "jitson/scan.hpp"
+#include "jitson/topk.hpp"

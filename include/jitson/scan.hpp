@@ -89,6 +89,16 @@ inline constexpr int kNumCounters = 10;
 // how many. Must never read outside query[0, record_bytes) and the block's records.
 using BlockFn = uint64_t (*)(const BlockArgs *args);
 
+// Records per block-function call for db: `requested` (the plan's block_records; 0 = choose) for
+// a row-major view, else about 256 KB of records; for a blocked view whole blocks, at least 4096
+// records.
+uint32_t records_per_call(const DatabaseView &db, uint32_t requested);
+
+// Adds the counters of block-function calls over `records` records that returned `candidates`
+// hits in total to st (the ScanStats identities above).
+void add_block_counters(const uint64_t *counters, uint64_t records, uint64_t candidates,
+                        uint32_t n_stages, ScanStats &st);
+
 // The runtime interpreter of a Cascade (context must point to the Cascade).
 uint64_t scan_block_runtime(const BlockArgs *args);
 

@@ -1,0 +1,185 @@
+// The chunked top-k accumulator: see jitson/topk.hpp.
+#include "jitson/topk.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "jitson/engine.hpp"
+#include "jitson/error.hpp"
+#include "runtime/topk_heap.hpp"
+
+namespace jitson {
+
+struct TopKAccumulator::Impl {
+  std::shared_ptr<const Kernel> kernel;
+  uint32_t record_bytes = 0;
+  uint32_t n_stages = 1;
+  uint64_t n_queries = 0;
+  std::vector<uint8_t> queries;
+  std::vector<TopKHeap> heaps;
+  std::vector<ScanStats> stats;
+  std::vector<uint64_t> skipped;
+  std::vector<Hit> out;            // block-function output, reused across feeds
+  std::vector<uint64_t> counters;  // [query][kNumCounters], zeroed per feed
+  std::vector<uint64_t> candidates;
+};
+
+namespace {
+
+[[noreturn]] void invalid(const std::string &message) {
+  throw Error(ErrorKind::invalid_argument, message);
+}
+
+bool skip_bit(const uint8_t *skip, uint64_t i) {
+  return (skip[i >> 3] >> (i & 7)) & 1;
+}
+
+}  // namespace
+
+TopKAccumulator::TopKAccumulator(std::shared_ptr<const Kernel> kernel, const uint8_t *queries,
+                                 uint64_t n_queries)
+    : impl_(std::make_unique<Impl>()) {
+  if (!kernel) invalid("top-k accumulator: kernel is null");
+  if (n_queries == 0) invalid("top-k accumulator: n_queries is 0; give at least one query");
+  if (!queries) invalid("top-k accumulator: queries is null");
+  Impl &m = *impl_;
+  m.record_bytes = kernel->plan().record_bytes;
+  if (n_queries > (uint64_t{1} << 40) / m.record_bytes) {
+    invalid(fmt::format("top-k accumulator: {} queries of {} bytes is too many", n_queries,
+                        m.record_bytes));
+  }
+  m.n_stages = uint32_t(kernel->plan().cascade.stages.size());
+  m.n_queries = n_queries;
+  m.queries.assign(queries, queries + n_queries * m.record_bytes);
+  const ScanSpec &spec = kernel->spec();
+  m.heaps.assign(n_queries, TopKHeap(spec.top_k, spec.max_distance));
+  m.stats.assign(n_queries, ScanStats{});
+  m.skipped.assign(n_queries, 0);
+  m.counters.assign(n_queries * kNumCounters, 0);
+  m.candidates.assign(n_queries, 0);
+  m.kernel = std::move(kernel);
+}
+
+TopKAccumulator::~TopKAccumulator() = default;
+TopKAccumulator::TopKAccumulator(TopKAccumulator &&) noexcept = default;
+TopKAccumulator &TopKAccumulator::operator=(TopKAccumulator &&) noexcept = default;
+
+void TopKAccumulator::feed(const Chunk &chunk) {
+  Impl &m = *impl_;
+  const DatabaseView &db = chunk.records;
+  const auto [fn, context] = m.kernel->entry(db);  // record size and layout checks
+  db.payload_bytes();                              // the view's own rules (hand-built views)
+  if (db.n_records == 0) return;
+  if (!db.data) invalid("top-k feed: records is null but n_records > 0");
+
+  const uint64_t n = db.n_records;
+  const uint32_t per_call = records_per_call(db, m.kernel->plan().block_records);
+  if (m.out.size() < per_call) m.out.resize(per_call);
+  std::fill(m.counters.begin(), m.counters.end(), 0);
+  std::fill(m.candidates.begin(), m.candidates.end(), 0);
+
+  // Record blocks outer, queries inner: a block is read from memory once for every query. Both
+  // layouts start a call at its first record (a blocked chunk starts on a block boundary and
+  // calls span whole blocks), so a hit's index is its position in the chunk.
+  for (uint64_t begin = 0; begin < n; begin += per_call) {
+    const uint64_t count = std::min<uint64_t>(per_call, n - begin);
+    uint64_t min_id;
+    if (chunk.row_ids) {
+      min_id = *std::min_element(chunk.row_ids + begin, chunk.row_ids + begin + count);
+    } else {
+      min_id = chunk.base_row + begin;
+    }
+    for (uint64_t q = 0; q < m.n_queries; ++q) {
+      TopKHeap &heap = m.heaps[q];
+      BlockArgs args{m.queries.data() + q * m.record_bytes,
+                     db.data + begin * db.record_bytes,
+                     count,
+                     begin,
+                     heap.limit(min_id),
+                     0,
+                     m.out.data(),
+                     &m.counters[q * kNumCounters],
+                     context};
+      const uint64_t got = fn(&args);
+      m.candidates[q] += got;
+      for (uint64_t h = 0; h < got; ++h) {
+        const uint64_t at = m.out[h].index;
+        if (chunk.skip && skip_bit(chunk.skip, at)) {
+          ++m.skipped[q];
+          continue;
+        }
+        const uint64_t id = chunk.row_ids ? chunk.row_ids[at] : chunk.base_row + at;
+        heap.offer(Hit{id, m.out[h].distance, 0});
+      }
+    }
+  }
+  for (uint64_t q = 0; q < m.n_queries; ++q) {
+    add_block_counters(&m.counters[q * kNumCounters], n, m.candidates[q], m.n_stages, m.stats[q]);
+  }
+}
+
+void TopKAccumulator::merge(const TopKAccumulator &from) {
+  Impl &m = *impl_;
+  const Impl &f = *from.impl_;
+  if (&f == &m) invalid("top-k merge: an accumulator cannot be merged into itself");
+  if (f.kernel != m.kernel && !f.kernel->spec().same_meaning(m.kernel->spec())) {
+    invalid(
+        "top-k merge: the accumulators' kernels differ in meaning (config); merge results "
+        "of the same config only");
+  }
+  if (f.n_queries != m.n_queries || f.queries != m.queries) {
+    invalid(
+        fmt::format("top-k merge: the accumulators hold different queries ({} and {}); "
+                    "merge results of the same queries only",
+                    f.n_queries, m.n_queries));
+  }
+  for (uint64_t q = 0; q < m.n_queries; ++q) {
+    for (const Hit &h : f.heaps[q].hits()) m.heaps[q].offer(h);
+    m.stats[q] += f.stats[q];
+    m.skipped[q] += f.skipped[q];
+  }
+}
+
+void TopKAccumulator::reset() {
+  Impl &m = *impl_;
+  for (TopKHeap &h : m.heaps) h.clear();
+  std::fill(m.stats.begin(), m.stats.end(), ScanStats{});
+  std::fill(m.skipped.begin(), m.skipped.end(), 0);
+}
+
+uint64_t TopKAccumulator::n_queries() const {
+  return impl_->n_queries;
+}
+
+const Kernel &TopKAccumulator::kernel() const {
+  return *impl_->kernel;
+}
+
+namespace {
+void check_query(uint64_t query, uint64_t n_queries) {
+  if (query >= n_queries) {
+    invalid(
+        fmt::format("top-k: query {} is out of range; the accumulator holds {}", query, n_queries));
+  }
+}
+}  // namespace
+
+std::vector<Hit> TopKAccumulator::hits(uint64_t query) const {
+  check_query(query, impl_->n_queries);
+  return impl_->heaps[query].sorted();
+}
+
+const ScanStats &TopKAccumulator::stats(uint64_t query) const {
+  check_query(query, impl_->n_queries);
+  return impl_->stats[query];
+}
+
+uint64_t TopKAccumulator::skipped(uint64_t query) const {
+  check_query(query, impl_->n_queries);
+  return impl_->skipped[query];
+}
+
+}  // namespace jitson
