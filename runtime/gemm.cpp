@@ -16,6 +16,7 @@
 #include "jitson/cpu.hpp"
 #include "jitson/error.hpp"
 #include "kernels/gemm_internal.hpp"
+#include "runtime/thread_pool.hpp"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -27,8 +28,6 @@
 
 namespace jitson {
 namespace gemm_detail {
-
-void gemm_parallel(unsigned parts, const std::function<void(unsigned, unsigned)> &fn);
 
 namespace {
 
@@ -119,17 +118,12 @@ unsigned resolve_threads(const GemmOptions &options) {
   return d == 0 ? hardware_threads() : d;
 }
 
-// The AVX2 GEMM kernels use FMA, which Isa::avx2 does not imply: without it, the portable ones.
-bool avx2_gemm_usable() {
-  return cpu_features().fma;
-}
-
 const F32Kernel &choose_f32(Isa isa) {
   switch (isa) {
     case Isa::avx512:
       return f32_avx512;
     case Isa::avx2:
-      return avx2_gemm_usable() ? f32_avx2 : f32_scalar;
+      return f32_avx2;
     case Isa::scalar:
       break;
   }
@@ -152,8 +146,7 @@ Bf16Choice choose_bf16(const GemmOptions &options) {
   if (isa != Isa::avx512) {
     if (ext == GemmExtension::avx512_dot || ext == GemmExtension::amx)
       unsupported_extension("gemm_bf16", "AVX-512 BF16 and AMX kernels need isa avx512");
-    return {isa == Isa::avx2 && avx2_gemm_usable() ? &bf16_as_f32_avx2 : &bf16_as_f32_scalar,
-            nullptr};
+    return {isa == Isa::avx2 ? &bf16_as_f32_avx2 : &bf16_as_f32_scalar, nullptr};
   }
   const bool has_dot = cpu_features().avx512bf16;
   switch (ext) {
@@ -306,7 +299,7 @@ struct Problem {
 };
 
 // The members of a column group meet once per B block. They run at the same time by
-// construction (gemm_parallel), so waiting is spinning: std::barrier soon sleeps in the kernel,
+// construction (run_parallel), so waiting is spinning: std::barrier soon sleeps in the kernel,
 // and on this VM a futex wake-up of an idle vCPU costs ~0.1-0.3 ms, several times per call
 // (bench_gemm sgemm n = 1024, 2 threads, every call after an idle pause: 222 -> 265 GFLOPS,
 // OpenBLAS 255-293 in the same runs). It pauses, then yields, and sleeps only after 2^16
@@ -451,7 +444,7 @@ void run_blocked(const BlockedKernel<T, P> &kern, const Problem<T> &pr, unsigned
   std::vector<std::unique_ptr<SpinBarrier>> barriers;
   if (g.tm > 1)
     for (unsigned c = 0; c < g.tn; ++c) barriers.push_back(std::make_unique<SpinBarrier>(g.tm));
-  gemm_parallel(g.tm * g.tn, [&](unsigned t, unsigned parts) {
+  run_parallel(g.tm * g.tn, [&](unsigned t, unsigned parts) {
     const Grid grid = parts == g.tm * g.tn ? g : Grid{1, 1};
     const unsigned row_group = t / grid.tn, col_group = t % grid.tn;
     const Range rows = part(pr.m, kern.mr, grid.tm, row_group);
@@ -708,7 +701,7 @@ void run_i8(const I8Problem &pr, const GemmOptions &options) {
   const I8Kernel &kern = choose_i8(options);
   const Grid g = choose_grid(resolve_threads(options), pr.m, pr.n, std::max<int64_t>(pr.k, 1),
                              kern.mr, kern.nr, false);
-  gemm_parallel(g.tm * g.tn, [&](unsigned t, unsigned parts) {
+  run_parallel(g.tm * g.tn, [&](unsigned t, unsigned parts) {
     const Grid grid = parts == g.tm * g.tn ? g : Grid{1, 1};
     const Range rows = part(pr.m, kern.mr, grid.tm, t / grid.tn);
     const Range cols = part(pr.n, kern.nr, grid.tn, t % grid.tn);

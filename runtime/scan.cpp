@@ -4,14 +4,12 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
-#include <exception>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "jitson/cpu.hpp"
 #include "jitson/error.hpp"
 #include "jitson/kernels.hpp"
+#include "runtime/thread_pool.hpp"
 #include "runtime/topk_heap.hpp"
 
 namespace jitson {
@@ -248,35 +246,19 @@ unsigned choose_threads(uint64_t n_records, unsigned requested) {
 }
 
 // Splits [begin, end) into `parts` contiguous chunks, cut at multiples of `align` records, and
-// runs body(part, begin, end) on threads.
+// runs body(part, begin, end) on the shared pool (on the caller's thread alone when parts is 1
+// or the pool is busy: then part 0 covers the whole range).
 template <class Body>
 void parallel_ranges(uint64_t begin, uint64_t end, unsigned parts, uint64_t align, Body body) {
-  if (parts <= 1) {
-    body(0u, begin, end);
-    return;
-  }
-  std::vector<std::thread> workers;
-  std::exception_ptr failure;
-  std::mutex failure_mutex;
   const uint64_t n = end - begin;
-  for (unsigned p = 0; p < parts; ++p) {
+  run_parallel(parts, [&](unsigned p, unsigned n_parts) {
     auto cut = [&](unsigned q) {
       if (q == 0) return begin;
-      if (q == parts) return end;
-      return std::clamp<uint64_t>((begin + n * q / parts) / align * align, begin, end);
+      if (q == n_parts) return end;
+      return std::clamp<uint64_t>((begin + n * q / n_parts) / align * align, begin, end);
     };
-    uint64_t b = cut(p), e = cut(p + 1);
-    workers.emplace_back([&, p, b, e] {
-      try {
-        body(p, b, e);
-      } catch (...) {
-        std::lock_guard lock(failure_mutex);
-        if (!failure) failure = std::current_exception();
-      }
-    });
-  }
-  for (auto &w : workers) w.join();
-  if (failure) std::rethrow_exception(failure);
+    body(p, cut(p), cut(p + 1));
+  });
 }
 
 std::vector<Hit> finish(std::vector<std::vector<Hit>> &parts, uint32_t top_k) {

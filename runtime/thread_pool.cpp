@@ -1,6 +1,10 @@
-// The GEMM thread pool: persistent std::threads, woken per call. One parallel region runs at a
-// time; a caller that finds the pool busy runs the whole job as a single part on its own thread
-// (GEMM results do not depend on the thread count, so this changes only the speed).
+// The thread pool of GEMM and of multi-threaded scans: persistent std::threads, started on the
+// first job that asks for more than one part (a process that only scans on one thread never
+// starts one) and woken per call. One parallel region runs at a time; a caller that finds the
+// pool busy runs the whole job as a single part on its own thread (GEMM and scan results do not
+// depend on the thread count, so this changes only the speed).
+#include "runtime/thread_pool.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -14,7 +18,7 @@
 #include <immintrin.h>
 #endif
 
-namespace jitson::gemm_detail {
+namespace jitson {
 
 namespace {
 
@@ -24,9 +28,9 @@ inline void cpu_relax() {
 #endif
 }
 
-class GemmPool {
+class ThreadPool {
  public:
-  ~GemmPool() {
+  ~ThreadPool() {
     stop_.store(true);
     generation_.fetch_add(1 << 16);
     generation_.notify_all();
@@ -114,14 +118,10 @@ class GemmPool {
 
 }  // namespace
 
-// Runs fn(0, parts) .. fn(parts - 1, parts) concurrently, the caller taking part 0; returns when
-// all have returned and rethrows the first exception any part threw. When the pool is busy with
-// another caller's job it runs fn(0, 1) alone instead: the parts of one job may rely on running
-// at the same time (they may wait for each other).
-void gemm_parallel(unsigned parts, const std::function<void(unsigned, unsigned)> &fn) {
-  static GemmPool pool;
+void run_parallel(unsigned parts, const std::function<void(unsigned, unsigned)> &fn) {
+  static ThreadPool pool;
   parts = std::min(parts, 0xFFFFu);
   pool.run(parts, fn);
 }
 
-}  // namespace jitson::gemm_detail
+}  // namespace jitson
