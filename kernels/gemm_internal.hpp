@@ -9,7 +9,7 @@
 //  - f32 panels (and bf16 converted to f32):  A panel [p][r] (mr values per p), B panel [p][c].
 //  - k-grouped panels (g = 2 for bf16 pairs, 4 for u8/i8 quads): A panel [p/g][r][p%g],
 //    B panel [p/g][c][p%g].
-//  - AMX panels: see gemm_amx_avx512.cpp.
+//  - AMX panels: see amx_util.hpp.
 // Rows of A past mc, columns of B past nc and k positions past kc (up to the k alignment) are
 // zero in the packed panels; the macro-kernel writes only the mc x nc block of C.
 //

@@ -2,9 +2,11 @@
 // <metric>_<isa>, every SIMD kernel with a scalar twin of the same signature.
 //
 // *_scalar      baseline x86-64 (kernels/*_scalar.cpp)
-// *_avx2        AVX2 + POPCNT (+ BMI2, FMA), the requirement of Isa::avx2 (kernels/*_avx2.cpp)
-// *_avx512      AVX-512 F/BW/VL/VPOPCNTDQ instructions only, the requirement of Isa::avx512
+// *_avx2        AVX2 POPCNT FMA BMI2 F16C, the requirement of Isa::avx2 (kernels/*_avx2.cpp)
+// *_avx512      the avx2 set + AVX512F/BW/VL/DQ/VPOPCNTDQ, the requirement of Isa::avx512
 // *_avx512vnni  additionally AVX512-VNNI; dispatch uses it only when the CPU reports VNNI
+// The file suffix is the flag set (cmake/JitsonFlags.cmake), and tests/isa_audit.py checks the
+// built library: a function using an extension must live in a file of that extension.
 //
 // Every kernel: any byte length, any alignment, no allocation, no I/O, and it never reads
 // outside [p, p + n) of its arguments. Signatures are exactly KernelTable's function pointers.

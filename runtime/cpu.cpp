@@ -66,6 +66,7 @@ CpuFeatures detect() {
   const CpuidRegs leaf1 = cpuid(1);
   f.popcnt = bit(leaf1.ecx, 23);
   f.fma = bit(leaf1.ecx, 12);
+  f.f16c = bit(leaf1.ecx, 29);
   const bool osxsave = bit(leaf1.ecx, 27);
   if (osxsave) {
     const uint64_t xcr0 = read_xcr0();
@@ -77,6 +78,7 @@ CpuFeatures detect() {
   f.avx2 = bit(leaf7.ebx, 5);
   f.bmi2 = bit(leaf7.ebx, 8);
   f.avx512f = bit(leaf7.ebx, 16);
+  f.avx512dq = bit(leaf7.ebx, 17);
   f.avx512bw = bit(leaf7.ebx, 30);
   f.avx512vl = bit(leaf7.ebx, 31);
   f.avx512vnni = bit(leaf7.ecx, 11);
@@ -86,11 +88,17 @@ CpuFeatures detect() {
   return f;
 }
 
+// Each tier checks every feature its files are compiled with (cmake/JitsonFlags.cmake), since
+// the compiler may use any of them anywhere in those files. FMA, BMI2, F16C and AVX512DQ cost no
+// real CPU the tier: Intel since Haswell and AMD since Excavator pair AVX2 with the first three,
+// and every AVX512BW/VL CPU has DQ. A tier includes the one below it, whose kernels it also runs.
 Isa detect_best_isa(const CpuFeatures &f) {
-  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512vpopcntdq && f.os_saves_zmm) {
+  const bool avx2 = f.avx2 && f.popcnt && f.fma && f.bmi2 && f.f16c && f.os_saves_ymm;
+  if (avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vpopcntdq &&
+      f.os_saves_zmm) {
     return Isa::avx512;
   }
-  if (f.avx2 && f.popcnt && f.os_saves_ymm) return Isa::avx2;
+  if (avx2) return Isa::avx2;
   return Isa::scalar;
 }
 
@@ -160,10 +168,11 @@ std::vector<IsaInfo> list_isas() {
   const Isa best = best_isa();
   return {
       {Isa::avx512, "avx512", "AVX-512 kernels: vpopcntq Hamming, masked tails",
-       "AVX512F AVX512BW AVX512VL AVX512_VPOPCNTDQ (VNNI used for dot_i8 when present)",
+       "AVX2 POPCNT FMA BMI2 F16C AVX512F AVX512BW AVX512VL AVX512DQ AVX512_VPOPCNTDQ "
+       "(AVX512_VNNI, AVX512_BF16 and AMX kernels used when present)",
        Isa::avx512 <= best},
-      {Isa::avx2, "avx2", "AVX2 kernels: vpshufb nibble-lookup popcount", "AVX2 POPCNT",
-       Isa::avx2 <= best},
+      {Isa::avx2, "avx2", "AVX2 kernels: vpshufb nibble-lookup popcount",
+       "AVX2 POPCNT FMA BMI2 F16C", Isa::avx2 <= best},
       {Isa::scalar, "scalar", "portable x86-64 code, the scalar twins", "none", true},
   };
 }

@@ -102,11 +102,11 @@ Isa lower(Isa a, Isa b) {
 
 TEST(Cpu, BestIsaFollowsTheFeatureRules) {
   const CpuFeatures &f = cpu_features();
-  Isa expected = Isa::scalar;
-  if (f.avx2 && f.popcnt && f.os_saves_ymm) expected = Isa::avx2;
-  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512vpopcntdq && f.os_saves_zmm) {
-    expected = Isa::avx512;
-  }
+  // Every feature a tier's files are compiled with (cmake/JitsonFlags.cmake), and the tier below.
+  const bool avx2 = f.avx2 && f.popcnt && f.fma && f.bmi2 && f.f16c && f.os_saves_ymm;
+  const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq &&
+                      f.avx512vpopcntdq && f.os_saves_zmm;
+  const Isa expected = avx512 ? Isa::avx512 : avx2 ? Isa::avx2 : Isa::scalar;
   EXPECT_EQ(best_isa(), expected);
   EXPECT_LE(active_isa(), best_isa());
   // zmm state is a superset of ymm state.
@@ -144,10 +144,12 @@ TEST(Cpu, FeaturesAgreeWithProcCpuinfo) {
   EXPECT_EQ(f.popcnt, has("popcnt"));
   EXPECT_EQ(f.bmi2, has("bmi2"));
   EXPECT_EQ(f.fma, has("fma"));
+  EXPECT_EQ(f.f16c, has("f16c"));
   EXPECT_EQ(f.avx2 && f.os_saves_ymm, has("avx2"));
   EXPECT_EQ(f.avx512f && f.os_saves_zmm, has("avx512f"));
   EXPECT_EQ(f.avx512bw && f.os_saves_zmm, has("avx512bw"));
   EXPECT_EQ(f.avx512vl && f.os_saves_zmm, has("avx512vl"));
+  EXPECT_EQ(f.avx512dq && f.os_saves_zmm, has("avx512dq"));
   EXPECT_EQ(f.avx512vpopcntdq && f.os_saves_zmm, has("avx512_vpopcntdq"));
   EXPECT_EQ(f.avx512bitalg && f.os_saves_zmm, has("avx512_bitalg"));
   EXPECT_EQ(f.avx512vnni && f.os_saves_zmm, has("avx512_vnni"));

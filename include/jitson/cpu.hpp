@@ -9,8 +9,9 @@
 namespace jitson {
 
 struct CpuFeatures {
-  bool popcnt = false, bmi2 = false, fma = false, avx2 = false;
-  bool avx512f = false, avx512bw = false, avx512vl = false, avx512vpopcntdq = false;
+  bool popcnt = false, bmi2 = false, fma = false, f16c = false, avx2 = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
+  bool avx512vpopcntdq = false;
   bool avx512bitalg = false, avx512vnni = false, avx512bf16 = false;
   bool os_saves_ymm = false, os_saves_zmm = false;  // from xgetbv
   std::string vendor, brand;
@@ -22,8 +23,9 @@ enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
 // What the CPU and OS offer, read with cpuid/xgetbv on first call.
 const CpuFeatures &cpu_features();
 
-// The best ISA this machine can run (AVX-512 needs F/BW/VL/VPOPCNTDQ and zmm state saved by the
-// OS).
+// The best ISA this machine can run. Each tier requires exactly what its kernels are compiled for
+// (cmake/JitsonFlags.cmake): avx2 needs AVX2, POPCNT, FMA, BMI2, F16C and ymm state saved by the
+// OS; avx512 needs all of that plus AVX512F/BW/VL/DQ/VPOPCNTDQ and zmm state.
 Isa best_isa();
 
 // The ISA the runtime dispatches to: best_isa(), lowered by JITSON_ISA=avx512|avx2|scalar

@@ -1,6 +1,7 @@
 // u8 x i8 -> i32 GEMM on AVX-512 VNNI: a 14 x 32 micro-kernel, vpdpbusd adding four u8 x i8
 // products per i32 lane (28 zmm accumulators over the whole k, so no partial sum leaves the
-// registers), B packed in groups of four k rows.
+// registers), B packed in groups of four k rows. Compiled with the avx512vnni flag set: the whole
+// file, packers included, runs only after runtime/gemm.cpp has seen AVX512-VNNI.
 #include <immintrin.h>
 
 #include "kernels/gemm_internal.hpp"

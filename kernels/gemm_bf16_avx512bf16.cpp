@@ -1,7 +1,8 @@
 // bf16 GEMM on AVX-512 BF16: a 14 x 32 micro-kernel, vdpbf16ps adding two bf16 products per f32
 // lane (pairs of k packed together), 28 zmm accumulators. vdpbf16ps treats subnormal inputs as
 // zero, flushes subnormal results and rounds after each of the two products (see gemm.hpp for
-// the error bound).
+// the error bound). Compiled with the avx512bf16 flag set: the whole file, packers included, runs
+// only after runtime/gemm.cpp has seen AVX512-BF16.
 #include <immintrin.h>
 
 #include "kernels/gemm_internal.hpp"
