@@ -27,6 +27,10 @@ string(REGEX REPLACE "/$" "" JITSON_PC_TO_PREFIX "${JITSON_PC_TO_PREFIX}")
 configure_file(cmake/jitson.pc.in ${CMAKE_CURRENT_BINARY_DIR}/jitson.pc.in @ONLY)
 file(GENERATE OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/jitson.pc INPUT ${CMAKE_CURRENT_BINARY_DIR}/jitson.pc.in)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/jitson.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+if(TARGET jitson_llvm)
+  # Beside libjitson, where its loader looks (jit/llvm_loader.cpp).
+  install(TARGETS jitson_llvm LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+endif()
 if(TARGET jitson_cli)
   # The installed command finds the installed libjitson from its own place, in any prefix,
   # without LD_LIBRARY_PATH: RUNPATH $ORIGIN/<bin → lib>.

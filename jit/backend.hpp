@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,50 @@ class CompiledCode {
 class CodeArena;  // jit/code_arena.hpp: W^X code memory (dual-mapped memfd)
 class LlvmJit;    // jit/llvm_jit.hpp: one ORC LLJIT per engine, created lazily
 
+// ---- The backend registry. Each code generator registers itself from its own translation unit
+// (jit/xbyak_backend.cpp, jit/llvm_backend.cpp), so a build without it simply has no entry; the
+// engine, the planner and `jitson info` ask the registry instead of testing build macros.
+
+// Generates sweeps after the kernel is built (first blocked scan, other block sizes). Holds
+// what it needs (code memory, a JIT) by value, so it outlives the engine that made it.
+using SweepGenerator = std::function<std::shared_ptr<CompiledCode>(const ScanPlan &)>;
+
+// One engine's use of one backend, opened on the engine's first compile with it.
+class BackendSession {
+ public:
+  virtual ~BackendSession() = default;
+  // Each throws Error (kind unsupported or internal) when it cannot generate code for the plan;
+  // the engine then falls back to the runtime backend.
+  virtual std::shared_ptr<CompiledCode> compile_row(const ScanPlan &plan) = 0;
+  virtual std::shared_ptr<CompiledCode> compile_sweep(const ScanPlan &plan) = 0;
+  // Makes sweeps later; empty when this backend generates them only at compile time.
+  virtual SweepGenerator sweep_generator() { return {}; }
+  // Beside a row kernel, generate the sweep at the kernel's first blocked scan rather than at
+  // compile time (worth it when generating doubles the compile latency of row-only users).
+  virtual bool defers_sweep() const { return false; }
+};
+
+struct BackendInfo {
+  Backend id;
+  const char *name;
+  bool generates_scalar;  // false: avx512 / avx2 code only
+  // "" when the backend can run in this process, else why not (plugin not installed, ...). May
+  // load what the backend needs (once); the planner calls it for configs that name the backend.
+  std::string (*unavailable)();
+  // The library version, known without loading anything ("" if unknown).
+  std::string (*version)();
+  // Throws Error(unsupported) with the reason when the backend cannot start here.
+  std::unique_ptr<BackendSession> (*open)();
+  // Disassembles machine code of any backend (LLVM's MC disassembler); nullptr if it cannot.
+  std::string (*disassemble)(const void *code, size_t bytes, const std::string &cpu_hint);
+};
+
+// Called by a backend's translation unit during static initialisation.
+bool register_backend(const BackendInfo &info);
+// nullptr when the backend is not built in (Backend::runtime is never registered: it is the
+// precompiled interpreter every kernel falls back to).
+const BackendInfo *find_backend(Backend id);
+
 // Each throws Error (kind unsupported or internal) when it cannot generate code for the plan;
 // the engine then falls back to the runtime backend.
 std::shared_ptr<CompiledCode> compile_xbyak(const ScanPlan &plan, CodeArena &arena);
@@ -34,10 +79,14 @@ std::shared_ptr<CompiledCode> compile_llvm(const ScanPlan &plan, LlvmJit &jit);
 // Sweep kernels for the blocked layout (the SWEEP ABI above sweep_block_runtime in
 // jitson/scan.hpp), specialised for B = plan.cascade.block_records. Same error contract.
 std::shared_ptr<CompiledCode> compile_xbyak_sweep(const ScanPlan &plan, CodeArena &arena);
-// Defined by jit/llvm_sweep.cpp; the engine calls it only when JITSON_HAVE_LLVM_SWEEP is defined.
+// The LLVM ones are defined in the LLVM plugin (jit/llvm_plugin.hpp): the engine reaches them
+// through the registry, tests and benchmarks that link the plugin call them directly.
 std::shared_ptr<CompiledCode> compile_llvm_sweep(const ScanPlan &plan, LlvmJit &jit);
 
-// Disassembly of machine code at `code` (LLVM MC); "" when LLVM is not built in.
+// Disassembly of machine code at `code` by the first registered backend that disassembles (LLVM's
+// MC disassembler, from the LLVM plugin, loaded on first use); "" when none can.
 std::string disassemble(const void *code, size_t bytes, const std::string &cpu_features_hint);
+// The same, inside the LLVM plugin (jit/llvm_disasm.cpp).
+std::string disassemble_llvm(const void *code, size_t bytes, const std::string &cpu_features_hint);
 
 }  // namespace jitson

@@ -18,7 +18,7 @@ namespace jitson {
 // whatever CPU it is told, so the hint ("avx512", "avx2", "scalar") only names the CPU of the
 // context; an undecodable byte is printed as ".byte" and decoding resumes at the next byte.
 // Addresses are offsets from `code`, so dumps do not depend on where the code was placed.
-std::string disassemble(const void *code, size_t bytes, const std::string &cpu_features_hint) {
+std::string disassemble_llvm(const void *code, size_t bytes, const std::string &cpu_features_hint) {
   if (!initialise_llvm_native_target() || code == nullptr || bytes == 0) return {};
 
   const std::string triple = llvm::sys::getProcessTriple();

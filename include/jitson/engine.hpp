@@ -31,7 +31,8 @@ struct EngineOptions {
   static EngineOptions from_json(std::string_view json);
 };
 
-class CompiledCode;  // backend-owned machine code (jit/)
+class CompiledCode;   // backend-owned machine code (jit/)
+class KernelBuilder;  // jit/kernel_builder.hpp
 
 class Kernel {
  public:
@@ -45,6 +46,8 @@ class Kernel {
   Isa isa() const { return plan_.isa; }
   size_t code_bytes() const;
   std::chrono::nanoseconds compile_time() const { return compile_time_; }
+  // Why the kernel runs on the runtime backend although the config asked for another ("" if not).
+  const std::string &fallback_reason() const { return fallback_reason_; }
   // e.g. "xbyak avx512 record_bits=16384 focus_words=256 stages=1,9,256 ..."
   // Built on first call (formatting it costs more than a cache hit).
   const std::string &describe() const;
@@ -94,7 +97,7 @@ class Kernel {
   std::string dump_ir() const;   // LLVM IR ("" for other backends)
 
  private:
-  friend class Engine;
+  friend class KernelBuilder;  // jit/kernel_builder.hpp: sets up the sweep and the threads
   ScanRequest request(unsigned threads) const;
   using SweepGenerator = std::function<std::shared_ptr<CompiledCode>(const ScanPlan &)>;
   // `generate` (may be empty) makes sweeps for the database block sizes other than the plan's.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "jitson/config.hpp"
@@ -46,12 +47,18 @@ struct ScanPlan {
   std::string stages_string() const;  // "1,8,256": cumulative focused words per stage
 };
 
-// Lowers a spec. Resolves isa (auto → active_isa()) and backend (auto → xbyak when built, else
-// runtime); throws ConfigError("/isa", ...) if the CPU lacks the requested ISA and
-// ConfigError("/backend", ...) if the backend is not built in.
+// What a caller allows beyond the spec: the engine's upper limit on the ISA.
+struct PlanLimits {
+  std::optional<Isa> max_isa;  // "auto" resolves to at most this; a named ISA above it is an error
+};
+
+// Lowers a spec. Resolves isa (auto → active_isa(), capped by limits.max_isa) and backend (auto
+// → xbyak when built, runtime for scalar code); throws ConfigError("/isa", ...) if the CPU or the
+// limit excludes the requested ISA and ConfigError("/backend", ...) if the backend is not built
+// in or cannot be loaded (the LLVM plugin).
 ScanPlan make_plan(const ScanSpec &spec);
 // The same, for a caller that already holds spec.key() (hashing a large focus is not free).
-ScanPlan make_plan(const ScanSpec &spec, uint64_t key);
+ScanPlan make_plan(const ScanSpec &spec, uint64_t key, const PlanLimits &limits = {});
 
 // Bytes the sweep may cost per byte the row scan streams and still be preferred (measured by
 // bench/bench_blocked.cpp's crossover sweep; docs/BLOCKED.md).

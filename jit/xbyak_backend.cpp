@@ -1,0 +1,55 @@
+// The Xbyak backend's registration: one W^X code arena per engine, shared by the engine's row
+// kernels and sweeps (and kept alive by their code after the engine is gone).
+#include <xbyak/xbyak.h>
+
+#include <fmt/format.h>
+
+#include "jit/backend.hpp"
+#include "jit/code_arena.hpp"
+
+namespace jitson {
+namespace {
+
+// Xbyak::VERSION is 0xABCD for A.BC(.D); read the constant rather than constructing a
+// CodeGenerator, whose default constructor maps RWE memory.
+std::string version() {
+  unsigned v = Xbyak::VERSION;
+  std::string s = fmt::format("{:x}.{:02x}", v >> 12, (v >> 4) & 0xff);
+  if (v & 0xf) s += fmt::format(".{:x}", v & 0xf);
+  return s;
+}
+
+class XbyakSession final : public BackendSession {
+ public:
+  std::shared_ptr<CompiledCode> compile_row(const ScanPlan &plan) override {
+    return compile_xbyak(plan, arena_);
+  }
+  std::shared_ptr<CompiledCode> compile_sweep(const ScanPlan &plan) override {
+    return compile_xbyak_sweep(plan, arena_);
+  }
+  SweepGenerator sweep_generator() override {
+    return
+        [arena = arena_](const ScanPlan &plan) mutable { return compile_xbyak_sweep(plan, arena); };
+  }
+  // Generating the sweep beside every row kernel would double the compile latency of every
+  // config scanned row-major only.
+  bool defers_sweep() const override { return true; }
+
+ private:
+  CodeArena arena_;  // throws Error(unsupported) when the OS refuses executable memory
+};
+
+const BackendInfo kXbyak{
+    Backend::xbyak,
+    "xbyak",
+    false,
+    [] { return std::string(); },
+    version,
+    []() -> std::unique_ptr<BackendSession> { return std::make_unique<XbyakSession>(); },
+    nullptr,
+};
+
+[[maybe_unused]] const bool kRegistered = register_backend(kXbyak);
+
+}  // namespace
+}  // namespace jitson
