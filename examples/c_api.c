@@ -1,10 +1,13 @@
-/* Embeds jitson through its C API: compile a config, scan a small database, check the
- * planted neighbour is found. Exit code 0 on success. */
+/* Embeds jitson through its C API: compile a config, scan a small database in memory and as a
+ * memory-mapped file, check the planted neighbour is found, multiply two matrices. Exit code 0 on
+ * success. */
+#define _POSIX_C_SOURCE 200809L /* mkstemp, fdopen, unlink under -std=c99 */
 #include <jitson/jitson.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { RECORD_BYTES = 2048, N_RECORDS = 10000, PLANTED = 4321 };
 
@@ -61,6 +64,35 @@ int main(void) {
 
   int ok =
       n == 1 && hits[0].index == PLANTED && hits[0].distance == 3 && stats.records == N_RECORDS;
+
+  /* The same records as a headerless file, mapped by a handle (a .jfp file needs no options). */
+  char path[] = "/tmp/jitson_example_XXXXXX";
+  int fd = mkstemp(path);
+  FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+  if (!f || fwrite(db, RECORD_BYTES, N_RECORDS, f) != N_RECORDS || fclose(f) != 0) return 1;
+  jitson_db *file = jitson_db_open(path, "{\"raw_record_bits\": 16384}", err, sizeof err);
+  unlink(path); /* the mapping keeps the data */
+  if (!file) {
+    fprintf(stderr, "db: %s\n", err);
+    return 1;
+  }
+  n = jitson_scan_db(kernel, query, file, hits, 5, NULL, err, sizeof err);
+  printf("file: %llu records, best hit %llu\n", (unsigned long long)jitson_db_records(file),
+         n > 0 ? (unsigned long long)hits[0].index : 0ull);
+  ok = ok && n == 1 && hits[0].index == PLANTED;
+  jitson_db_close(file);
+
+  /* GEMM with the CBLAS arguments: C (2x2) = A (2x3) * B (3x2), row-major. */
+  const float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {7, 8, 9, 10, 11, 12};
+  float c[4];
+  if (jitson_sgemm(JITSON_ROW_MAJOR, JITSON_NO_TRANS, JITSON_NO_TRANS, 2, 2, 3, 1.0f, a, 3, b, 2,
+                   0.0f, c, 2, err, sizeof err) != 0) {
+    fprintf(stderr, "sgemm: %s\n", err);
+    return 1;
+  }
+  printf("sgemm: %g %g / %g %g\n", c[0], c[1], c[2], c[3]);
+  ok = ok && c[0] == 58 && c[1] == 64 && c[2] == 139 && c[3] == 154;
+
   jitson_kernel_release(kernel);
   jitson_engine_destroy(engine);
   free(db);

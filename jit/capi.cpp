@@ -2,12 +2,11 @@
 #include "jitson/jitson.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 #include <memory>
-#include <new>
 #include <string>
 
+#include "jit/capi_internal.hpp"
 #include "jitson/engine.hpp"
 #include "jitson/error.hpp"
 #include "jitson/topk.hpp"
@@ -17,47 +16,7 @@ struct jitson_engine {
   explicit jitson_engine(jitson::EngineOptions o) : engine(o) {}
 };
 
-struct jitson_kernel {
-  std::shared_ptr<const jitson::Kernel> kernel;
-};
-
-struct jitson_topk {
-  jitson::TopKAccumulator acc;
-};
-
 namespace {
-
-void set_error(char *err, size_t err_len, const char *message) {
-  if (err && err_len > 0) std::snprintf(err, err_len, "%s", message);
-}
-
-void clear_error(char *err, size_t err_len) {
-  if (err && err_len > 0) err[0] = '\0';
-}
-
-// Runs body, turning every exception into an error message and the fallback value.
-template <class T, class Body>
-T guarded(char *err, size_t err_len, T fallback, Body body) {
-  try {
-    clear_error(err, err_len);
-    return body();
-  } catch (const std::bad_alloc &) {
-    set_error(err, err_len, "out of memory");
-  } catch (const std::exception &e) {
-    set_error(err, err_len, e.what());
-  } catch (...) {
-    set_error(err, err_len, "unknown error");
-  }
-  return fallback;
-}
-
-void copy_stats(const jitson::ScanStats &s, jitson_stats *out) {
-  if (!out) return;
-  out->records = s.records;
-  out->evaluated_full = s.evaluated_full;
-  out->hits = s.hits;
-  for (int i = 0; i < 8; ++i) out->rejected_by_stage[i] = s.rejected_by_stage[size_t(i)];
-}
 
 int64_t scan_impl(const jitson_kernel *k, const uint8_t *query, const uint8_t *records,
                   uint64_t n_records, uint64_t begin, uint64_t end, bool ranged, jitson_hit *out,

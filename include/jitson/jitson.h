@@ -87,6 +87,115 @@ int64_t jitson_topk_result(const jitson_topk *, uint64_t query, jitson_hit *out,
 void jitson_topk_reset(jitson_topk *);
 void jitson_topk_destroy(jitson_topk *);
 
+/* ---- Fingerprint files: memory-mapped database handles ----
+ * A jitson_db maps a fingerprint file (docs/FORMAT.md: .jfp with a header, row-major or blocked)
+ * or a headerless file of raw row-major records, read-only. Scanning a handle runs the kernel a
+ * file's layout needs (the sweep for a blocked file), so C hosts need not know the format. A handle
+ * is never written after open: any number of threads may use it at once. Truncating the file
+ * while it is mapped makes reads fault (SIGBUS). */
+typedef struct jitson_db jitson_db;
+
+#define JITSON_LAYOUT_ROW 0
+#define JITSON_LAYOUT_BLOCKED 1
+
+/* options_json may be NULL: {"raw_record_bits": N, "populate": true|false}, as strict as the
+ * engine options (an unknown field or a wrong type is an error naming its JSON Pointer).
+ * raw_record_bits (a multiple of 64 up to 65536) reads the file as headerless raw records of that
+ * size; populate faults every page in at open (MAP_POPULATE) instead of on first touch. Returns
+ * NULL with a message naming the file and the rule for a missing or malformed file. */
+jitson_db *jitson_db_open(const char *path, const char *options_json, char *err, size_t err_len);
+void jitson_db_close(jitson_db *);
+/* Accessors; a NULL handle gives 0 (NULL). */
+uint64_t jitson_db_records(const jitson_db *);
+uint32_t jitson_db_record_bits(const jitson_db *);
+uint32_t jitson_db_layout(const jitson_db *);        /* JITSON_LAYOUT_ROW or _BLOCKED */
+uint32_t jitson_db_block_records(const jitson_db *); /* 0 for a row-major file */
+/* The mapped payload (after the header), valid until jitson_db_close: record i of a row-major
+ * file at byte i * record_bits / 8; a blocked file's bytes are in the blocked layout, whole blocks
+ * with the last one zero-padded (docs/FORMAT.md). NULL for an empty file. */
+const uint8_t *jitson_db_data(const jitson_db *);
+uint64_t jitson_db_payload_bytes(const jitson_db *);
+
+/* jitson_scan over every record of the file; hits carry record indices. */
+int64_t jitson_scan_db(const jitson_kernel *, const uint8_t *query, const jitson_db *,
+                       jitson_hit *out, uint64_t out_cap, jitson_stats *stats, char *err,
+                       size_t err_len);
+/* Feeds records [begin, end) of the file as one chunk; row ids are record indices and
+ * skip_bitmap (NULL or one bit per record of the range, bit 0 = record begin) skips as in
+ * jitson_topk_feed. For a blocked file begin must be a multiple of block_records and end a
+ * multiple of it or the file's record count: a chunk is whole blocks. A refused chunk leaves
+ * the accumulator unchanged. */
+int jitson_topk_feed_db(jitson_topk *, const jitson_db *, uint64_t begin, uint64_t end,
+                        const uint8_t *skip_bitmap, char *err, size_t err_len);
+
+/* ---- Batched queries: the records are read once per block for every query ----
+ * n_queries queries of record_bits/8 bytes each, back to back. Query q's hits go to
+ * out[q * out_cap_per_query ...], at most out_cap_per_query of them, their number to counts[q];
+ * stats is NULL or n_queries entries. The hits of each query equal those of jitson_scan.
+ * Returns 0, or -1 with a message in err (out and counts are then unspecified). */
+int jitson_scan_batch(const jitson_kernel *, const uint8_t *queries, uint64_t n_queries,
+                      const uint8_t *records, uint64_t n_records, jitson_hit *out,
+                      uint64_t out_cap_per_query, uint64_t *counts, jitson_stats *stats, char *err,
+                      size_t err_len);
+int jitson_scan_batch_db(const jitson_kernel *, const uint8_t *queries, uint64_t n_queries,
+                         const jitson_db *, jitson_hit *out, uint64_t out_cap_per_query,
+                         uint64_t *counts, jitson_stats *stats, char *err, size_t err_len);
+
+/* ---- Dense matrix multiply (GEMM) with the CBLAS argument order ----
+ * The C++ jitson::sgemm and friends (jitson/gemm.hpp), returning 0, or -1 with a message naming
+ * the argument and the rule it broke (e.g. "sgemm: lda = 3 is less than ...") instead of
+ * throwing; arguments are checked before any memory is touched. order, trans_a, trans_b are the
+ * CBLAS codes, so CBLAS enums can be passed as they are. Results are bitwise those of the C++
+ * functions with default GemmOptions (the ISA's fastest kernels, jitson_gemm_set_threads'
+ * threads); gemm.hpp documents the summation order that makes them reproducible. */
+#define JITSON_ROW_MAJOR 101
+#define JITSON_COL_MAJOR 102
+#define JITSON_NO_TRANS 111
+#define JITSON_TRANS 112
+#define JITSON_CONJ_TRANS 113
+
+/* C <- alpha * op(A) * op(B) + beta * C; beta == 0 overwrites C without reading it. */
+int jitson_sgemm(int order, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                 int64_t ldc, char *err, size_t err_len);
+/* The same with A and B in bf16 (the upper 16 bits of an f32), f32 C. Subnormals: on CPUs with
+ * AVX-512 BF16 or AMX this runs vdpbf16ps / tdpbf16ps, which treat subnormal bf16 inputs as zero
+ * and flush subnormal results to zero, and sum products in pairs (error bound in gemm.hpp);
+ * elsewhere it converts to f32 and is exact-rounding like jitson_sgemm. (In C++,
+ * GemmExtension::none keeps subnormals on every CPU.) */
+int jitson_gemm_bf16(int order, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                     float alpha, const uint16_t *a, int64_t lda, const uint16_t *b, int64_t ldb,
+                     float beta, float *c, int64_t ldc, char *err, size_t err_len);
+/* Row-major, no transposes: C[i,j] = sum_p u8(A[i,p]) * i8(B[p,j]), exact, C overwritten;
+ * A m x k (lda >= k), B k x n (ldb >= n), C m x n (ldc >= n), k <= 65793. */
+int jitson_gemm_u8i8_i32(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda,
+                         const int8_t *b, int64_t ldb, int32_t *c, int64_t ldc, char *err,
+                         size_t err_len);
+/* Dequantised per tensor: C[i,j] = f32(sum_p A[i,p]*B[p,j] - zero_point_a * sum_p B[p,j])
+ * * (scale_a * scale_b), zero_point_a in [0, 255]. */
+int jitson_gemm_u8i8_f32(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda,
+                         const int8_t *b, int64_t ldb, float *c, int64_t ldc, float scale_a,
+                         int32_t zero_point_a, float scale_b, char *err, size_t err_len);
+/* Dequantised per channel: a_scales[m], a_zero_points[m] (in [0, 255]) per row of A, b_scales[n]
+ * per column of B, evaluated left to right in f32:
+ *   C[i,j] = f32(sum_p A[i,p]*B[p,j] - a_zero_points[i] * sum_p B[p,j])
+ *            * a_scales[i] * b_scales[j] */
+int jitson_gemm_u8i8_f32_per_channel(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda,
+                                     const int8_t *b, int64_t ldb, float *c, int64_t ldc,
+                                     const float *a_scales, const int32_t *a_zero_points,
+                                     const float *b_scales, char *err, size_t err_len);
+/* Default thread count of every GEMM in the process; 0 = all cores (the default). */
+void jitson_gemm_set_threads(unsigned threads);
+
+/* f32 <-> bf16 over arrays of n values (vectorised, the bits of the scalar rules): rounded to
+ * nearest even with NaNs kept quiet, truncated (low 16 bits dropped), and back (exact). in and
+ * out must not overlap; returns 0, or -1 with a message for NULL (with n > 0) or overlapping
+ * arrays. */
+int jitson_f32_to_bf16(const float *in, uint16_t *out, size_t n, char *err, size_t err_len);
+int jitson_f32_to_bf16_truncate(const float *in, uint16_t *out, size_t n, char *err,
+                                size_t err_len);
+int jitson_bf16_to_f32(const uint16_t *in, float *out, size_t n, char *err, size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif
