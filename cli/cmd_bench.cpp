@@ -26,6 +26,7 @@ namespace {
 
 struct BenchOptions {
   std::string config, db, queries;
+  std::optional<uint32_t> raw_bits;
   unsigned repeat = 5;
   unsigned threads = 0;
   bool no_faiss = false;
@@ -171,34 +172,29 @@ struct Row {
 
 int run_bench(const BenchOptions &o) {
   if (o.repeat == 0) throw InputError("--repeat 0: at least 1 repetition is needed");
-  ConfigSource source{o.config, {}};
+  if (o.raw_bits) check_record_bits_option("--raw-bits", *o.raw_bits);
+  // One reading of the file for both kernels: read twice, a file changed in between would make
+  // them disagree and look like a bug in the comparison.
+  ConfigSource source{o.config, {}, read_config_file(o.config)};
   ScanSpec spec = source.load();
-  ConfigSource runtime_source{o.config, {{"the runtime comparison", "backend", "runtime"}}};
+  ConfigSource runtime_source{
+      o.config, {{"the runtime comparison", "backend", "runtime"}}, source.text};
   ScanSpec runtime_spec = runtime_source.load();
 
-  RecordSet db =
-      load_records(o.db, resolve_format("", o.db, RecordFormat::jfp, "--db"), spec.record_bits,
-                   /*populate=*/true);
-  if (db.record_bits != spec.record_bits)
-    throw InputError(fmt::format("{}: records are {} bits, but {} has record_bits {}", o.db,
-                                 db.record_bits, o.config, spec.record_bits));
+  RecordInputs inputs =
+      load_record_inputs(spec, o.config, o.db, o.queries, o.raw_bits, /*populate=*/true);
+  RecordSet &db = inputs.db;
   if (db.view.layout != Layout::row_major)
     throw InputError(fmt::format("{}: bench needs a row-major database", o.db));
   if (db.view.n_records == 0) throw InputError(fmt::format("{}: the database is empty", o.db));
 
-  RecordSet query_file;
   const uint8_t *queries = db.view.data;  // default: record 0 of the database as the one query
   uint64_t n_queries = 1;
   if (!o.queries.empty()) {
-    query_file = load_records(
-        o.queries, resolve_format("", o.queries, RecordFormat::jfp, "--queries"), spec.record_bits);
-    if (query_file.record_bits != spec.record_bits)
-      throw InputError(fmt::format("{}: queries are {} bits, but {} has record_bits {}", o.queries,
-                                   query_file.record_bits, o.config, spec.record_bits));
-    if (query_file.view.n_records == 0)
+    if (inputs.queries.view.n_records == 0)
       throw InputError(fmt::format("{}: no queries in the file", o.queries));
-    queries = query_file.view.data;
-    n_queries = query_file.view.n_records;
+    queries = inputs.queries.view.data;
+    n_queries = inputs.queries.view.n_records;
   }
 
   const unsigned threads =
@@ -312,9 +308,15 @@ void add_bench_command(CLI::App &app, Action &action) {
       "JIT kernel vs runtime backend vs FAISS IndexBinaryFlat on the same data, with the read "
       "bandwidth measured in the same run; medians and ratios");
   sub->add_option("--config", o->config, "Scan config file (JSON)")->required();
-  sub->add_option("--db", o->db, "Database (.jfp, .raw/.bin or .hex/.txt)")->required();
+  sub->add_option("--db", o->db,
+                  "Database (.jfp, .raw/.bin or .hex/.txt; any name with --raw-bits)")
+      ->required();
   sub->add_option("--queries", o->queries,
                   "Query file; default: record 0 of the database as the one query");
+  non_negative(sub->add_option(
+      "--raw-bits", o->raw_bits,
+      "Read --db (and a --queries file not named .jfp/.hex/.txt) as headerless raw records of "
+      "this many bits, whatever the name; must equal the config's record_bits"));
   non_negative(sub->add_option("--repeat", o->repeat, "Timed repetitions (the median is printed)"))
       ->capture_default_str();
   sub->add_option("--threads", o->threads, "Threads for every contender (0 = all cores)")

@@ -26,6 +26,8 @@ std::string format_duration(std::chrono::nanoseconds ns) {
 }
 
 int run_compile(const CompileOptions &options) {
+  // Before the work: a FIFO or device at --out is refused, never replaced.
+  const std::string out_path = options.out.empty() ? std::string() : output_path(options.out);
   ConfigSource source{options.config, {}};
   if (!options.backend.empty())
     source.overrides.push_back({"--backend", "backend", options.backend});
@@ -69,7 +71,7 @@ int run_compile(const CompileOptions &options) {
     fmt::print("{}", text);
   } else {
     install_cleanup_handlers();
-    AtomicTextFile out(options.out);
+    AtomicTextFile out(out_path);
     out.write(text);
     out.commit();
   }

@@ -17,34 +17,37 @@ namespace {
 struct ConvertOptions {
   std::string in, out;
   std::string from, to;
-  std::optional<uint32_t> bits;
+  std::optional<uint32_t> bits, raw_bits;
   uint32_t block_records = kDefaultBlockRecords;
   bool block_records_given = false;
 };
 
-// Where the records come from: a mapped file (jfp, raw) or a validated hex file.
+// Where the records come from: a mapped file (jfp, raw) or hex text decoded in one pass.
 struct Source {
-  std::optional<FingerprintFile> file;
-  std::unique_ptr<HexFileReader> hex;
+  RecordSet set;
   uint64_t count = 0;
   uint32_t record_bits = 0;
 };
 
 Source open_source(const ConvertOptions &o, RecordFormat from) {
   Source s;
+  std::optional<uint32_t> bits = o.raw_bits ? o.raw_bits : o.bits;
+  std::string bits_source = o.raw_bits
+                                ? fmt::format("--raw-bits {}", *o.raw_bits)
+                                : (o.bits ? fmt::format("--bits {}", *o.bits) : std::string());
   if (from == RecordFormat::hex) {
-    s.hex = std::make_unique<HexFileReader>(o.in);
-    s.count = s.hex->validate(o.bits);
-    s.record_bits = s.hex->record_bits();
-    return s;
+    HexRecords hex = read_hex_records(o.in, bits, bits_source);
+    s.set.decoded = std::move(hex.bytes);
+    s.set.record_bits = hex.record_bits;
+    s.set.view = DatabaseView::rows(s.set.decoded.data(), hex.count, hex.record_bits / 8);
+  } else {
+    s.set = load_records(o.in, from, bits, false, bits_source);
+    if (from == RecordFormat::jfp && o.bits && *o.bits != s.set.record_bits)
+      throw InputError(
+          fmt::format("{}: records are {} bits, not --bits {}", o.in, s.set.record_bits, *o.bits));
   }
-  RecordSet set = load_records(o.in, from, o.bits);
-  if (from == RecordFormat::jfp && o.bits && *o.bits != set.record_bits)
-    throw InputError(
-        fmt::format("{}: records are {} bits, not --bits {}", o.in, set.record_bits, *o.bits));
-  s.count = set.view.n_records;
-  s.record_bits = set.record_bits;
-  s.file = std::move(set.file);
+  s.count = s.set.view.n_records;
+  s.record_bits = s.set.record_bits;
   return s;
 }
 
@@ -54,9 +57,9 @@ void for_each_chunk(Source &s, Sink &&sink) {
   const size_t record_bytes = s.record_bits / 8;
   const uint64_t chunk_records = std::max<uint64_t>(1, (size_t{1} << 20) / record_bytes);
   ProgressBar progress(s.count, "records");
-  if (s.file && s.file->view().layout == Layout::blocked) {
+  const DatabaseView view = s.set.view;
+  if (view.layout == Layout::blocked) {
     // Whole blocks back to rows, about 1 MiB at a time.
-    const DatabaseView view = s.file->view();
     const uint64_t B = view.block_records;
     const uint64_t step = std::max<uint64_t>(1, chunk_records / B) * B;
     std::vector<uint8_t> rows(std::min<uint64_t>(step, std::max<uint64_t>(s.count, 1)) *
@@ -70,20 +73,10 @@ void for_each_chunk(Source &s, Sink &&sink) {
       sink(rows.data(), n);
       progress.update(begin + n);
     }
-  } else if (s.file) {
-    DatabaseView view = s.file->view();
+  } else {
     for (uint64_t begin = 0; begin < s.count; begin += chunk_records) {
       uint64_t n = std::min(chunk_records, s.count - begin);
       sink(view.record(begin), n);
-      progress.update(begin + n);
-    }
-  } else {
-    std::vector<uint8_t> chunk(std::min(chunk_records, std::max<uint64_t>(s.count, 1)) *
-                               record_bytes);
-    for (uint64_t begin = 0; begin < s.count; begin += chunk_records) {
-      uint64_t n = std::min(chunk_records, s.count - begin);
-      for (uint64_t i = 0; i < n; ++i) s.hex->next(chunk.data() + i * record_bytes);
-      sink(chunk.data(), n);
       progress.update(begin + n);
     }
   }
@@ -91,7 +84,22 @@ void for_each_chunk(Source &s, Sink &&sink) {
 }
 
 int run_convert(const ConvertOptions &o) {
-  RecordFormat from = resolve_format(o.from, o.in, std::nullopt, "--from");
+  if (o.bits) check_record_bits_option("--bits", *o.bits);
+  if (o.raw_bits) {
+    check_record_bits_option("--raw-bits", *o.raw_bits);
+    if (!o.from.empty() && o.from != "raw")
+      throw InputError(
+          fmt::format("--raw-bits {} reads IN as headerless raw records, but --from says {}",
+                      *o.raw_bits, o.from));
+    if (o.bits && *o.bits != *o.raw_bits)
+      throw InputError(fmt::format("--bits {} and --raw-bits {} disagree on the record size",
+                                   *o.bits, *o.raw_bits));
+  }
+  // --raw-bits names the input format itself: no extension needed; a pipe can only be hex.
+  RecordFormat from = o.raw_bits ? RecordFormat::raw
+                      : o.from.empty() && names_stream(o.in)
+                          ? RecordFormat::hex
+                          : resolve_format(o.from, o.in, std::nullopt, "--from");
   // "blocked" is a jfp file whose payload has the blocked layout.
   const bool to_blocked = o.to == "blocked";
   RecordFormat to =
@@ -105,14 +113,16 @@ int run_convert(const ConvertOptions &o) {
         kDefaultBlockRecords));
   if (o.in == o.out || same_file(o.in, o.out))
     throw InputError("IN and OUT name the same file; write to another path");
+  // Before reading anything: a FIFO or device at OUT is refused, never replaced.
+  const std::string out_path = output_path(o.out);
 
   Source source = open_source(o, from);
   const size_t record_bytes = source.record_bits / 8;
   install_cleanup_handlers();
-  TemporaryFileGuard guard(temporary_path_for(o.out));
+  TemporaryFileGuard guard(temporary_path_for(out_path));
 
   if (to == RecordFormat::hex) {
-    AtomicTextFile out(o.out);
+    AtomicTextFile out(out_path);
     std::string text;
     for_each_chunk(source, [&](const uint8_t *records, uint64_t n) {
       text.clear();
@@ -126,7 +136,7 @@ int run_convert(const ConvertOptions &o) {
   } else if (to_blocked) {
     std::unique_ptr<FingerprintWriter> out;
     try {
-      out = std::make_unique<FingerprintWriter>(o.out, source.record_bits, source.count,
+      out = std::make_unique<FingerprintWriter>(out_path, source.record_bits, source.count,
                                                 Layout::blocked, B, true);
     } catch (const Error &e) {
       throw InputError(e.what());
@@ -155,7 +165,7 @@ int run_convert(const ConvertOptions &o) {
   } else {
     std::unique_ptr<FingerprintWriter> out;
     try {
-      out = std::make_unique<FingerprintWriter>(o.out, source.record_bits, source.count,
+      out = std::make_unique<FingerprintWriter>(out_path, source.record_bits, source.count,
                                                 Layout::row_major, 0, to == RecordFormat::jfp);
     } catch (const Error &e) {
       throw InputError(e.what());
@@ -173,7 +183,10 @@ void add_convert_command(CLI::App &app, Action &action) {
   auto o = std::make_shared<ConvertOptions>();
   CLI::App *sub = app.add_subcommand(
       "convert", "Convert records between the jfp file format, raw records and hex text");
-  sub->add_option("IN", o->in, "Input file")->required();
+  sub->add_option("IN", o->in,
+                  "Input file; hex text may also be streamed from standard input or a pipe: "
+                  "- or /dev/stdin")
+      ->required();
   sub->add_option("OUT", o->out, "Output file (written atomically)")->required();
   sub->add_option("--from", o->from,
                   "Input format; default from the extension (.jfp; .raw, .bin; .hex, .txt)")
@@ -186,6 +199,9 @@ void add_convert_command(CLI::App &app, Action &action) {
   non_negative(
       sub->add_option("--bits", o->bits,
                       "Bits per record: required to read raw; checked against jfp and hex input"));
+  non_negative(sub->add_option("--raw-bits", o->raw_bits,
+                               "Read IN as headerless raw records of this many bits, whatever "
+                               "its name (same as --from raw --bits N)"));
   sub->footer(
       "Formats: jfp = header + records (docs/FORMAT.md); raw = records only; hex = one record\n"
       "per line, lowercase hex, byte 0 first; blocked = jfp with the blocked (word-major)\n"
@@ -193,6 +209,8 @@ void add_convert_command(CLI::App &app, Action &action) {
       "Examples:\n"
       "  jitson convert db.jfp db.hex\n"
       "  jitson convert records.bin db.jfp --from raw --bits 16384\n"
+      "  jitson convert records.dat db.jfp --raw-bits 16384\n"
+      "  cat db.hex | jitson convert - db.jfp --from hex\n"
       "  jitson convert db.jfp db-blocked.jfp --to blocked --block-records 64\n"
       "  jitson convert db-blocked.jfp db.jfp --to jfp");
   sub->callback([o, &action] { action = [o] { return run_convert(*o); }; });

@@ -121,12 +121,18 @@ std::unique_ptr<FingerprintWriter> open_writer(const std::string &path, uint32_t
 int run_gen(const GenOptions &o) {
   if (o.bits < 64 || o.bits > 65536 || o.bits % 64 != 0)
     throw InputError(fmt::format("--bits {}: must be a multiple of 64 from 64 to 65536", o.bits));
+  // Before any work: a FIFO or device at an output path is refused, never replaced.
+  const std::string out_path = output_path(o.out);
+  const std::string queries_path =
+      o.queries_out.empty() ? std::string() : output_path(o.queries_out);
+  const std::string truth_path =
+      o.queries_out.empty() ? std::string() : output_path(o.queries_out + ".truth.json");
   const uint32_t record_bytes = o.bits / 8;
   const bool with_queries = !o.queries_out.empty();
   const uint32_t flips = o.flip_bits.value_or(o.bits / 64);
   uint64_t n_plants = 0;
   if (with_queries) {
-    if (same_file(o.out, o.queries_out) || o.out == o.queries_out)
+    if (same_file(o.out, o.queries_out) || o.out == o.queries_out || out_path == queries_path)
       throw InputError("--out and --queries-out name the same file");
     if (flips > o.bits)
       throw InputError(fmt::format("--flip-bits {}: at most --bits {}", flips, o.bits));
@@ -158,16 +164,15 @@ int run_gen(const GenOptions &o) {
               [](const Plant &a, const Plant &b) { return a.index < b.index; });
   }
 
-  TemporaryFileGuard db_guard(temporary_path_for(o.out));
-  std::unique_ptr<FingerprintWriter> db = open_writer(o.out, o.bits, o.count);
+  TemporaryFileGuard db_guard(temporary_path_for(out_path));
+  std::unique_ptr<FingerprintWriter> db = open_writer(out_path, o.bits, o.count);
 
   std::optional<TemporaryFileGuard> queries_guard;
   std::unique_ptr<FingerprintWriter> query_writer;
   std::unique_ptr<AtomicTextFile> truth;
-  std::string truth_path = o.queries_out + ".truth.json";
   if (with_queries) {
-    queries_guard.emplace(temporary_path_for(o.queries_out));
-    query_writer = open_writer(o.queries_out, o.bits, o.queries);
+    queries_guard.emplace(temporary_path_for(queries_path));
+    query_writer = open_writer(queries_path, o.bits, o.queries);
     query_writer->write(queries.data(), queries.size());
     truth = std::make_unique<AtomicTextFile>(truth_path);
     std::vector<Plant> by_query = plants;

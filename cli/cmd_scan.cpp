@@ -18,6 +18,7 @@ struct ScanOptions {
   std::string config, db, query_hex, queries;
   unsigned threads = 0;
   std::optional<int64_t> top_k, max_distance;
+  std::optional<uint32_t> raw_bits;
   std::string backend, isa;
   std::string format = "table";
   std::string truth;
@@ -120,7 +121,7 @@ std::string stats_text(const ScanStats &s, size_t stages, double seconds) {
 nlohmann::json load_truth(const std::string &truth_path) {
   nlohmann::json truth;
   try {
-    truth = nlohmann::json::parse(read_text_file(truth_path));
+    truth = nlohmann::json::parse(read_text_file(truth_path, SIZE_MAX, "truth file"));
   } catch (const nlohmann::json::exception &e) {
     throw InputError(fmt::format("{}: not a truth file: {}", truth_path, e.what()));
   }
@@ -178,16 +179,13 @@ int run_scan(const ScanOptions &o) {
   if (o.query_hex.empty() == o.queries.empty())
     throw InputError("give exactly one of --query-hex HEX or --queries FILE");
 
-  ScanSpec spec = source.load();
+  if (o.raw_bits) check_record_bits_option("--raw-bits", *o.raw_bits);
 
-  RecordSet db =
-      load_records(o.db, resolve_format("", o.db, RecordFormat::jfp, "--db"), spec.record_bits);
-  if (db.record_bits != spec.record_bits)
-    throw InputError(fmt::format("{}: records are {} bits, but {} has record_bits {}", o.db,
-                                 db.record_bits, o.config, spec.record_bits));
+  ScanSpec spec = source.load();
+  RecordInputs inputs = load_record_inputs(spec, o.config, o.db, o.queries, o.raw_bits);
+  RecordSet &db = inputs.db;
 
   std::vector<uint8_t> hex_query;
-  RecordSet query_file;
   const uint8_t *queries = nullptr;
   uint64_t n_queries = 0;
   if (!o.query_hex.empty()) {
@@ -195,17 +193,8 @@ int run_scan(const ScanOptions &o) {
     queries = hex_query.data();
     n_queries = 1;
   } else {
-    query_file = load_records(
-        o.queries, resolve_format("", o.queries, RecordFormat::jfp, "--queries"), spec.record_bits);
-    if (query_file.record_bits != spec.record_bits)
-      throw InputError(fmt::format(
-          "{}: queries are {} bits, but {} has record_bits {}: query length must equal the "
-          "record size",
-          o.queries, query_file.record_bits, o.config, spec.record_bits));
-    if (query_file.view.layout != Layout::row_major)
-      throw InputError(fmt::format("{}: queries must be row-major records", o.queries));
-    queries = query_file.view.data;
-    n_queries = query_file.view.n_records;
+    queries = inputs.queries.view.data;
+    n_queries = inputs.queries.view.n_records;
   }
 
   nlohmann::json truth;
@@ -272,13 +261,19 @@ void add_scan_command(CLI::App &app, Action &action) {
   CLI::App *sub = app.add_subcommand(
       "scan", "Scan a fingerprint file with a config: hits (index, distance) per query");
   sub->add_option("--config", o->config, "Scan config file (JSON)")->required();
-  sub->add_option("--db", o->db, "Database: .jfp (memory-mapped), .raw/.bin, or .hex/.txt")
+  sub->add_option("--db", o->db,
+                  "Database: .jfp (memory-mapped), .raw/.bin (or any name with --raw-bits), or "
+                  ".hex/.txt")
       ->required();
   CLI::Option *hex =
       sub->add_option("--query-hex", o->query_hex, "One query as hex (record_bits/4 digits)");
   CLI::Option *file =
       sub->add_option("--queries", o->queries, "Query file (.jfp, .raw/.bin or .hex/.txt)");
   hex->excludes(file);
+  non_negative(sub->add_option(
+      "--raw-bits", o->raw_bits,
+      "Read --db (and a --queries file not named .jfp/.hex/.txt) as headerless raw records of "
+      "this many bits, whatever the name; must equal the config's record_bits"));
   sub->add_option("--threads", o->threads, "Scan threads (0 = all cores)")
       ->check(CLI::Range(0u, 4096u))
       ->capture_default_str();
@@ -301,7 +296,8 @@ void add_scan_command(CLI::App &app, Action &action) {
       "Examples:\n"
       "  jitson scan --config configs/examples/full-focus.json --db db.jfp --queries q.jfp "
       "--stats\n"
-      "  jitson scan --config cfg.json --db db.jfp --query-hex 00ff... --top-k 5 --format json");
+      "  jitson scan --config cfg.json --db db.jfp --query-hex 00ff... --top-k 5 --format json\n"
+      "  jitson scan --config cfg.json --db records.dat --raw-bits 16384 --queries q.jfp");
   sub->callback([o, &action] { action = [o] { return run_scan(*o); }; });
 }
 

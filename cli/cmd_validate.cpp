@@ -32,12 +32,14 @@ int run_validate(const ValidateOptions &options) {
     } catch (const Error &e) {
       problem = fmt::format("{}: {}", path, e.what());
     }
+    // Escaped: a path or key may hold a newline or a terminal escape sequence, and each
+    // report must stay one inert line.
     if (problem.empty()) {
-      fmt::print("{}: ok\n", path);
+      fmt::print("{}: ok\n", escape_control(path));
     } else {
       all_valid = false;
       std::fflush(stdout);
-      fmt::print(stderr, "{}\n", problem);
+      fmt::print(stderr, "{}\n", escape_control(problem));
     }
   }
   std::fflush(stdout);

@@ -1,6 +1,7 @@
 #include "common.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,19 +18,18 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "jitson/limits.hpp"
+
 namespace jitson::cli {
 
 namespace {
 
-std::string one_line(std::string text) {
-  std::replace(text.begin(), text.end(), '\n', ' ');
-  while (!text.empty() && text.back() == ' ') text.pop_back();
-  return text;
-}
-
+// Messages quote user text (paths, keys, values): escaping every control character keeps the
+// report one line and stops a file name from driving the terminal. Library errors arrive
+// escaped already; escape_control leaves its own escapes alone, so applying it again is harmless.
 void report(std::string_view message) {
   std::fflush(stdout);
-  fmt::print(stderr, "jitson: {}\n", one_line(std::string(message)));
+  fmt::print(stderr, "jitson: {}\n", escape_control(message));
 }
 
 int exit_code_for(ErrorKind kind) {
@@ -81,21 +81,141 @@ int run_reporting_errors(const Action &action) {
 
 // ---- files and text ----
 
-std::string read_text_file(const std::string &path) {
-  std::FILE *file = std::fopen(path.c_str(), "rb");
-  if (!file) throw InputError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
-  std::string text;
-  char chunk[1 << 16];
-  for (;;) {
-    size_t n = std::fread(chunk, 1, sizeof chunk, file);
-    text.append(chunk, n);
-    if (n < sizeof chunk) break;
+const char *file_type_name(unsigned mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG:
+      return "a regular file";
+    case S_IFDIR:
+      return "a directory";
+    case S_IFIFO:
+      return "a FIFO";
+    case S_IFCHR:
+      return "a character device";
+    case S_IFBLK:
+      return "a block device";
+    case S_IFSOCK:
+      return "a socket";
+    case S_IFLNK:
+      return "a symbolic link";
   }
-  bool failed = std::ferror(file) != 0;
-  int read_errno = errno;
-  std::fclose(file);
-  if (failed) throw InputError(fmt::format("{}: cannot read: {}", path, std::strerror(read_errno)));
+  return "not a file";
+}
+
+namespace {
+
+// The descriptor `-`, /dev/stdin, /dev/fd/N or /proc/self/fd/N names, or -1.
+int named_descriptor(const std::string &path) {
+  if (path == "-" || path == "/dev/stdin") return STDIN_FILENO;
+  for (std::string_view prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+    if (!path.starts_with(prefix) || path.size() == prefix.size() ||
+        path.size() > prefix.size() + 9)
+      continue;
+    int fd = 0;
+    for (size_t i = prefix.size(); i < path.size(); ++i) {
+      if (path[i] < '0' || path[i] > '9') return -1;
+      fd = fd * 10 + (path[i] - '0');
+    }
+    return fd;
+  }
+  return -1;
+}
+
+std::string not_regular(const std::string &path, unsigned mode) {
+  return fmt::format("{}: not a regular file ({})", path, file_type_name(mode));
+}
+
+}  // namespace
+
+bool names_open_descriptor(const std::string &path) {
+  return named_descriptor(path) >= 0;
+}
+
+bool names_stream(const std::string &path) {
+  const int fd = named_descriptor(path);
+  struct stat st {};
+  return fd >= 0 && ::fstat(fd, &st) == 0 && !S_ISREG(st.st_mode);
+}
+
+void require_regular_file(const std::string &path) {
+  struct stat st {};
+  // stat, not open: opening a FIFO blocks until a writer comes, and opening a device can act on
+  // it. A missing file is left to the open that follows (it names the reason).
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    throw InputError(not_regular(path, st.st_mode));
+}
+
+InputFile::InputFile(const std::string &path, bool allow_stream) : path_(path) {
+  const int named = allow_stream ? named_descriptor(path) : -1;
+  if (named >= 0) {
+    // Already open (standard input, a pipe from the shell): duplicated, never reopened, so a
+    // pipe's data is read exactly once and nothing waits in open().
+    fd_ = ::fcntl(named, F_DUPFD_CLOEXEC, 0);
+    if (fd_ < 0) throw InputError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  } else {
+    require_regular_file(path);
+    // O_NONBLOCK: if the path became a FIFO since the stat, open still returns at once and the
+    // fstat below refuses it.
+    fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd_ < 0) throw InputError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  }
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) {
+    int err = errno;
+    ::close(fd_);
+    throw InputError(fmt::format("{}: cannot stat: {}", path, std::strerror(err)));
+  }
+  regular_ = S_ISREG(st.st_mode);
+  if (named < 0 && !regular_) {
+    ::close(fd_);
+    throw InputError(not_regular(path, st.st_mode));
+  }
+  if (regular_) size_ = static_cast<uint64_t>(st.st_size);
+  if (named < 0) {  // a named descriptor's flags are shared with the caller: left as they are
+    int flags = ::fcntl(fd_, F_GETFL);
+    if (flags >= 0) ::fcntl(fd_, F_SETFL, flags & ~O_NONBLOCK);
+  }
+}
+
+InputFile::~InputFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+size_t InputFile::read(void *out, size_t n) {
+  for (;;) {
+    ssize_t got = ::read(fd_, out, n);
+    if (got >= 0) return static_cast<size_t>(got);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      // A stream someone left non-blocking (the descriptor is shared with the caller, so its
+      // flags are not ours to change): wait for data instead.
+      pollfd p{fd_, POLLIN, 0};
+      ::poll(&p, 1, -1);
+      continue;
+    }
+    throw InputError(fmt::format("{}: cannot read: {}", path_, std::strerror(errno)));
+  }
+}
+
+std::string read_text_file(const std::string &path, size_t max_bytes, std::string_view what) {
+  InputFile file(path, /*allow_stream=*/false);
+  auto too_large = [&] {
+    return InputError(
+        fmt::format("{}: {} is larger than {} bytes (the limit)", path, what, max_bytes));
+  };
+  if (file.size() > max_bytes) throw too_large();
+  std::string text;
+  text.reserve(static_cast<size_t>(file.size()));
+  char chunk[1 << 16];
+  // Bounded even if the file grows while it is read.
+  while (size_t n = file.read(chunk, sizeof chunk)) {
+    if (n > max_bytes - text.size()) throw too_large();
+    text.append(chunk, n);
+  }
   return text;
+}
+
+std::string read_config_file(const std::string &path) {
+  return read_text_file(path, kMaxConfigBytes, "config");
 }
 
 bool same_file(const std::string &a, const std::string &b) {
@@ -205,28 +325,61 @@ RecordFormat resolve_format(const std::string &explicit_name, const std::string 
       path, flag));
 }
 
+void check_record_bits_option(std::string_view flag, uint32_t bits) {
+  if (bits < kMinRecordBits || bits > kMaxRecordBits || bits % 64 != 0)
+    throw InputError(fmt::format("{} {}: must be a multiple of 64 from 64 to 65536", flag, bits));
+}
+
+RecordFormat record_input_format(const std::string &path, bool raw_bits_given, bool is_database,
+                                 std::string_view flag) {
+  std::optional<RecordFormat> named = format_from_extension(path);
+  if (raw_bits_given && (is_database || !named || *named == RecordFormat::raw))
+    return RecordFormat::raw;
+  // Hex is the one format that can be streamed: a pipe on standard input needs no name.
+  if (!named && names_stream(path)) return RecordFormat::hex;
+  return resolve_format("", path, RecordFormat::jfp, flag);
+}
+
 RecordSet load_records(const std::string &path, RecordFormat format, std::optional<uint32_t> bits,
-                       bool populate) {
+                       bool populate, std::string_view bits_source) {
   RecordSet set;
   set.path = path;
   if (format == RecordFormat::hex) {
-    HexFileReader reader(path);
-    uint64_t count = reader.validate(std::nullopt);
-    set.record_bits = reader.record_bits();
-    size_t record_bytes = set.record_bits / 8;
-    set.decoded.resize(count * record_bytes);
-    for (uint64_t i = 0; i < count; ++i) reader.next(set.decoded.data() + i * record_bytes);
-    set.view = DatabaseView::rows(set.decoded.data(), count, record_bytes);
+    // A non-empty hex file states its record size (callers compare it); bits only sizes an
+    // empty one.
+    HexRecords hex = read_hex_records(path, std::nullopt, {}, bits);
+    set.decoded = std::move(hex.bytes);
+    set.record_bits = hex.record_bits;
+    set.view = DatabaseView::rows(set.decoded.data(), hex.count, set.record_bits / 8);
     return set;
   }
+  if (names_stream(path))
+    throw InputError(fmt::format(
+        "{}: {} records are memory-mapped from a regular file; only hex text can be streamed "
+        "from standard input or a pipe",
+        path, format_name(format)));
+  require_regular_file(path == "-" ? "/dev/stdin" : path);
   FileOpenOptions options;
   options.populate = populate;
   if (format == RecordFormat::raw) {
-    if (!bits) throw InputError(fmt::format("{}: raw records have no header; pass --bits N", path));
+    if (!bits)
+      throw InputError(
+          fmt::format("{}: raw records have no header; pass --bits N or --raw-bits N", path));
+    // Checked here to say where the record size came from; FingerprintFile::open checks again.
+    const uint64_t record_bytes = *bits / 8;
+    std::error_code ec;
+    const uintmax_t size = std::filesystem::file_size(path == "-" ? "/dev/stdin" : path, ec);
+    if (!ec && size % record_bytes != 0)
+      throw InputError(fmt::format(
+          "{}: the file is {} bytes, not a whole number of {}-byte records ({} bits{}{}): {} "
+          "records and {} byte{} left over; a headerless file must hold whole records",
+          path, size, record_bytes, *bits, bits_source.empty() ? "" : ", from ", bits_source,
+          size / record_bytes, size % record_bytes, size % record_bytes == 1 ? "" : "s"));
     options.raw_record_bits = bits;
   }
   try {
-    set.file.emplace(FingerprintFile::open(path, options));
+    // "-" is standard input, here a regular file (a redirect): mapped through its /dev name.
+    set.file.emplace(FingerprintFile::open(path == "-" ? "/dev/stdin" : path, options));
   } catch (const Error &e) {
     throw InputError(e.what());
   }
@@ -235,88 +388,180 @@ RecordSet load_records(const std::string &path, RecordFormat format, std::option
   return set;
 }
 
-HexFileReader::HexFileReader(const std::string &path) : path_(path) {
-  file_ = std::fopen(path.c_str(), "rb");
-  if (!file_) throw InputError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+RecordInputs load_record_inputs(const ScanSpec &spec, const std::string &config_path,
+                                const std::string &db_path, const std::string &queries_path,
+                                std::optional<uint32_t> raw_bits, bool populate) {
+  if (raw_bits && *raw_bits != spec.record_bits)
+    throw InputError(fmt::format("--raw-bits {} disagrees with {}: its record_bits is {}",
+                                 *raw_bits, config_path, spec.record_bits));
+  const std::string bits_source = raw_bits ? fmt::format("--raw-bits {}", *raw_bits)
+                                           : fmt::format("the record_bits of {}", config_path);
+  if (!queries_path.empty() && named_descriptor(db_path) >= 0 &&
+      named_descriptor(db_path) == named_descriptor(queries_path) && names_stream(db_path))
+    throw InputError(
+        fmt::format("--db {} and --queries {} name the same stream; it can be read only once",
+                    db_path, queries_path));
+  RecordInputs in;
+  in.db = load_records(db_path, record_input_format(db_path, raw_bits.has_value(), true, "--db"),
+                       spec.record_bits, populate, bits_source);
+  if (in.db.record_bits != spec.record_bits)
+    throw InputError(fmt::format("{}: records are {} bits, but {} has record_bits {}", db_path,
+                                 in.db.record_bits, config_path, spec.record_bits));
+  if (queries_path.empty()) return in;
+  in.queries = load_records(
+      queries_path, record_input_format(queries_path, raw_bits.has_value(), false, "--queries"),
+      spec.record_bits, false, bits_source);
+  if (in.queries.record_bits != spec.record_bits)
+    throw InputError(fmt::format(
+        "{}: queries are {} bits, but {} has record_bits {}: query length must equal the "
+        "record size",
+        queries_path, in.queries.record_bits, config_path, spec.record_bits));
+  if (in.queries.view.layout != Layout::row_major)
+    throw InputError(fmt::format("{}: queries must be row-major records", queries_path));
+  return in;
 }
 
-HexFileReader::~HexFileReader() {
-  if (file_) std::fclose(file_);
-  std::free(buffer_);
-}
+namespace {
 
-bool HexFileReader::read_line(std::string_view &line) {
-  errno = 0;
-  ssize_t n = ::getline(&buffer_, &capacity_, file_);
-  if (n < 0) {
-    if (std::ferror(file_))
-      throw InputError(fmt::format("{}: cannot read: {}", path_, std::strerror(errno)));
-    return false;
+constexpr size_t kMaxHexDigits = kMaxRecordBits / 4;
+
+// Accumulates one line of at most kMaxHexDigits digits (+ a '\r'), checking each byte as it
+// arrives, so a bad byte or an endless line is reported without reading further.
+class HexDecoder {
+ public:
+  HexDecoder(const std::string &path, std::optional<uint32_t> bits, std::string_view bits_source,
+             uint64_t size_hint)
+      : path_(path), size_hint_(size_hint) {
+    if (bits) {
+      expected_digits_ = *bits / 4;
+      why_expected_ = fmt::format("for {}", bits_source);
+      reserve();
+    }
+    line_.reserve(kMaxHexDigits + 1);
   }
-  ++line_number_;
-  size_t length = static_cast<size_t>(n);
-  if (length > 0 && buffer_[length - 1] == '\n') --length;
-  if (length > 0 && buffer_[length - 1] == '\r') --length;
-  line = std::string_view(buffer_, length);
-  return true;
-}
 
-uint64_t HexFileReader::validate(std::optional<uint32_t> bits) {
-  std::rewind(file_);
-  line_number_ = 0;
-  size_t expected_digits = bits ? *bits / 4 : 0;
-  std::string why_expected = bits ? fmt::format("--bits {}", *bits) : std::string();
-  std::vector<uint8_t> scratch;
-  uint64_t count = 0;
-  std::string_view line;
-  while (read_line(line)) {
-    if (line.empty())
+  void feed(const char *p, size_t n) {
+    while (n > 0) {
+      const char *newline = static_cast<const char *>(std::memchr(p, '\n', n));
+      const size_t piece = newline ? static_cast<size_t>(newline - p) : n;
+      append(p, piece);
+      if (newline) end_line();
+      p += piece + (newline ? 1 : 0);
+      n -= piece + (newline ? 1 : 0);
+    }
+  }
+
+  HexRecords finish(std::optional<uint32_t> empty_bits) {
+    if (!line_.empty()) end_line();  // the final '\n' may be missing
+    if (expected_digits_ == 0) {     // not one line, so not one byte
+      if (!empty_bits)
+        throw InputError(fmt::format(
+            "{}: empty file: no records, so the record size is unknown; pass --bits N", path_));
+      expected_digits_ = *empty_bits / 4;
+    }
+    HexRecords r;
+    r.count = count_;
+    r.record_bits = static_cast<uint32_t>(expected_digits_ * 4);
+    r.bytes = std::move(bytes_);
+    return r;
+  }
+
+ private:
+  void append(const char *p, size_t n) {
+    if (count_ == 0 && line_.empty() && n >= sizeof FileHeader::kMagic &&
+        std::memcmp(p, FileHeader::kMagic, sizeof FileHeader::kMagic) == 0)
       throw InputError(fmt::format(
-          "{}:{}: empty line; every line must hold one record as hex digits", path_, line_number_));
-    if (expected_digits == 0) {
+          "{}: starts with the magic JITSONFP of a jfp file, not hex text; jfp files are "
+          "memory-mapped, so give one by name (a regular file), not through a pipe",
+          path_));
+    const size_t room = kMaxHexDigits + 1 - line_.size();
+    const size_t checked = std::min(n, room);
+    for (size_t i = 0; i < checked; ++i) {
+      const auto c = static_cast<unsigned char>(p[i]);
+      // '\r' is judged at the end of the line: only a final one is allowed.
+      if (kHexValue[c] == 0xff && c != '\r') bad_digit(c, line_.size() + i);
+    }
+    if (n > room)
+      throw InputError(fmt::format(
+          "{}:{}: line longer than {} hex digits ({} bits, the largest record){}", path_,
+          line_number(), kMaxHexDigits, kMaxRecordBits,
+          expected_digits_ ? fmt::format("; expected {} {}", expected_digits_, why_expected_)
+                           : std::string()));
+    line_.append(p, n);
+  }
+
+  [[noreturn]] void bad_digit(unsigned char c, size_t offset) const {
+    std::string shown = (c >= 0x20 && c < 0x7f) ? fmt::format("'{}'", static_cast<char>(c))
+                                                : fmt::format("byte 0x{:02x}", c);
+    throw InputError(fmt::format("{}:{}: bad hex digit {} at column {}", path_, line_number(),
+                                 shown, offset + 1));
+  }
+
+  uint64_t line_number() const { return count_ + 1; }
+
+  void end_line() {
+    std::string_view line = line_;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (size_t cr = line.find('\r'); cr != std::string_view::npos) bad_digit('\r', cr);
+    if (line.empty())
+      throw InputError(
+          fmt::format("{}:{}: empty line; every line must hold one record as hex digits", path_,
+                      line_number()));
+    if (expected_digits_ == 0) {
       if (line.size() % 16 != 0)
         throw InputError(fmt::format(
             "{}:{}: {} hex digits ({} bits); a record must be a whole number of 64-bit words "
             "(a multiple of 16 hex digits)",
-            path_, line_number_, line.size(), line.size() * 4));
-      expected_digits = line.size();
-      why_expected = fmt::format("line {}", line_number_);
-    } else if (line.size() != expected_digits) {
-      throw InputError(fmt::format("{}:{}: {} hex digits; expected {} as on {}", path_,
-                                   line_number_, line.size(), expected_digits, why_expected));
+            path_, line_number(), line.size(), line.size() * 4));
+      expected_digits_ = line.size();
+      why_expected_ = fmt::format("as on line {}", line_number());
+      reserve();
+    } else if (line.size() != expected_digits_) {
+      throw InputError(fmt::format("{}:{}: {} hex digits; expected {} {}", path_, line_number(),
+                                   line.size(), expected_digits_, why_expected_));
     }
-    scratch.resize(line.size() / 2);
-    size_t bad = decode_hex(line, scratch.data());
-    if (bad != std::string_view::npos) {
-      unsigned char c = static_cast<unsigned char>(line[bad]);
-      std::string shown = (c >= 0x20 && c < 0x7f) ? fmt::format("'{}'", static_cast<char>(c))
-                                                  : fmt::format("byte 0x{:02x}", c);
-      throw InputError(
-          fmt::format("{}:{}: bad hex digit {} at column {}", path_, line_number_, shown, bad + 1));
-    }
-    ++count;
+    const size_t at = bytes_.size();
+    bytes_.resize(at + line.size() / 2);
+    decode_hex(line, bytes_.data() + at);  // every byte was checked in append()
+    ++count_;
+    line_.clear();
   }
-  if (expected_digits == 0)
-    throw InputError(
-        fmt::format("{}: no records, so the record size is unknown; pass --bits N", path_));
-  record_bits_ = static_cast<uint32_t>(expected_digits * 4);
-  std::rewind(file_);
-  line_number_ = 0;
-  return count;
-}
 
-bool HexFileReader::next(uint8_t *out) {
-  std::string_view line;
-  if (!read_line(line)) return false;
-  if (line.size() != record_bits_ / 4 || decode_hex(line, out) != std::string_view::npos)
-    throw InputError(fmt::format("{}:{}: changed while being read", path_, line_number_));
-  return true;
+  // A regular file of S bytes holds at most S / (digits + 1) + 1 records: reserving that
+  // avoids the copies of growing (streams grow as they go).
+  void reserve() {
+    if (size_hint_ == 0) return;
+    const uint64_t records = size_hint_ / (expected_digits_ + 1) + 1;
+    bytes_.reserve(static_cast<size_t>(
+        std::min<uint64_t>(records * (expected_digits_ / 2), size_hint_ / 2 + 1)));
+  }
+
+  const std::string &path_;
+  uint64_t size_hint_;
+  size_t expected_digits_ = 0;
+  std::string why_expected_;
+  std::string line_;
+  std::vector<uint8_t> bytes_;
+  uint64_t count_ = 0;
+};
+
+}  // namespace
+
+HexRecords read_hex_records(const std::string &path, std::optional<uint32_t> bits,
+                            std::string_view bits_source, std::optional<uint32_t> empty_bits) {
+  // One pass, no rewind: a pipe cannot be read twice (a rewind on it fails silently).
+  InputFile file(path, /*allow_stream=*/true);
+  const std::string shown = path == "-" ? std::string("<stdin>") : path;
+  HexDecoder decoder(shown, bits, bits_source, file.regular() ? file.size() : 0);
+  char chunk[1 << 16];
+  while (size_t n = file.read(chunk, sizeof chunk)) decoder.feed(chunk, n);
+  return decoder.finish(bits ? bits : empty_bits);
 }
 
 // ---- scan configs ----
 
 ScanSpec ConfigSource::load() const {
-  std::string text = read_text_file(path);
+  const std::string text = this->text ? *this->text : read_config_file(path);
   try {
     if (overrides.empty()) return parse_scan_config(text);
     nlohmann::json fields = nlohmann::json::object();
@@ -350,6 +595,43 @@ void ConfigSource::rethrow(const ConfigError &e) const {
 }
 
 // ---- output files ----
+
+namespace {
+std::string refusal(const std::string &path, const std::string &what) {
+  return fmt::format("{}: {}; refusing to replace it", path, what);
+}
+}  // namespace
+
+std::string output_path(const std::string &path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return path;  // absent: created (or the create says why)
+  if (S_ISREG(st.st_mode)) return path;
+  if (!S_ISLNK(st.st_mode))
+    throw InputError(refusal(
+        path, fmt::format("exists and is not a regular file ({})", file_type_name(st.st_mode))));
+  // A symbolic link: the rename must not land on the link (that would replace the link) nor
+  // on a FIFO or device it points to; a regular target is written through, as `>` would.
+  struct stat target {};
+  if (::stat(path.c_str(), &target) != 0)
+    throw InputError(
+        refusal(path, fmt::format("is a symbolic link whose target cannot be reached ({})",
+                                  std::strerror(errno))));
+  if (!S_ISREG(target.st_mode))
+    throw InputError(refusal(path, fmt::format("is a symbolic link to {}, not to a regular file",
+                                               file_type_name(target.st_mode))));
+  std::error_code ec;
+  std::filesystem::path resolved = std::filesystem::canonical(path, ec);
+  if (ec)
+    throw InputError(fmt::format("{}: cannot resolve the symbolic link: {}", path, ec.message()));
+  return resolved.string();
+}
+
+void check_still_replaceable(const std::string &path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    throw InputError(refusal(
+        path, fmt::format("exists and is not a regular file ({})", file_type_name(st.st_mode))));
+}
 
 std::string temporary_path_for(const std::string &path) {
   return fmt::format("{}.tmp.{}", path, static_cast<long>(::getpid()));
@@ -398,10 +680,23 @@ TemporaryFileGuard::~TemporaryFileGuard() {
 }
 
 AtomicTextFile::AtomicTextFile(std::string path)
-    : path_(std::move(path)), temporary_(temporary_path_for(path_)), guard_(temporary_) {
-  file_ = std::fopen(temporary_.c_str(), "wb");
-  if (!file_)
-    throw InputError(fmt::format("{}: cannot create: {}", temporary_, std::strerror(errno)));
+    : path_(output_path(path)), temporary_(temporary_path_for(path_)), guard_(temporary_) {
+  // O_NOFOLLOW and O_NONBLOCK with the fstat below: a link or FIFO planted at the temporary
+  // name is refused instead of written through or waited on.
+  int fd = ::open(temporary_.c_str(),
+                  O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  struct stat st {};
+  if (fd >= 0 && (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+    ::close(fd);
+    fd = -1;
+    errno = EEXIST;
+  }
+  if (fd >= 0) file_ = ::fdopen(fd, "wb");
+  if (!file_) {
+    int err = errno;
+    if (fd >= 0) ::close(fd);
+    throw InputError(fmt::format("{}: cannot create: {}", temporary_, std::strerror(err)));
+  }
 }
 
 AtomicTextFile::~AtomicTextFile() {
@@ -422,6 +717,9 @@ void AtomicTextFile::commit() {
   file_ = nullptr;
   if (closed != 0)
     throw Failure(fmt::format("{}: write failed: {}", temporary_, std::strerror(errno)));
+  // Checked again at the last moment: the path may have become a FIFO or device meanwhile, and
+  // a rename would replace it. (The destructor removes the temporary file.)
+  check_still_replaceable(path_);
   if (std::rename(temporary_.c_str(), path_.c_str()) != 0)
     throw Failure(
         fmt::format("{}: cannot rename to {}: {}", temporary_, path_, std::strerror(errno)));

@@ -29,6 +29,8 @@ int main(int argc, char **argv) {
       "Errors are one line on stderr: \"jitson: <what>\" (configs: \"FILE: /json/pointer: "
       "rule\").\n"
       "Outputs are written to FILE.tmp.<pid> and renamed on success: no partial FILE, ever.\n"
+      "An existing FILE that is not a regular file (a FIFO, a device) is refused, never replaced.\n"
+      "Hex input may be streamed from standard input (-); other inputs must be regular files.\n"
       "\n"
       "Example, from nothing to hits:\n"
       "  jitson gen --bits 16384 --count 20000 --out db.jfp --queries 4 --queries-out q.jfp\n"
@@ -44,7 +46,8 @@ int main(int argc, char **argv) {
       names += (names.empty() ? "" : ", ") + sub->get_name();
     }
     if (!known) {
-      fmt::print(stderr, "jitson: unknown subcommand \"{}\"; one of: {}\n", argv[1], names);
+      fmt::print(stderr, "jitson: unknown subcommand \"{}\"; one of: {}\n",
+                 jitson::escape_control(argv[1]), names);
       return kExitUsage;
     }
   }
@@ -56,7 +59,8 @@ int main(int argc, char **argv) {
   } catch (const CLI::ParseError &e) {
     std::string message = e.what();
     if (message.empty()) message = e.get_name();
-    fmt::print(stderr, "jitson: {} (see --help)\n", message);
+    // CLI11 quotes the offending argument, which may hold control characters.
+    fmt::print(stderr, "jitson: {} (see --help)\n", jitson::escape_control(message));
     return kExitUsage;
   }
   if (!action) {

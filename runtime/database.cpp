@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -105,6 +106,61 @@ int write_all(int fd, const uint8_t *p, size_t n) {
     n -= static_cast<size_t>(done);
   }
   return 0;
+}
+
+// "a FIFO", "a character device", ...: what a non-regular file is, for messages.
+const char *file_type(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG:
+      return "a regular file";
+    case S_IFDIR:
+      return "a directory";
+    case S_IFIFO:
+      return "a FIFO";
+    case S_IFCHR:
+      return "a character device";
+    case S_IFBLK:
+      return "a block device";
+    case S_IFSOCK:
+      return "a socket";
+    case S_IFLNK:
+      return "a symbolic link";
+  }
+  return "not a file";
+}
+
+[[noreturn]] void refuse_to_replace(const std::string &path, const std::string &what) {
+  fail(ErrorKind::invalid_argument, quoted(path) + ": " + what + "; refusing to replace it");
+}
+
+// The path a writer renames onto: `path` when it is absent or a regular file, the target of a
+// symbolic link to a regular file (written through the link, as the shell's `>` does).
+// Anything else would be replaced by the rename (a FIFO or device node turned into a regular
+// file), so it is refused.
+std::string writer_target(const std::string &path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return path;
+  if (!S_ISLNK(st.st_mode)) {
+    refuse_to_replace(
+        path, std::string("exists and is not a regular file (") + file_type(st.st_mode) + ")");
+  }
+  struct stat target {};
+  if (::stat(path.c_str(), &target) != 0) {
+    refuse_to_replace(
+        path, "is a symbolic link whose target cannot be reached (" + errno_text(errno) + ")");
+  }
+  if (!S_ISREG(target.st_mode)) {
+    refuse_to_replace(path, std::string("is a symbolic link to ") + file_type(target.st_mode) +
+                                ", not to a regular file");
+  }
+  char *resolved = ::realpath(path.c_str(), nullptr);
+  if (resolved == nullptr) {
+    fail(ErrorKind::io,
+         "cannot resolve the symbolic link " + quoted(path) + ": " + errno_text(errno));
+  }
+  std::string out(resolved);
+  std::free(resolved);
+  return out;
 }
 
 std::string directory_of(const std::string &path) {
@@ -263,11 +319,18 @@ FingerprintFile FingerprintFile::open(const std::string &path, const FileOpenOpt
     check_file_record_bits(*options.raw_record_bits, ErrorKind::invalid_argument,
                            quoted(path) + " (raw records)");
   }
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // stat before open: opening a FIFO blocks until a writer comes and opening a device can act
+  // on it, so neither is opened at all. O_NONBLOCK covers a path swapped for a FIFO between the
+  // two calls (the open returns at once and the fstat refuses it); mmap ignores the flag.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    fail(ErrorKind::io,
+         "cannot read " + quoted(path) + ": not a regular file (" + file_type(st.st_mode) + ")");
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) {
     fail(ErrorKind::io, "cannot open " + quoted(path) + ": " + errno_text(errno));
   }
-  struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int err = errno;
     ::close(fd);
@@ -275,7 +338,8 @@ FingerprintFile FingerprintFile::open(const std::string &path, const FileOpenOpt
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    fail(ErrorKind::io, "cannot read " + quoted(path) + ": not a regular file");
+    fail(ErrorKind::io,
+         "cannot read " + quoted(path) + ": not a regular file (" + file_type(st.st_mode) + ")");
   }
   const auto file_bytes = static_cast<uint64_t>(st.st_size);
 
@@ -416,8 +480,8 @@ FingerprintWriter::FingerprintWriter(const std::string &path, uint32_t record_bi
                                           " × " + std::to_string(record_bits / 8) +
                                           " bytes per record overflows 64 bits");
   }
-  impl_->path = path;
-  impl_->temp_path = path + ".tmp." + std::to_string(::getpid());
+  impl_->path = writer_target(path);
+  impl_->temp_path = impl_->path + ".tmp." + std::to_string(::getpid());
   impl_->fd = ::open(impl_->temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (impl_->fd < 0) {
     fail(ErrorKind::io, "cannot create " + quoted(impl_->temp_path) + ": " + errno_text(errno));
@@ -493,6 +557,14 @@ void FingerprintWriter::commit() {
     fail(ErrorKind::io, "cannot close " + quoted(w.temp_path) + ": " + errno_text(err));
   }
   w.fd = -1;
+  // Checked again right before the rename: the path may have become a FIFO or a device node
+  // since the writer was created, and the rename would replace it.
+  struct stat st {};
+  if (::lstat(w.path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    ::unlink(w.temp_path.c_str());
+    refuse_to_replace(
+        w.path, std::string("exists and is not a regular file (") + file_type(st.st_mode) + ")");
+  }
   if (::rename(w.temp_path.c_str(), w.path.c_str()) != 0) {
     const int err = errno;
     ::unlink(w.temp_path.c_str());

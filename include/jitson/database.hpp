@@ -67,7 +67,9 @@ struct FileOpenOptions {
 class FingerprintFile {
  public:
   // Opens a file with a header. If raw_record_bits is given the file is read as headerless raw
-  // records of that size instead. Throws Error(io) or Error(format) with the path and the rule.
+  // records of that size instead. Throws Error(io) or Error(format) with the path and the rule;
+  // a FIFO, socket or device is refused (Error(io), "not a regular file (a FIFO)") without
+  // blocking: it is never opened.
   static FingerprintFile open(const std::string &path,
                               std::optional<uint32_t> raw_record_bits = std::nullopt);
   static FingerprintFile open(const std::string &path, const FileOpenOptions &options);
@@ -97,7 +99,10 @@ FileHeader parse_header(const uint8_t *bytes, size_t available, uint64_t file_by
 void encode_header(const FileHeader &h, uint8_t out[FileHeader::kSize]);
 
 // Streams records into a fingerprint file atomically: writes to "<path>.tmp.<pid>" and renames
-// on commit(); destruction without commit() removes the temporary file.
+// on commit(); destruction without commit() removes the temporary file. A path that exists and
+// is not a regular file (FIFO, device, socket, directory) is refused, Error(invalid_argument),
+// at construction and again right before the rename; a symbolic link to a regular file is
+// written through (its target is replaced, the link kept), any other link is refused.
 class FingerprintWriter {
  public:
   FingerprintWriter(const std::string &path, uint32_t record_bits, uint64_t record_count,
