@@ -1,5 +1,7 @@
-// jitson bench: the JIT kernel against the runtime backend (and FAISS IndexBinaryFlat when built
-// in) on the same data and queries, next to the read bandwidth measured in the same run.
+// jitson bench: the JIT kernel against the runtime backend (and FAISS IndexBinaryFlat when its
+// peer library is installed) on the same data and queries, next to the read bandwidth measured in
+// the same run.
+#include <dlfcn.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -16,10 +18,7 @@
 #include "jitson/cpu.hpp"
 #include "jitson/engine.hpp"
 
-#ifdef JITSON_HAVE_FAISS
-#include <faiss/IndexBinaryFlat.h>
-#include <omp.h>
-#endif
+#include "faiss_peer.hpp"
 
 namespace jitson::cli {
 namespace {
@@ -33,6 +32,38 @@ struct BenchOptions {
 };
 
 using Clock = std::chrono::steady_clock;
+
+// FAISS, loaded by this command alone (cli/faiss_peer.hpp): found beside libjitson through the
+// command's RUNPATH, in the build tree and in an installed prefix alike.
+struct FaissPeer {
+  decltype(&jitson_faiss_create) create;
+  decltype(&jitson_faiss_search) search;
+  decltype(&jitson_faiss_destroy) destroy;
+
+  // nullptr with the reason in note when the peer cannot be loaded.
+  static const FaissPeer *load(std::string &note) {
+    static FaissPeer peer{};
+    static std::string error = [] {
+      void *handle = dlopen("libjitson_faiss_peer.so", RTLD_NOW | RTLD_LOCAL);
+      if (!handle) {
+        const char *why = dlerror();
+        return fmt::format("faiss: not available ({})", why ? why : "cannot load");
+      }
+      // POSIX guarantees that a dlsym result for a function converts to a function pointer.
+      peer.create =
+          reinterpret_cast<decltype(&jitson_faiss_create)>(dlsym(handle, "jitson_faiss_create"));
+      peer.search =
+          reinterpret_cast<decltype(&jitson_faiss_search)>(dlsym(handle, "jitson_faiss_search"));
+      peer.destroy =
+          reinterpret_cast<decltype(&jitson_faiss_destroy)>(dlsym(handle, "jitson_faiss_destroy"));
+      return peer.create && peer.search && peer.destroy
+                 ? std::string()
+                 : std::string("faiss: libjitson_faiss_peer.so lacks its functions");
+    }();
+    note = error;
+    return error.empty() ? &peer : nullptr;
+  }
+};
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -242,25 +273,26 @@ int run_bench(const BenchOptions &o) {
   for (const ScanResult &r : jit_results) total_hits += r.hits.size();
 
   std::string faiss_note;
-#ifdef JITSON_HAVE_FAISS
   if (o.no_faiss) {
     faiss_note = "faiss: skipped (--no-faiss)";
-  } else {
-    omp_set_num_threads(static_cast<int>(threads));
-    faiss::IndexBinaryFlat index(static_cast<faiss::IndexBinary::idx_t>(db.record_bits));
-    index.add(static_cast<faiss::IndexBinary::idx_t>(view.n_records), view.data);
-    const auto k =
-        static_cast<faiss::IndexBinary::idx_t>(std::min<uint64_t>(spec.top_k, view.n_records));
+  } else if (const FaissPeer *faiss = FaissPeer::load(faiss_note)) {
+    char err[512];
+    const uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(spec.top_k, view.n_records));
+    std::unique_ptr<void, void (*)(void *)> index(
+        faiss->create(db.record_bits, view.data, view.n_records, err, sizeof err), faiss->destroy);
+    if (!index) throw Failure(err);
     std::vector<int32_t> distances(n_queries * k);
-    std::vector<faiss::IndexBinary::idx_t> labels(n_queries * k);
+    std::vector<int64_t> labels(n_queries * k);
+    int status = 0;
     rows.push_back({"faiss",
                     time_median(
                         [&] {
-                          index.search(static_cast<faiss::IndexBinary::idx_t>(n_queries), queries,
-                                       k, distances.data(), labels.data());
+                          status |= faiss->search(index.get(), queries, n_queries, k, threads,
+                                                  distances.data(), labels.data(), err, sizeof err);
                         },
                         o.repeat),
                     "IndexBinaryFlat: full distances, no focus mask, no max_distance"});
+    if (status != 0) throw Failure(err);
     if (spec.focus_is_all()) {
       // Both lists are sorted by distance; ours is a prefix cut at max_distance.
       bool agree = true;
@@ -275,9 +307,6 @@ int run_bench(const BenchOptions &o) {
       faiss_note = "faiss: scans all bits (the config has a focus mask), results not compared";
     }
   }
-#else
-  faiss_note = "faiss: not built in";
-#endif
 
   const double jit_seconds = rows[0].seconds;
   fmt::print("\n{:<8} {:>10} {:>14} {:>9} {:>12} {:>14}\n", "", "ms", "M records/s", "GB/s",

@@ -31,6 +31,9 @@ if(TARGET jitson_llvm)
   # Beside libjitson, where its loader looks (jit/llvm_loader.cpp).
   install(TARGETS jitson_llvm LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 endif()
+if(TARGET jitson_faiss_peer)
+  install(TARGETS jitson_faiss_peer LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+endif()
 if(TARGET jitson_cli)
   # The installed command finds the installed libjitson from its own place, in any prefix,
   # without LD_LIBRARY_PATH: RUNPATH $ORIGIN/<bin → lib>.

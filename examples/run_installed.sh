@@ -19,10 +19,24 @@ if [ -x "$prefix/bin/jitson" ]; then
     echo "installed jitson loads the wrong libjitson: '$loaded'" >&2
     exit 1
   fi
-  # A copy of the prefix elsewhere runs too: the path is relative to the binary.
+  # The LLVM backend is a plugin beside libjitson, loaded only when a config asks for it.
+  config="$prefix/share/jitson/configs/examples/full-focus.json"
+  if [ -f "$libdir/libjitson_llvm.so" ]; then
+    env -u LD_LIBRARY_PATH "$prefix/bin/jitson" compile "$config" --backend llvm | grep -q '^llvm '
+  fi
+  # A copy of the prefix elsewhere runs too: the paths are relative to the binary.
   moved="$build/examples-prefix-moved"
   rm -rf "$moved"; cp -a "$prefix" "$moved"
   env -u LD_LIBRARY_PATH "$moved/bin/jitson" info >/dev/null
+  # Without the plugin, an llvm config is a clear error (exit 2), everything else still works.
+  rm -f "$moved"/lib*/libjitson_llvm.so
+  status=0
+  message=$(env -u LD_LIBRARY_PATH "$moved/bin/jitson" compile "$config" --backend llvm 2>&1) || status=$?
+  if [ "$status" -ne 2 ] || ! grep -q 'llvm backend is not installed' <<<"$message"; then
+    echo "an llvm config without the plugin: exit $status, '$message'" >&2
+    exit 1
+  fi
+  env -u LD_LIBRARY_PATH "$moved/bin/jitson" compile "$config" >/dev/null
   rm -rf "$moved"
 fi
 
