@@ -81,26 +81,6 @@ int run_reporting_errors(const Action &action) {
 
 // ---- files and text ----
 
-const char *file_type_name(unsigned mode) {
-  switch (mode & S_IFMT) {
-    case S_IFREG:
-      return "a regular file";
-    case S_IFDIR:
-      return "a directory";
-    case S_IFIFO:
-      return "a FIFO";
-    case S_IFCHR:
-      return "a character device";
-    case S_IFBLK:
-      return "a block device";
-    case S_IFSOCK:
-      return "a socket";
-    case S_IFLNK:
-      return "a symbolic link";
-  }
-  return "not a file";
-}
-
 namespace {
 
 // The descriptor `-`, /dev/stdin, /dev/fd/N or /proc/self/fd/N names, or -1.
@@ -596,41 +576,20 @@ void ConfigSource::rethrow(const ConfigError &e) const {
 
 // ---- output files ----
 
-namespace {
-std::string refusal(const std::string &path, const std::string &what) {
-  return fmt::format("{}: {}; refusing to replace it", path, what);
-}
-}  // namespace
-
 std::string output_path(const std::string &path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) return path;  // absent: created (or the create says why)
-  if (S_ISREG(st.st_mode)) return path;
-  if (!S_ISLNK(st.st_mode))
-    throw InputError(refusal(
-        path, fmt::format("exists and is not a regular file ({})", file_type_name(st.st_mode))));
-  // A symbolic link: the rename must not land on the link (that would replace the link) nor
-  // on a FIFO or device it points to; a regular target is written through, as `>` would.
-  struct stat target {};
-  if (::stat(path.c_str(), &target) != 0)
-    throw InputError(
-        refusal(path, fmt::format("is a symbolic link whose target cannot be reached ({})",
-                                  std::strerror(errno))));
-  if (!S_ISREG(target.st_mode))
-    throw InputError(refusal(path, fmt::format("is a symbolic link to {}, not to a regular file",
-                                               file_type_name(target.st_mode))));
-  std::error_code ec;
-  std::filesystem::path resolved = std::filesystem::canonical(path, ec);
-  if (ec)
-    throw InputError(fmt::format("{}: cannot resolve the symbolic link: {}", path, ec.message()));
-  return resolved.string();
+  try {
+    return replaceable_output_path(path);
+  } catch (const Error &e) {
+    throw InputError(e.what());
+  }
 }
 
 void check_still_replaceable(const std::string &path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
-    throw InputError(refusal(
-        path, fmt::format("exists and is not a regular file ({})", file_type_name(st.st_mode))));
+    throw InputError(
+        fmt::format("{}: exists and is not a regular file ({}); refusing to replace it", path,
+                    file_type_name(st.st_mode)));
 }
 
 std::string temporary_path_for(const std::string &path) {

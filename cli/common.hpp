@@ -63,9 +63,6 @@ int run_reporting_errors(const Action &action);
 
 // ---- files and text ----
 
-// "a FIFO", "a character device", "a directory", ...: what a non-regular file is, for messages.
-const char *file_type_name(unsigned mode);
-
 // An input file opened for reading: regular files only, except that `-`, /dev/stdin, /dev/fd/N
 // and /proc/self/fd/N name a descriptor the caller already opened (standard input, a pipe) and
 // are accepted whatever they are when `allow_stream` is set. A FIFO, socket or device named by

@@ -108,8 +108,9 @@ int write_all(int fd, const uint8_t *p, size_t n) {
   return 0;
 }
 
-// "a FIFO", "a character device", ...: what a non-regular file is, for messages.
-const char *file_type(mode_t mode) {
+}  // namespace
+
+const char *file_type_name(unsigned mode) {
   switch (mode & S_IFMT) {
     case S_IFREG:
       return "a regular file";
@@ -129,20 +130,18 @@ const char *file_type(mode_t mode) {
   return "not a file";
 }
 
+namespace {
 [[noreturn]] void refuse_to_replace(const std::string &path, const std::string &what) {
   fail(ErrorKind::invalid_argument, quoted(path) + ": " + what + "; refusing to replace it");
 }
+}  // namespace
 
-// The path a writer renames onto: `path` when it is absent or a regular file, the target of a
-// symbolic link to a regular file (written through the link, as the shell's `>` does).
-// Anything else would be replaced by the rename (a FIFO or device node turned into a regular
-// file), so it is refused.
-std::string writer_target(const std::string &path) {
+std::string replaceable_output_path(const std::string &path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return path;
   if (!S_ISLNK(st.st_mode)) {
     refuse_to_replace(
-        path, std::string("exists and is not a regular file (") + file_type(st.st_mode) + ")");
+        path, std::string("exists and is not a regular file (") + file_type_name(st.st_mode) + ")");
   }
   struct stat target {};
   if (::stat(path.c_str(), &target) != 0) {
@@ -150,7 +149,7 @@ std::string writer_target(const std::string &path) {
         path, "is a symbolic link whose target cannot be reached (" + errno_text(errno) + ")");
   }
   if (!S_ISREG(target.st_mode)) {
-    refuse_to_replace(path, std::string("is a symbolic link to ") + file_type(target.st_mode) +
+    refuse_to_replace(path, std::string("is a symbolic link to ") + file_type_name(target.st_mode) +
                                 ", not to a regular file");
   }
   char *resolved = ::realpath(path.c_str(), nullptr);
@@ -162,6 +161,8 @@ std::string writer_target(const std::string &path) {
   std::free(resolved);
   return out;
 }
+
+namespace {
 
 std::string directory_of(const std::string &path) {
   const size_t slash = path.find_last_of('/');
@@ -324,8 +325,8 @@ FingerprintFile FingerprintFile::open(const std::string &path, const FileOpenOpt
   // two calls (the open returns at once and the fstat refuses it); mmap ignores the flag.
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    fail(ErrorKind::io,
-         "cannot read " + quoted(path) + ": not a regular file (" + file_type(st.st_mode) + ")");
+    fail(ErrorKind::io, "cannot read " + quoted(path) + ": not a regular file (" +
+                            file_type_name(st.st_mode) + ")");
   }
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) {
@@ -338,8 +339,8 @@ FingerprintFile FingerprintFile::open(const std::string &path, const FileOpenOpt
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    fail(ErrorKind::io,
-         "cannot read " + quoted(path) + ": not a regular file (" + file_type(st.st_mode) + ")");
+    fail(ErrorKind::io, "cannot read " + quoted(path) + ": not a regular file (" +
+                            file_type_name(st.st_mode) + ")");
   }
   const auto file_bytes = static_cast<uint64_t>(st.st_size);
 
@@ -480,7 +481,7 @@ FingerprintWriter::FingerprintWriter(const std::string &path, uint32_t record_bi
                                           " × " + std::to_string(record_bits / 8) +
                                           " bytes per record overflows 64 bits");
   }
-  impl_->path = writer_target(path);
+  impl_->path = replaceable_output_path(path);
   impl_->temp_path = impl_->path + ".tmp." + std::to_string(::getpid());
   impl_->fd = ::open(impl_->temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (impl_->fd < 0) {
@@ -562,8 +563,8 @@ void FingerprintWriter::commit() {
   struct stat st {};
   if (::lstat(w.path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
     ::unlink(w.temp_path.c_str());
-    refuse_to_replace(
-        w.path, std::string("exists and is not a regular file (") + file_type(st.st_mode) + ")");
+    refuse_to_replace(w.path, std::string("exists and is not a regular file (") +
+                                  file_type_name(st.st_mode) + ")");
   }
   if (::rename(w.temp_path.c_str(), w.path.c_str()) != 0) {
     const int err = errno;

@@ -411,7 +411,7 @@ TEST_F(CliHardening, OutputOntoAFifoIsRefusedAndTheFifoKept) {
   make_data();
   const std::string out = fifo("out.fifo");
   const std::string want =
-      "out.fifo: exists and is not a regular file (a FIFO); refusing to "
+      "out.fifo': exists and is not a regular file (a FIFO); refusing to "
       "replace it";
   expect_usage_error(run({"convert", path("db.jfp"), out, "--to", "raw"}), want);
   expect_usage_error(run({"convert", path("db.jfp"), out, "--to", "hex"}), want);
@@ -437,7 +437,7 @@ TEST_F(CliHardening, OutputOntoADeviceNodeIsRefused) {
   const std::string dev = path("null.raw");
   ASSERT_EQ(mknod(dev.c_str(), S_IFCHR | 0600, makedev(1, 3)), 0) << std::strerror(errno);
   expect_usage_error(run({"convert", path("db.jfp"), dev}),
-                     "null.raw: exists and is not a regular file (a character device)");
+                     "null.raw': exists and is not a regular file (a character device)");
   struct stat st {};
   ASSERT_EQ(lstat(dev.c_str(), &st), 0);
   EXPECT_TRUE(S_ISCHR(st.st_mode));

@@ -62,6 +62,17 @@ struct FileOpenOptions {
   bool populate = false;                    // MAP_POPULATE: fault every page in at open time
 };
 
+// What a file of this st_mode is, for messages: "a regular file", "a FIFO", "a character
+// device", ...
+const char *file_type_name(unsigned mode);
+
+// The path an atomic writer (a temporary file renamed on success) may rename onto: `path` when
+// it is absent or a regular file, the resolved target of a symbolic link to a regular file
+// (written through the link, as the shell's `>` does). Anything else would be replaced by the
+// rename (a FIFO or device node turned into a regular file): Error(invalid_argument) "'path':
+// exists and is not a regular file (a FIFO); refusing to replace it".
+std::string replaceable_output_path(const std::string &path);
+
 // A read-only memory-mapped fingerprint file. Move-only; unmaps on destruction. The mapping is
 // shared with the file: truncating the file while it is mapped makes reads fault (SIGBUS).
 class FingerprintFile {
