@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
 # Installs, with apt-get and only when missing, every Debian package jitson needs.
 # Idempotent: prints nothing when everything is already present.
+# `--fuzz` (or JITSON_BOOTSTRAP_FUZZ=1) also installs clang-19 and its compiler-rt, which the
+# libFuzzer targets in fuzz/ need; the default list stays what a plain build needs.
 set -euo pipefail
+
+fuzz=${JITSON_BOOTSTRAP_FUZZ:-0}
+for arg in "$@"; do
+  case "$arg" in
+    --fuzz) fuzz=1 ;;
+    *) echo "bootstrap: unknown argument $arg (allowed: --fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   build-essential cmake ninja-build pkg-config git
@@ -9,6 +19,13 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   libfaiss-dev libopenblas-dev liblapack-dev
 )
+if [[ "$fuzz" == 1 ]]; then
+  packages+=(clang-19 libclang-rt-19-dev)
+fi
+# ---- PostgreSQL extension (postgres/, tested by postgres/run_tests.sh): the server with its
+# contrib modules (postgres_fdw) and the server headers + PGXS it is built against.
+postgres_packages=(postgresql-15 postgresql-server-dev-15)
+packages+=("${postgres_packages[@]}")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,191 @@
+"""Benchmark driver for scripts/bench_pg.sh: jitson vs pgvector vs plain SQL on the same table.
+
+Loads N random bit(B) rows twice (default storage: values in TOAST; STORAGE PLAIN: in the
+heap), then times the same queries: jitson_topk (top-10 and a range query), jitson_topk_agg
+(parallel workers), pgvector's exact `ORDER BY v <~> q LIMIT 10`, and `ORDER BY bit_count(v # q)`,
+on one core (max_parallel_workers_per_gather = 0) and with 2 workers. Checks that every method
+returns the same hits. Optionally the sharded query over postgres_fdw against one server.
+"""
+import argparse
+import json
+import statistics
+import struct
+import sys
+import time
+
+import numpy as np
+import psycopg
+
+
+def load(conn, table, rows, bits, storage, seed, id_offset=0):
+    conn.execute(f"DROP TABLE IF EXISTS {table}")
+    conn.execute(f"CREATE TABLE {table} (id bigint, v bit({bits}))")
+    if storage:
+        conn.execute(f"ALTER TABLE {table} ALTER v SET STORAGE {storage}")
+    rng = np.random.default_rng(seed)
+    nbytes = bits // 8
+    batch = 10000
+    with conn.cursor() as cur, cur.copy(f"COPY {table} (id, v) FROM STDIN (FORMAT binary)") as cp:
+        cp.write(b"PGCOPY\n\xff\r\n\0" + struct.pack("!ii", 0, 0))
+        rowhead = struct.pack("!h", 2)
+        for start in range(0, rows, batch):
+            n = min(batch, rows - start)
+            data = rng.integers(0, 256, size=(n, nbytes), dtype=np.uint8)
+            out = bytearray()
+            for i in range(n):
+                out += rowhead + struct.pack("!iqii", 8, id_offset + start + i + 1, 4 + nbytes, bits)
+                out += data[i].tobytes()
+            cp.write(bytes(out))
+        cp.write(struct.pack("!h", -1))
+    conn.execute(f"VACUUM ANALYZE {table}")
+
+
+def timed(conn, sql, params, repeat=1):
+    t = time.perf_counter()
+    for _ in range(repeat):
+        rows = conn.execute(sql, params).fetchall()
+    return (time.perf_counter() - t) / repeat * 1000.0, rows
+
+
+def median_ms(conn, sql, queries, extra=None):
+    times, results = [], []
+    conn.execute(sql, queries[0] if extra is None else extra(queries[0])).fetchall()  # warm-up
+    if sql.startswith("EXPLAIN"):
+        return None
+    for q in queries:
+        ms, rows = timed(conn, sql, q if extra is None else extra(q))
+        if len(rows) == 1 and isinstance(rows[0][0], list):
+            rows = [tuple(p) for p in rows[0][0]]
+        times.append(ms)
+        results.append(rows)
+    return statistics.median(times), min(times), max(times), results
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dsn", required=True)
+    ap.add_argument("--rows", type=int, default=200000)
+    ap.add_argument("--bits", type=int, default=16384)
+    ap.add_argument("--queries", type=int, default=10)
+    ap.add_argument("--pgvector", action="store_true", help="CREATE EXTENSION vector and time it")
+    ap.add_argument("--shard-dsn", action="append", default=[], help="a shard's libpq DSN (3 for the sharded test)")
+    ap.add_argument("--shard-fdw", action="append", default=[], help="host:port of each shard, as the coordinator reaches it")
+    ap.add_argument("--skip-load", action="store_true")
+    args = ap.parse_args()
+
+    conn = psycopg.connect(args.dsn, autocommit=True)
+    conn.execute("CREATE EXTENSION IF NOT EXISTS jitson")
+    if args.pgvector:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    B = args.bits
+    tables = {"default": "bench_default", "plain": "bench_plain"}
+    if not args.skip_load:
+        for storage, table in tables.items():
+            t = time.time()
+            load(conn, table, args.rows, B, "PLAIN" if storage == "plain" else None, seed=1)
+            print(f"loaded {table}: {args.rows} rows x {B} bits in {time.time() - t:.1f} s "
+                  f"({conn.execute('SELECT pg_size_pretty(pg_total_relation_size(%s::regclass))', (table,)).fetchone()[0]})",
+                  flush=True)
+    rng = np.random.default_rng(99)
+    queries = ["".join(map(str, rng.integers(0, 2, size=B))) for _ in range(args.queries)]
+    cfg10 = json.dumps({"top_k": 10})
+
+    methods = {
+        "jitson_topk top-10": ("SELECT id, distance FROM jitson_topk(%s::jsonb, %s::varbit, %s::regclass, 'v', 'id')",
+                               lambda t: (lambda q: (cfg10, q, t))),
+        "jitson_topk range": ("SELECT id, distance FROM jitson_topk(%s::jsonb, %s::varbit, %s::regclass, 'v', 'id')",
+                              None),  # filled below: max_distance = 10th distance of each query
+        # the aggregate at the top level (an InitPlan would keep it out of parallel plans);
+        # jitson_topk_pairs is jitson_topk_agg with a bigint[][] result, which psycopg reads
+        "jitson_topk_agg top-10": ("SELECT jitson_topk_pairs(v, %s::varbit, %s::jsonb, id) FROM {t}",
+                                   lambda t: (lambda q: (q, cfg10))),
+        "bit_count(v # q)": ("SELECT id, bit_count(v # %s::bit(" + str(B) + "))::int FROM {t} ORDER BY 2, 1 LIMIT 10",
+                             lambda t: (lambda q: (q,))),
+    }
+    if args.pgvector:
+        methods["pgvector v <~> q"] = ("SELECT id, (v <~> %s::bit(" + str(B) + "))::int FROM {t} ORDER BY v <~> %s::bit(" + str(B) + "), id LIMIT 10",
+                                       lambda t: (lambda q: (q, q)))
+
+    results = {}
+    truth = {}
+    for storage, table in tables.items():
+        for workers in (0, 2):
+            conn.execute(f"SET max_parallel_workers_per_gather = {workers}")
+            # with workers: make the planner use them for every method alike
+            for k, v in (("parallel_setup_cost", 0 if workers else 1000), ("parallel_tuple_cost", 0 if workers else 0.1)):
+                conn.execute(f"SET {k} = {v}")
+            for name, (sql, mk) in methods.items():
+                if name == "jitson_topk range":
+                    continue
+                if workers == 2 and name == "jitson_topk top-10":
+                    continue  # one backend scans: the parallel form is the aggregate
+                med, lo, hi, res = median_ms(conn, sql.replace("{t}", table), queries, mk(table))
+                results[(storage, workers, name)] = (med, lo, hi)
+                for qi, r in enumerate(res):
+                    truth.setdefault((storage, qi), r)
+                    assert [tuple(x) for x in r] == [tuple(x) for x in truth[(storage, qi)]], \
+                        f"{name} ({storage}, {workers} workers) disagrees on query {qi}: {r} vs {truth[(storage, qi)]}"
+                print(f"{storage:8} workers={workers} {name:24} median {med:9.1f} ms  (min {lo:.1f}, max {hi:.1f})",
+                      flush=True)
+            if workers == 0:
+                # range: max_distance = the 10th best distance of the query, top_k 1000
+                sql = methods["jitson_topk range"][0]
+                times = []
+                for qi, q in enumerate(queries):
+                    md = truth[(storage, qi)][-1][1]
+                    conn.execute(sql, (json.dumps({"top_k": 1000, "max_distance": md}), q, table)).fetchall()
+                    ms, rows = timed(conn, sql, (json.dumps({"top_k": 1000, "max_distance": md}), q, table))
+                    assert [tuple(x) for x in rows][:10] == [tuple(x) for x in truth[(storage, qi)]]
+                    times.append(ms)
+                results[(storage, 0, "jitson_topk range")] = (statistics.median(times), min(times), max(times))
+                print(f"{storage:8} workers=0 {'jitson_topk range':24} median {statistics.median(times):9.1f} ms",
+                      flush=True)
+
+    print("\nratios (median time of the peer / median time of jitson; > 1 means jitson is faster)")
+    for storage in tables:
+        for workers in (0, 2):
+            j = results[(storage, 0, "jitson_topk top-10")][0] if workers == 0 else results[(storage, 2, "jitson_topk_agg top-10")][0]
+            jname = "jitson_topk" if workers == 0 else "jitson_topk_agg"
+            for peer in ("pgvector v <~> q", "bit_count(v # q)"):
+                if (storage, workers, peer) in results:
+                    print(f"  {storage:8} workers={workers}: {peer:18} / {jname:16} = {results[(storage, workers, peer)][0] / j:7.1f} x")
+
+    if len(args.shard_dsn) == 3:
+        print("\nsharded: 3 local clusters over postgres_fdw vs one server (default storage)")
+        per = args.rows // 3
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgres_fdw")
+        conn.execute("DROP TABLE IF EXISTS bench_sharded CASCADE")
+        conn.execute(f"CREATE TABLE bench_sharded (id bigint, v bit({B})) PARTITION BY RANGE (id)")
+        for i, (dsn, hp) in enumerate(zip(args.shard_dsn, args.shard_fdw)):
+            host, port = hp.rsplit(":", 1)
+            with psycopg.connect(dsn, autocommit=True) as s:
+                s.execute("CREATE EXTENSION IF NOT EXISTS jitson")
+                # the shard's slice of the same rows: copy from the coordinator through COPY
+                s.execute(f"DROP TABLE IF EXISTS bench_part")
+                s.execute(f"CREATE TABLE bench_part (id bigint, v bit({B}))")
+                lo, hi = i * per + 1, (i + 1) * per if i < 2 else args.rows
+                with conn.cursor() as src, s.cursor() as dst:
+                    with src.copy(f"COPY (SELECT id, v FROM bench_default WHERE id BETWEEN {lo} AND {hi}) TO STDOUT (FORMAT binary)") as cin, \
+                            dst.copy("COPY bench_part FROM STDIN (FORMAT binary)") as cout:
+                        for chunk in cin:
+                            cout.write(chunk)
+                s.execute("VACUUM ANALYZE bench_part")
+            conn.execute(f"DROP SERVER IF EXISTS bench_s{i} CASCADE")
+            conn.execute(f"CREATE SERVER bench_s{i} FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '{host}', port '{port}', "
+                         f"dbname 'postgres', extensions 'jitson', async_capable 'true')")
+            conn.execute(f"CREATE USER MAPPING FOR CURRENT_USER SERVER bench_s{i} OPTIONS (user 'postgres')")
+            conn.execute(f"CREATE FOREIGN TABLE bench_s{i} PARTITION OF bench_sharded FOR VALUES FROM ({lo}) TO ({hi + 1}) "
+                         f"SERVER bench_s{i} OPTIONS (table_name 'bench_part')")
+        conn.execute("SET max_parallel_workers_per_gather = 0")
+        sql = "SELECT id, distance FROM jitson_topk_sharded(%s::jsonb, %s::varbit, 'bench_sharded', 'v', 'id')"
+        med, lo_, hi_, res = median_ms(conn, sql, queries, lambda q: (cfg10, q))
+        for qi, r in enumerate(res):
+            assert [tuple(x) for x in r] == [tuple(x) for x in truth[("default", qi)]], f"sharded disagrees on query {qi}"
+        single = results[("default", 0, "jitson_topk_agg top-10")][0]
+        print(f"  sharded jitson_topk_pairs over 3 shards: median {med:.1f} ms (min {lo_:.1f}, max {hi_:.1f}); "
+              f"one server, jitson_topk_agg, 1 core: {single:.1f} ms; ratio {single / med:.2f} x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1613 @@
+/*-------------------------------------------------------------------------
+ *
+ * jitson_pg.c
+ *	  PostgreSQL extension: exact (masked) Hamming search over bit, bit
+ *	  varying and bytea columns with jitson's JIT kernels.
+ *
+ * Only the public C API of libjitson (jitson/jitson.h) is used.  That API
+ * never throws: every failure comes back as a return code and a one-line
+ * message (with the JSON Pointer of a bad config field), which we turn into
+ * ereport(ERROR).  libjitson allocates with malloc, so every accumulator we
+ * create is owned by a memory context reset callback: an error (or a
+ * cancellation) anywhere releases it when PostgreSQL cleans up.
+ *
+ * Inside a backend jitson runs on the caller's thread (engine option
+ * {"threads": 1}) and never loads LLVM unless a config asks for
+ * "backend": "llvm" (libjitson opens its LLVM plugin lazily).
+ *
+ * Bit order: a PostgreSQL bit string keeps bit i of the string in byte i/8,
+ * most significant bit first; jitson numbers the bits of a byte from the
+ * least significant one.  Plain distances do not care; a focus mask's bit b
+ * is string position 8*(b/8) + 7 - b%8 (ranges on byte boundaries are the
+ * same in both numberings).  Values are zero-padded to a multiple of 64 bits,
+ * which adds nothing to any distance.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "access/detoast.h"
+#include "access/heaptoast.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "port/pg_bitutils.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/typcache.h"
+
+#include "jitson/jitson.h"
+
+PG_MODULE_MAGIC;
+
+/* Rows per kernel call: big enough to amortise the call, small enough to
+ * keep the chunk in L2 for 2 KB records and to answer cancellation fast. */
+#ifndef JITSON_CHUNK_ROWS
+#define JITSON_CHUNK_ROWS 1024
+#endif
+/* Compiled kernels kept per backend, keyed by the canonical config text. */
+#define JITSON_KERNEL_CACHE 16
+#define JITSON_MAX_BITS 65536
+#define JITSON_ERRLEN 512
+
+typedef enum ValueKind
+{
+	KIND_BITS,					/* bit, bit varying: VarBit */
+	KIND_BYTES					/* bytea */
+} ValueKind;
+
+/* The query, padded to whole 64-bit words (jitson's record size). */
+typedef struct QueryInfo
+{
+	ValueKind	kind;
+	int64		nbits;			/* bits (bit types) or 8 * bytes (bytea) */
+	int32		nbytes;			/* bytes of the value itself */
+	int32		rec_bytes;		/* nbytes rounded up to a multiple of 8 */
+	uint8	   *padded;
+} QueryInfo;
+
+typedef struct CachedKernel
+{
+	char	   *text;			/* canonical config text (TopMemoryContext) */
+	size_t		len;
+	jitson_kernel *kernel;
+	int64		top_k;
+	uint64		last_use;
+} CachedKernel;
+
+static jitson_engine *engine = NULL;
+static CachedKernel kernel_cache[JITSON_KERNEL_CACHE];
+static uint64 kernel_clock = 0;
+
+PG_FUNCTION_INFO_V1(jitson_distance_bits);
+PG_FUNCTION_INFO_V1(jitson_distance_bytes);
+PG_FUNCTION_INFO_V1(jitson_hamming_bits);
+PG_FUNCTION_INFO_V1(jitson_hamming_bytes);
+PG_FUNCTION_INFO_V1(jitson_topk_bits);
+PG_FUNCTION_INFO_V1(jitson_topk_bytes);
+PG_FUNCTION_INFO_V1(jitson_compile_sql);
+PG_FUNCTION_INFO_V1(jitson_explain_sql);
+PG_FUNCTION_INFO_V1(jitson_version_sql);
+PG_FUNCTION_INFO_V1(jitson_topk_agg_trans_bits);
+PG_FUNCTION_INFO_V1(jitson_topk_agg_trans_bytes);
+PG_FUNCTION_INFO_V1(jitson_topk_agg_combine);
+PG_FUNCTION_INFO_V1(jitson_topk_agg_serialize);
+PG_FUNCTION_INFO_V1(jitson_topk_agg_deserialize);
+PG_FUNCTION_INFO_V1(jitson_topk_agg_final);
+PG_FUNCTION_INFO_V1(jitson_topk_agg_final_pairs);
+
+/* ---------------------------------------------------------------------
+ * Engine and kernel cache
+ * ---------------------------------------------------------------------
+ */
+
+static jitson_engine *
+get_engine(void)
+{
+	if (engine == NULL)
+	{
+		char		err[JITSON_ERRLEN];
+
+		/* One thread: a backend is one PostgreSQL process and must not
+		 * start threads behind the postmaster's back. */
+		engine = jitson_engine_create("{\"threads\": 1}", err, sizeof(err));
+		if (engine == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+					 errmsg("jitson: cannot create the engine: %s", err)));
+	}
+	return engine;
+}
+
+static int64
+jsonb_int_field(Jsonb *jb, const char *key, int64 dflt, bool *found)
+{
+	JsonbValue	v;
+
+	if (found)
+		*found = false;
+	if (getKeyJsonValueFromContainer(&jb->root, key, strlen(key), &v) == NULL)
+		return dflt;
+	if (found)
+		*found = true;
+	if (v.type != jbvNumeric)
+		return dflt;
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8,
+											 NumericGetDatum(v.val.numeric)));
+}
+
+/*
+ * Compiles (or finds) the kernel of a config.  record_bits > 0 fills in
+ * "record_bits" when the config leaves it out and checks it when the config
+ * states it; "version": 1 is filled in as well, so {"top_k": 10} is a
+ * complete config.  drop_max_distance removes max_distance (a distance
+ * function must return the distance even above the bound).
+ */
+static CachedKernel *
+prepare_config(Jsonb *config, int64 record_bits, bool drop_max_distance)
+{
+	Jsonb	   *merged;
+	char	   *text;
+	size_t		len;
+	CachedKernel *slot = NULL;
+	char		err[JITSON_ERRLEN];
+	jitson_kernel *kernel;
+	bool		has_bits;
+	int64		config_bits;
+	int			i;
+
+	if (!JB_ROOT_IS_OBJECT(config))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("jitson config: must be a JSON object such as {\"top_k\": 10}, not a %s",
+						JB_ROOT_IS_SCALAR(config) ? "scalar" : "JSON array")));
+
+	{
+		char	   *defaults;
+
+		if (record_bits > 0)
+			defaults = psprintf("{\"version\": 1, \"record_bits\": " INT64_FORMAT "}",
+								record_bits);
+		else
+			defaults = pstrdup("{\"version\": 1}");
+		merged = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
+													DirectFunctionCall1(jsonb_in, CStringGetDatum(defaults)),
+													JsonbPGetDatum(config)));
+	}
+	if (drop_max_distance)
+		merged = DatumGetJsonbP(DirectFunctionCall2(jsonb_delete, JsonbPGetDatum(merged),
+													CStringGetTextDatum("max_distance")));
+	text = JsonbToCString(NULL, &merged->root, VARSIZE(merged));
+	len = strlen(text);
+
+	for (i = 0; i < JITSON_KERNEL_CACHE; i++)
+	{
+		CachedKernel *c = &kernel_cache[i];
+
+		if (c->kernel != NULL && c->len == len && memcmp(c->text, text, len) == 0)
+		{
+			c->last_use = ++kernel_clock;
+			return c;
+		}
+	}
+
+	kernel = jitson_compile(get_engine(), text, len, err, sizeof(err));
+	if (kernel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("jitson config: %s", err),
+				 errdetail("Config as compiled: %s", text)));
+
+	/* The kernel accepted the config, so record_bits is an integer now. */
+	config_bits = jsonb_int_field(merged, "record_bits", 0, &has_bits);
+	if (record_bits > 0 && config_bits != record_bits)
+	{
+		jitson_kernel_release(kernel);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("jitson config: /record_bits: " INT64_FORMAT " does not match the values, which take " INT64_FORMAT " bits (their length rounded up to a multiple of 64)",
+						config_bits, record_bits),
+				 errhint("Leave record_bits out of the config; it is taken from the query.")));
+	}
+
+	/* Evict the least recently used entry.  Accumulators hold their own
+	 * reference to a kernel, so releasing ours never pulls a kernel from
+	 * under a running scan. */
+	for (i = 0; i < JITSON_KERNEL_CACHE; i++)
+	{
+		CachedKernel *c = &kernel_cache[i];
+
+		if (c->kernel == NULL)
+		{
+			slot = c;
+			break;
+		}
+		if (slot == NULL || c->last_use < slot->last_use)
+			slot = c;
+	}
+	if (slot->kernel != NULL)
+	{
+		jitson_kernel_release(slot->kernel);
+		slot->kernel = NULL;
+		pfree(slot->text);
+	}
+	slot->text = MemoryContextStrdup(TopMemoryContext, text);
+	slot->len = len;
+	slot->kernel = kernel;
+	slot->top_k = jsonb_int_field(merged, "top_k", 10, NULL);
+	slot->last_use = ++kernel_clock;
+	return slot;
+}
+
+/* ---------------------------------------------------------------------
+ * Values
+ * ---------------------------------------------------------------------
+ */
+
+static const char *
+kind_unit(ValueKind kind)
+{
+	return kind == KIND_BITS ? "bits" : "bytes";
+}
+
+/* The length in the unit users know: bits of a bit string, bytes of a bytea. */
+static int64
+value_length(ValueKind kind, int64 nbits)
+{
+	return kind == KIND_BITS ? nbits : nbits / 8;
+}
+
+/*
+ * Points *data at the payload of a detoasted value (a short header is fine:
+ * nothing is copied) and returns its length in bits.
+ */
+static int64
+value_bits(struct varlena *v, ValueKind kind, const uint8 **data, int32 *nbytes)
+{
+	const char *p = VARDATA_ANY(v);
+	int32		size = VARSIZE_ANY_EXHDR(v);
+
+	if (kind == KIND_BYTES)
+	{
+		*data = (const uint8 *) p;
+		*nbytes = size;
+		return (int64) size * 8;
+	}
+	else
+	{
+		int32		bitlen;
+
+		memcpy(&bitlen, p, sizeof(int32));
+		*data = (const uint8 *) p + sizeof(int32);
+		*nbytes = size - (int32) sizeof(int32);
+		return bitlen;
+	}
+}
+
+static void
+query_init(QueryInfo *q, Datum d, ValueKind kind, const char *what)
+{
+	struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+	const uint8 *data;
+
+	q->kind = kind;
+	q->nbits = value_bits(v, kind, &data, &q->nbytes);
+	if (q->nbits < 1 || q->nbits > JITSON_MAX_BITS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: the query has " INT64_FORMAT " %s; jitson values have 1 to 65536 bits (8192 bytes)",
+						what, value_length(kind, q->nbits), kind_unit(kind))));
+	q->rec_bytes = (q->nbytes + 7) & ~7;
+	q->padded = palloc0(q->rec_bytes);
+	memcpy(q->padded, data, q->nbytes);
+}
+
+static uint64
+plain_distance(const uint8 *a, const uint8 *b, int32 n)
+{
+	uint64		d = 0;
+	int32		i = 0;
+
+	for (; i + 8 <= n; i += 8)
+	{
+		uint64		x,
+					y;
+
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		d += pg_popcount64(x ^ y);
+	}
+	for (; i < n; i++)
+		d += pg_number_of_ones[a[i] ^ b[i]];
+	return d;
+}
+
+/* ---------------------------------------------------------------------
+ * jitson_distance(a, b [, config]) and the <~> operator
+ * ---------------------------------------------------------------------
+ */
+
+static int64
+distance_common(FunctionCallInfo fcinfo, ValueKind kind, bool with_config)
+{
+	struct varlena *a = PG_GETARG_VARLENA_PP(0);
+	struct varlena *b = PG_GETARG_VARLENA_PP(1);
+	const uint8 *da,
+			   *db;
+	int32		na,
+				nb;
+	int64		la = value_bits(a, kind, &da, &na);
+	int64		lb = value_bits(b, kind, &db, &nb);
+	CachedKernel *ck;
+	uint8	   *pa,
+			   *pb;
+	int32		rec_bytes;
+	jitson_hit	hit;
+	char		err[JITSON_ERRLEN];
+	int64		n;
+
+	if (la != lb)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_LENGTH_MISMATCH),
+				 errmsg("jitson_distance: the values have different lengths, " INT64_FORMAT " and " INT64_FORMAT " %s; both must have the same length",
+						value_length(kind, la), value_length(kind, lb), kind_unit(kind))));
+	if (!with_config || PG_ARGISNULL(2))
+		return (int64) plain_distance(da, db, na);
+
+	if (la < 1 || la > JITSON_MAX_BITS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("jitson_distance: the values have " INT64_FORMAT " %s; a config applies to values of 1 to 65536 bits",
+						value_length(kind, la), kind_unit(kind))));
+	rec_bytes = (na + 7) & ~7;
+	ck = prepare_config(PG_GETARG_JSONB_P(2), (int64) rec_bytes * 8, true);
+	pa = palloc0(rec_bytes);
+	pb = palloc0(rec_bytes);
+	memcpy(pa, da, na);
+	memcpy(pb, db, nb);
+	n = jitson_scan(ck->kernel, pa, pb, 1, &hit, 1, NULL, err, sizeof(err));
+	if (n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("jitson_distance: %s", err)));
+	if (n == 0)
+		/* Only a statistical cascade may drop a record it was not sure of. */
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("jitson_distance: the kernel returned no distance; use a config whose cascade mode is \"exact\" or \"off\"")));
+	pfree(pa);
+	pfree(pb);
+	return hit.distance;
+}
+
+Datum
+jitson_distance_bits(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32((int32) distance_common(fcinfo, KIND_BITS, PG_NARGS() > 2));
+}
+
+Datum
+jitson_distance_bytes(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32((int32) distance_common(fcinfo, KIND_BYTES, PG_NARGS() > 2));
+}
+
+/* float8 like pgvector's <~>, so queries written for it keep their types. */
+Datum
+jitson_hamming_bits(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8((float8) distance_common(fcinfo, KIND_BITS, false));
+}
+
+Datum
+jitson_hamming_bytes(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8((float8) distance_common(fcinfo, KIND_BYTES, false));
+}
+
+/* ---------------------------------------------------------------------
+ * Accumulators owned by memory contexts
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct AccHolder
+{
+	jitson_topk *acc;
+	MemoryContextCallback cb;
+} AccHolder;
+
+static void
+acc_holder_release(void *arg)
+{
+	AccHolder  *h = (AccHolder *) arg;
+
+	if (h->acc != NULL)
+	{
+		jitson_topk_destroy(h->acc);
+		h->acc = NULL;
+	}
+}
+
+static AccHolder *
+acc_holder_create(MemoryContext ctx, jitson_kernel *kernel, const uint8 *query)
+{
+	AccHolder  *h = MemoryContextAllocZero(ctx, sizeof(AccHolder));
+	char		err[JITSON_ERRLEN];
+
+	h->acc = jitson_topk_create(kernel, query, 1, err, sizeof(err));
+	if (h->acc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("jitson: cannot create the top-k accumulator: %s", err)));
+	h->cb.func = acc_holder_release;
+	h->cb.arg = h;
+	MemoryContextRegisterResetCallback(ctx, &h->cb);
+	return h;
+}
+
+static int
+hit_cmp(const void *a, const void *b)
+{
+	const jitson_hit *x = (const jitson_hit *) a;
+	const jitson_hit *y = (const jitson_hit *) b;
+
+	if (x->distance != y->distance)
+		return x->distance < y->distance ? -1 : 1;
+	if (x->index != y->index)
+		return x->index < y->index ? -1 : 1;
+	return 0;
+}
+
+/*
+ * jitson orders ties by unsigned row id; flipping the sign bit maps signed
+ * ids onto unsigned ones in the same order, so ties come out as
+ * ORDER BY distance, id would give them.
+ */
+static inline uint64
+id_to_row(int64 id)
+{
+	return (uint64) id ^ (UINT64CONST(1) << 63);
+}
+
+static inline int64
+row_to_id(uint64 row)
+{
+	return (int64) (row ^ (UINT64CONST(1) << 63));
+}
+
+/* ---------------------------------------------------------------------
+ * jitson_topk(config, query, tbl, col [, id_col [, filter]])
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct JScanState
+{
+	QueryInfo	q;
+	AccHolder  *holder;
+	uint8	   *chunk;
+	uint64	   *rows;
+	int			n;
+	MemoryContext tmpctx;		/* detoasted copies, reset per chunk */
+	const char *relname;
+	const char *colname;
+	bool		ctid_ids;
+} JScanState;
+
+static void
+scan_flush(JScanState *s)
+{
+	char		err[JITSON_ERRLEN];
+
+	if (s->n > 0 &&
+		jitson_topk_feed(s->holder->acc, s->chunk, s->n, s->rows, 0, NULL,
+						 err, sizeof(err)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("jitson_topk: %s", err)));
+	s->n = 0;
+	MemoryContextReset(s->tmpctx);
+	/* Between chunks: statement_timeout and pg_cancel_backend act here. */
+	CHECK_FOR_INTERRUPTS();
+}
+
+static char *
+row_label(JScanState *s, uint64 row)
+{
+	if (s->ctid_ids)
+		return psprintf("(%u,%u)", (unsigned) (row >> 16), (unsigned) (row & 0xffff));
+	return psprintf(INT64_FORMAT, row_to_id(row));
+}
+
+/* Copies one value into the chunk; the value is a Datum of the column. */
+static void
+scan_add(JScanState *s, Datum d, uint64 row)
+{
+	struct varlena *raw = (struct varlena *) DatumGetPointer(d);
+	struct varlena *v;
+	const uint8 *data;
+	int32		nbytes;
+	int64		nbits;
+	uint8	   *dst;
+
+	v = pg_detoast_datum_packed(raw);
+	nbits = value_bits(v, s->q.kind, &data, &nbytes);
+	if (nbits != s->q.nbits)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_LENGTH_MISMATCH),
+				 errmsg("jitson_topk: row %s of %s: column \"%s\" holds " INT64_FORMAT " %s but the query has " INT64_FORMAT "; every value must have the query's length",
+						row_label(s, row), s->relname, s->colname,
+						value_length(s->q.kind, nbits), kind_unit(s->q.kind),
+						value_length(s->q.kind, s->q.nbits))));
+	dst = s->chunk + (size_t) s->n * s->q.rec_bytes;
+	memcpy(dst, data, nbytes);
+	if (nbytes < s->q.rec_bytes)
+		memset(dst + nbytes, 0, s->q.rec_bytes - nbytes);
+	s->rows[s->n] = row;
+	if (++s->n == JITSON_CHUNK_ROWS)
+		scan_flush(s);
+}
+
+static ValueKind
+type_kind(Oid typid, bool *ok)
+{
+	Oid			base = getBaseType(typid);
+
+	*ok = true;
+	if (base == BITOID || base == VARBITOID)
+		return KIND_BITS;
+	if (base == BYTEAOID)
+		return KIND_BYTES;
+	*ok = false;
+	return KIND_BITS;
+}
+
+static void
+check_value_type(Oid typid, ValueKind want, const char *relname, const char *colname)
+{
+	bool		ok;
+	ValueKind	kind = type_kind(typid, &ok);
+
+	if (!ok || kind != want)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("jitson_topk: column \"%s\" of %s has type %s; with a %s query it must be %s",
+						colname, relname, format_type_be(typid),
+						want == KIND_BITS ? "bit" : "bytea",
+						want == KIND_BITS ? "bit(n) or bit varying" : "bytea")));
+}
+
+static void
+check_id_type(Oid typid, const char *relname, const char *colname)
+{
+	Oid			base = getBaseType(typid);
+
+	if (base != INT2OID && base != INT4OID && base != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("jitson_topk: id column \"%s\" of %s has type %s; ids must be smallint, integer or bigint",
+						colname, relname, format_type_be(typid))));
+}
+
+static int64
+id_datum(Datum d, Oid typid)
+{
+	switch (getBaseType(typid))
+	{
+		case INT2OID:
+			return DatumGetInt16(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		default:
+			return DatumGetInt64(d);
+	}
+}
+
+static AttrNumber
+user_column(Oid relid, const char *relname, const char *colname, Oid *typid)
+{
+	AttrNumber	attnum = get_attnum(relid, colname);
+
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("jitson_topk: column \"%s\" of %s does not exist", colname, relname)));
+	if (attnum < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("jitson_topk: \"%s\" is a system column; name a user column of %s",
+						colname, relname)));
+	*typid = get_atttype(relid, attnum);
+	return attnum;
+}
+
+static void
+null_id_error(JScanState *s, const char *idcol)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("jitson_topk: a row of %s has a NULL id in column \"%s\"; ids must not be NULL",
+					s->relname, idcol)));
+}
+
+/*
+ * TOAST in bulk.  A bit(16384) value (2 KB) is moved out of line by default,
+ * and detoasting it row by row costs an index lookup and a page visit per
+ * value: most of an exact scan's time.  Instead the heap pass only notes
+ * which TOAST value belongs to which row, and a second pass reads the TOAST
+ * table sequentially under the same snapshot (the chunks of a row visible to
+ * it are visible to it too), assembling each value straight into the chunk
+ * buffer.  Anything unexpected (a compressed value, an unexpected size, a
+ * chunk that never shows up) falls back to ordinary detoasting.
+ */
+typedef struct ToastEntry
+{
+	Oid			valueid;		/* key: va_valueid of the TOAST pointer */
+	char		status;			/* used by simplehash */
+	int32		slot;			/* chunk buffer slot; -1 before the first chunk, -2 done */
+	int32		missing;		/* payload bytes still to come */
+	uint64		row;
+	uint8		header[4];		/* a bit string's length word */
+} ToastEntry;
+
+#define SH_PREFIX toastmap
+#define SH_ELEMENT_TYPE ToastEntry
+#define SH_KEY_TYPE Oid
+#define SH_KEY valueid
+#define SH_HASH_KEY(tb, key) murmurhash32(key)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+typedef struct ToastPass
+{
+	toastmap_hash *map;
+	Oid			toastrelid;
+	int32		payload;		/* bytes of a value as TOAST stores it */
+	ToastEntry *slots[JITSON_CHUNK_ROWS];
+	int			incomplete;
+	uint8		skip[JITSON_CHUNK_ROWS / 8];
+} ToastPass;
+
+/* Detoasts one value the ordinary way (TOAST index lookups). */
+static void
+toast_fallback(JScanState *s, ToastPass *tp, ToastEntry *e)
+{
+	char		buf[VARHDRSZ_EXTERNAL + sizeof(struct varatt_external)];
+	struct varatt_external ext;
+	MemoryContext old;
+
+	ext.va_rawsize = tp->payload + VARHDRSZ;
+	ext.va_extinfo = (uint32) tp->payload;
+	ext.va_valueid = e->valueid;
+	ext.va_toastrelid = tp->toastrelid;
+	SET_VARTAG_EXTERNAL(buf, VARTAG_ONDISK);
+	memcpy(VARDATA_EXTERNAL(buf), &ext, sizeof(ext));
+	old = MemoryContextSwitchTo(s->tmpctx);
+	scan_add(s, PointerGetDatum(buf), e->row);
+	MemoryContextSwitchTo(old);
+}
+
+#define TOAST_NEW (-1)			/* no chunk seen yet */
+#define TOAST_DONE (-2)			/* assembled and fed */
+#define TOAST_FALLBACK (-3)		/* to be detoasted the ordinary way */
+
+/*
+ * Feeds the complete values in the chunk buffer, skipping the rest.  With
+ * keep, values still waiting for chunks move to the front of the buffer;
+ * without, they are left to toast_fallback.
+ */
+static void
+toast_feed(JScanState *s, ToastPass *tp, bool keep)
+{
+	char		err[JITSON_ERRLEN];
+	bool		any_skip = false;
+	int			i,
+				j = 0;
+
+	memset(tp->skip, 0, sizeof(tp->skip));
+	for (i = 0; i < s->n; i++)
+	{
+		ToastEntry *e = tp->slots[i];
+
+		if (e == NULL || e->missing > 0)
+		{
+			tp->skip[i / 8] |= (uint8) (1 << (i % 8));
+			any_skip = true;
+		}
+	}
+	if (s->n > 0 &&
+		jitson_topk_feed(s->holder->acc, s->chunk, s->n, s->rows, 0,
+						 any_skip ? tp->skip : NULL, err, sizeof(err)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("jitson_topk: %s", err)));
+	for (i = 0; i < s->n; i++)
+	{
+		ToastEntry *e = tp->slots[i];
+
+		tp->slots[i] = NULL;
+		if (e == NULL)
+			continue;
+		if (e->missing == 0)
+			e->slot = TOAST_DONE;
+		else if (!keep)
+			e->slot = TOAST_FALLBACK;
+		else
+		{
+			if (i != j)
+				memcpy(s->chunk + (size_t) j * s->q.rec_bytes,
+					   s->chunk + (size_t) i * s->q.rec_bytes, s->q.rec_bytes);
+			s->rows[j] = s->rows[i];
+			tp->slots[j] = e;
+			e->slot = j;
+			j++;
+		}
+	}
+	s->n = j;
+	tp->incomplete = j;
+	MemoryContextReset(s->tmpctx);
+	CHECK_FOR_INTERRUPTS();
+}
+
+static void
+toast_chunk(JScanState *s, ToastPass *tp, ToastEntry *e, int32 seq, struct varlena *chunk)
+{
+	const uint8 *data = (const uint8 *) VARDATA_ANY(chunk);
+	int64		len = VARSIZE_ANY_EXHDR(chunk);
+	int64		off = (int64) seq * TOAST_MAX_CHUNK_SIZE;
+	int			hdr = s->q.kind == KIND_BITS ? 4 : 0;
+	uint8	   *rec;
+
+	if (e->slot == TOAST_DONE || e->slot == TOAST_FALLBACK)
+		return;
+	if (seq < 0 || VARATT_IS_EXTENDED(chunk) || off + len > tp->payload ||
+		len > (e->slot == TOAST_NEW ? tp->payload : e->missing))
+	{
+		/* not a chunk we understand: leave the value to detoasting */
+		if (e->slot >= 0)
+		{
+			tp->slots[e->slot] = NULL;
+			tp->incomplete--;
+		}
+		e->slot = TOAST_FALLBACK;
+		return;
+	}
+	if (e->slot == TOAST_NEW)
+	{
+		if (s->n == JITSON_CHUNK_ROWS)
+			toast_feed(s, tp, true);
+		if (s->n == JITSON_CHUNK_ROWS)
+		{
+			/* every slot waits for a chunk: unheard of, but stay correct */
+			e->slot = TOAST_FALLBACK;
+			return;
+		}
+		e->slot = s->n++;
+		e->missing = tp->payload;
+		tp->slots[e->slot] = e;
+		s->rows[e->slot] = e->row;
+		tp->incomplete++;
+		rec = s->chunk + (size_t) e->slot * s->q.rec_bytes;
+		if (s->q.nbytes < s->q.rec_bytes)
+			memset(rec + s->q.nbytes, 0, s->q.rec_bytes - s->q.nbytes);
+	}
+	rec = s->chunk + (size_t) e->slot * s->q.rec_bytes;
+	while (len > 0 && off < hdr)
+	{
+		e->header[off++] = *data++;
+		len--;
+		e->missing--;
+	}
+	memcpy(rec + (off - hdr), data, len);
+	e->missing -= len;
+	if (e->missing == 0)
+	{
+		tp->incomplete--;
+		if (hdr)
+		{
+			int32		bitlen;
+
+			memcpy(&bitlen, e->header, sizeof(int32));
+			if (bitlen != s->q.nbits)
+				ereport(ERROR,
+						(errcode(ERRCODE_STRING_DATA_LENGTH_MISMATCH),
+						 errmsg("jitson_topk: row %s of %s: column \"%s\" holds %d bits but the query has " INT64_FORMAT "; every value must have the query's length",
+								row_label(s, e->row), s->relname, s->colname, bitlen,
+								s->q.nbits)));
+		}
+	}
+}
+
+/* Second pass: the TOAST table, sequentially. */
+static void
+scan_toast(JScanState *s, ToastPass *tp)
+{
+	Relation	toastrel = table_open(tp->toastrelid, AccessShareLock);
+	TableScanDesc scan = table_beginscan(toastrel, GetActiveSnapshot(), 0, NULL);
+	TupleTableSlot *slot = table_slot_create(toastrel, NULL);
+	toastmap_iterator it;
+	ToastEntry *e;
+
+	memset(tp->slots, 0, sizeof(tp->slots));
+	tp->incomplete = 0;
+	Assert(s->n == 0);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		slot_getsomeattrs(slot, 3);
+		if (slot->tts_isnull[0] || slot->tts_isnull[1] || slot->tts_isnull[2])
+			continue;
+		e = toastmap_lookup(tp->map, DatumGetObjectId(slot->tts_values[0]));
+		if (e == NULL)
+			continue;			/* another column's value, or a row we do not see */
+		toast_chunk(s, tp, e, DatumGetInt32(slot->tts_values[1]),
+					(struct varlena *) DatumGetPointer(slot->tts_values[2]));
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	toast_feed(s, tp, false);
+
+	toastmap_start_iterate(tp->map, &it);
+	while ((e = toastmap_iterate(tp->map, &it)) != NULL)
+		if (e->slot != TOAST_DONE)
+			toast_fallback(s, tp, e);
+	scan_flush(s);
+	table_close(toastrel, AccessShareLock);
+}
+
+/*
+ * The table itself, page by page, under the caller's snapshot.  Values kept
+ * in the heap go to the chunk buffer at once; values moved out to TOAST are
+ * noted and assembled by scan_toast.
+ */
+static void
+scan_table(JScanState *s, Relation rel, AttrNumber attnum, AttrNumber idattnum,
+		   Oid idtype, const char *idcol)
+{
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	AttrNumber	natts = Max(attnum, idattnum);
+	ToastPass  *tp = NULL;
+	uint64		seen = 0;
+
+	if (OidIsValid(rel->rd_rel->reltoastrelid) &&
+		rel->rd_tableam == GetHeapamTableAmRoutine())
+	{
+		tp = palloc0(sizeof(ToastPass));
+		tp->map = toastmap_create(CurrentMemoryContext, 1024, NULL);
+		tp->toastrelid = rel->rd_rel->reltoastrelid;
+		tp->payload = s->q.kind == KIND_BITS ? s->q.nbytes + 4 : s->q.nbytes;
+	}
+
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		Datum		v;
+		uint64		row;
+		MemoryContext old;
+
+		slot_getsomeattrs(slot, natts);
+		if (slot->tts_isnull[attnum - 1])
+			continue;			/* a NULL value is no candidate, as in ORDER BY ... IS NOT NULL */
+		v = slot->tts_values[attnum - 1];
+		if (idattnum != InvalidAttrNumber)
+		{
+			if (slot->tts_isnull[idattnum - 1])
+				null_id_error(s, idcol);
+			row = id_to_row(id_datum(slot->tts_values[idattnum - 1], idtype));
+		}
+		else
+			row = ((uint64) ItemPointerGetBlockNumber(&slot->tts_tid) << 16) |
+				ItemPointerGetOffsetNumber(&slot->tts_tid);
+		if ((++seen & (JITSON_CHUNK_ROWS - 1)) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (tp != NULL && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(v)))
+		{
+			struct varatt_external ext;
+
+			VARATT_EXTERNAL_GET_POINTER(ext, DatumGetPointer(v));
+			if (!VARATT_EXTERNAL_IS_COMPRESSED(ext) && ext.va_toastrelid == tp->toastrelid &&
+				VARATT_EXTERNAL_GET_EXTSIZE(ext) == (uint32) tp->payload)
+			{
+				bool		found;
+				ToastEntry *e = toastmap_insert(tp->map, ext.va_valueid, &found);
+
+				if (!found)
+				{
+					e->slot = TOAST_NEW;
+					e->row = row;
+					continue;
+				}
+				/* one TOAST value for two rows: never made by PostgreSQL; detoast */
+			}
+		}
+		old = MemoryContextSwitchTo(s->tmpctx);
+		scan_add(s, v, row);
+		MemoryContextSwitchTo(old);
+	}
+	scan_flush(s);
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	if (tp != NULL && tp->map->members > 0)
+		scan_toast(s, tp);
+}
+
+/*
+ * Through SPI: a filter predicate, row level security, views, partitioned
+ * and foreign tables.  read_only = true runs the query under the caller's
+ * snapshot (and refuses anything but a single SELECT).
+ */
+static void
+scan_spi(JScanState *s, Oid relid, const char *colname, const char *idcol,
+		 const char *filter)
+{
+	StringInfoData sql;
+	SPIPlanPtr	plan;
+	Portal		portal;
+	char	   *qualified;
+
+	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										   get_rel_name(relid));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s, %s FROM %s",
+					 idcol ? quote_identifier(idcol) : "ctid",
+					 quote_identifier(colname), qualified);
+	if (filter != NULL)
+		appendStringInfo(&sql, " WHERE (%s\n)", filter);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "jitson_topk: SPI_connect failed");
+	plan = SPI_prepare(sql.data, 0, NULL);
+	if (plan == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("jitson_topk: cannot prepare the scan \"%s\": %s",
+						sql.data, SPI_result_code_string(SPI_result))));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		uint64		i;
+		TupleDesc	desc;
+		Oid			idtype;
+
+		SPI_cursor_fetch(portal, true, JITSON_CHUNK_ROWS);
+		if (SPI_processed == 0)
+			break;
+		desc = SPI_tuptable->tupdesc;
+		idtype = SPI_gettypeid(desc, 1);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			bool		isnull;
+			Datum		v = SPI_getbinval(tup, desc, 2, &isnull);
+			Datum		id;
+			uint64		row;
+			MemoryContext old;
+
+			if (isnull)
+				continue;
+			id = SPI_getbinval(tup, desc, 1, &isnull);
+			if (isnull)
+				null_id_error(s, idcol ? idcol : "ctid");
+			if (idcol != NULL)
+				row = id_to_row(id_datum(id, idtype));
+			else
+			{
+				ItemPointer tid = (ItemPointer) DatumGetPointer(id);
+
+				row = ((uint64) ItemPointerGetBlockNumber(tid) << 16) |
+					ItemPointerGetOffsetNumber(tid);
+			}
+			old = MemoryContextSwitchTo(s->tmpctx);
+			scan_add(s, v, row);
+			MemoryContextSwitchTo(old);
+		}
+		SPI_freetuptable(SPI_tuptable);
+		/* scan_add flushes at JITSON_CHUNK_ROWS, which the fetch size matches */
+		CHECK_FOR_INTERRUPTS();
+	}
+	scan_flush(s);
+	SPI_cursor_close(portal);
+	SPI_finish();
+}
+
+static Datum
+topk_common(FunctionCallInfo fcinfo, ValueKind kind)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const char *args[] = {"config", "query", "tbl", "col"};
+	Oid			relid;
+	char	   *relname;
+	char	   *colname;
+	char	   *idcol = NULL;
+	char	   *filter = NULL;
+	AttrNumber	attnum;
+	AttrNumber	idattnum = InvalidAttrNumber;
+	Oid			coltype;
+	Oid			idtype = InvalidOid;
+	CachedKernel *ck;
+	JScanState	s;
+	Relation	rel;
+	bool		direct;
+	jitson_hit *hits;
+	int64		nhits;
+	int64		i;
+	char		err[JITSON_ERRLEN];
+	int			a;
+
+	for (a = 0; a < 4; a++)
+		if (PG_ARGISNULL(a))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("jitson_topk: argument %s is NULL; only id_col and filter may be NULL",
+							args[a])));
+	relid = PG_GETARG_OID(2);
+	colname = NameStr(*PG_GETARG_NAME(3));
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+		idcol = NameStr(*PG_GETARG_NAME(4));
+	if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
+		filter = text_to_cstring(PG_GETARG_TEXT_PP(5));
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	memset(&s, 0, sizeof(s));
+	query_init(&s.q, PG_GETARG_DATUM(1), kind, "jitson_topk");
+	ck = prepare_config(PG_GETARG_JSONB_P(0), (int64) s.q.rec_bytes * 8, false);
+
+	rel = table_open(relid, AccessShareLock);
+	relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+										 RelationGetRelationName(rel));
+	s.relname = relname;
+	s.colname = colname;
+	s.ctid_ids = (idcol == NULL);
+	attnum = user_column(relid, relname, colname, &coltype);
+	check_value_type(coltype, kind, relname, colname);
+	if (idcol != NULL)
+	{
+		idattnum = user_column(relid, relname, idcol, &idtype);
+		check_id_type(idtype, relname, idcol);
+	}
+
+	/*
+	 * Reading the heap directly skips the executor, so it must not skip what
+	 * the executor enforces: privileges and row level security.  Anything
+	 * but a plain table (or a filter) goes through SPI.
+	 */
+	direct = filter == NULL &&
+		(rel->rd_rel->relkind == RELKIND_RELATION || rel->rd_rel->relkind == RELKIND_MATVIEW) &&
+		check_enable_rls(relid, InvalidOid, false) != RLS_ENABLED;
+	if (direct && pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+	{
+		if (pg_attribute_aclcheck(relid, attnum, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+			(idcol != NULL &&
+			 pg_attribute_aclcheck(relid, idattnum, GetUserId(), ACL_SELECT) != ACLCHECK_OK))
+			aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(rel->rd_rel->relkind),
+						   RelationGetRelationName(rel));
+	}
+	if (!direct && idcol == NULL && rel->rd_rel->relkind != RELKIND_RELATION &&
+		rel->rd_rel->relkind != RELKIND_MATVIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("jitson_topk: %s is not a plain table, so its rows have no stable ctid; name an id column (id_col)",
+						relname)));
+
+	s.holder = acc_holder_create(CurrentMemoryContext, ck->kernel, s.q.padded);
+	s.chunk = palloc((size_t) JITSON_CHUNK_ROWS * s.q.rec_bytes);
+	s.rows = palloc(sizeof(uint64) * JITSON_CHUNK_ROWS);
+	s.tmpctx = AllocSetContextCreate(CurrentMemoryContext, "jitson chunk",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	if (direct)
+		scan_table(&s, rel, attnum, idattnum, idtype, idcol);
+	else
+		scan_spi(&s, relid, colname, idcol, filter);
+	table_close(rel, AccessShareLock);
+
+	hits = palloc(sizeof(jitson_hit) * Max(ck->top_k, 1));
+	nhits = jitson_topk_result(s.holder->acc, 0, hits, Max(ck->top_k, 1), NULL, err, sizeof(err));
+	if (nhits < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("jitson_topk: %s", err)));
+	acc_holder_release(s.holder);
+	MemoryContextDelete(s.tmpctx);
+
+	for (i = 0; i < nhits; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = Int64GetDatum(s.ctid_ids ? (int64) hits[i].index : row_to_id(hits[i].index));
+		values[1] = Int32GetDatum((int32) hits[i].distance);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+Datum
+jitson_topk_bits(PG_FUNCTION_ARGS)
+{
+	return topk_common(fcinfo, KIND_BITS);
+}
+
+Datum
+jitson_topk_bytes(PG_FUNCTION_ARGS)
+{
+	return topk_common(fcinfo, KIND_BYTES);
+}
+
+/* ---------------------------------------------------------------------
+ * jitson_compile(config), jitson_explain(config), jitson_version()
+ * ---------------------------------------------------------------------
+ */
+
+Datum
+jitson_compile_sql(PG_FUNCTION_ARGS)
+{
+	CachedKernel *ck = prepare_config(PG_GETARG_JSONB_P(0), 0, false);
+
+	PG_RETURN_TEXT_P(cstring_to_text(jitson_kernel_describe(ck->kernel)));
+}
+
+Datum
+jitson_explain_sql(PG_FUNCTION_ARGS)
+{
+	CachedKernel *ck = prepare_config(PG_GETARG_JSONB_P(0), 0, false);
+
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("config: %s\nkernel: %s\nlibjitson: %s\nthreads: 1 (the backend's own)",
+											  ck->text, jitson_kernel_describe(ck->kernel),
+											  jitson_version())));
+}
+
+Datum
+jitson_version_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(jitson_version()));
+}
+
+/* ---------------------------------------------------------------------
+ * jitson_topk_agg(value, query, config, id): an aggregate the planner can
+ * run in parallel workers and per GROUP BY group.  Partial states travel
+ * between processes as their hit lists; a combined state keeps the best
+ * top_k hits of both sides, which is exact because every partial list is the
+ * exact top_k of its own rows.
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct JAggState
+{
+	MemoryContext ctx;
+	QueryInfo	q;
+	char	   *config;			/* canonical text: identifies the kernel */
+	size_t		config_len;
+	int64		top_k;
+	AccHolder  *holder;			/* NULL for a state made from a hit list */
+	uint8	   *chunk;
+	uint64	   *rows;
+	int			n;
+	int			cap;			/* grows to JITSON_CHUNK_ROWS: small groups stay small */
+	jitson_hit *extra;			/* hits from other states, sorted, <= top_k */
+	int64		n_extra;
+	Pointer		last_query;		/* the query and config Datums seen last: */
+	Pointer		last_config;	/* the same pointer means the same value */
+} JAggState;
+
+#define AGG_MAGIC 0x314b544a	/* "JTK1" */
+
+static MemoryContext
+agg_context(FunctionCallInfo fcinfo, const char *fn)
+{
+	MemoryContext ctx;
+
+	if (!AggCheckCallContext(fcinfo, &ctx))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s may only be called as part of the jitson_topk_agg aggregate", fn)));
+	return ctx;
+}
+
+static void
+agg_flush(JAggState *st)
+{
+	char		err[JITSON_ERRLEN];
+
+	if (st->n == 0)
+		return;
+	if (st->holder == NULL)
+	{
+		CachedKernel *ck = NULL;
+		int			i;
+
+		for (i = 0; i < JITSON_KERNEL_CACHE && ck == NULL; i++)
+			if (kernel_cache[i].kernel != NULL && kernel_cache[i].len == st->config_len &&
+				memcmp(kernel_cache[i].text, st->config, st->config_len) == 0)
+				ck = &kernel_cache[i];
+		if (ck == NULL)
+			ck = prepare_config(DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																   CStringGetDatum(st->config))),
+								0, false);
+		st->holder = acc_holder_create(st->ctx, ck->kernel, st->q.padded);
+	}
+	if (jitson_topk_feed(st->holder->acc, st->chunk, st->n, st->rows, 0, NULL,
+						 err, sizeof(err)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("jitson_topk_agg: %s", err)));
+	st->n = 0;
+	CHECK_FOR_INTERRUPTS();
+}
+
+static void
+agg_keep_best(JAggState *st)
+{
+	if (st->n_extra > 1)
+		qsort(st->extra, st->n_extra, sizeof(jitson_hit), hit_cmp);
+	if (st->n_extra > st->top_k)
+		st->n_extra = st->top_k;
+}
+
+/* Every hit of the state, best first, at most top_k; palloc'd in the current context. */
+static jitson_hit *
+agg_hits(JAggState *st, int64 *n)
+{
+	jitson_hit *hits;
+	int64		got = 0;
+	char		err[JITSON_ERRLEN];
+
+	agg_flush(st);
+	hits = palloc(sizeof(jitson_hit) * (Max(st->top_k, 1) + st->n_extra));
+	if (st->holder != NULL)
+	{
+		got = jitson_topk_result(st->holder->acc, 0, hits, st->top_k, NULL, err, sizeof(err));
+		if (got < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+					 errmsg("jitson_topk_agg: %s", err)));
+	}
+	if (st->n_extra > 0)
+		memcpy(hits + got, st->extra, sizeof(jitson_hit) * st->n_extra);
+	got += st->n_extra;
+	qsort(hits, got, sizeof(jitson_hit), hit_cmp);
+	*n = Min(got, st->top_k);
+	return hits;
+}
+
+static JAggState *
+agg_new(MemoryContext ctx, const QueryInfo *q, const char *config, size_t config_len,
+		int64 top_k)
+{
+	JAggState   *st = MemoryContextAllocZero(ctx, sizeof(JAggState));
+
+	st->ctx = ctx;
+	st->q = *q;
+	st->q.padded = MemoryContextAlloc(ctx, q->rec_bytes);
+	memcpy(st->q.padded, q->padded, q->rec_bytes);
+	st->config = MemoryContextAlloc(ctx, config_len + 1);
+	memcpy(st->config, config, config_len);
+	st->config[config_len] = '\0';
+	st->config_len = config_len;
+	st->top_k = Max(top_k, 1);
+	return st;
+}
+
+static void
+agg_check_same(JAggState *a, const QueryInfo *q, const char *config, size_t config_len)
+{
+	if (a->config_len != config_len || memcmp(a->config, config, config_len) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("jitson_topk_agg: the config changed between rows (%s, then %s); one aggregate takes one config",
+						a->config, config)));
+	if (a->q.kind != q->kind || a->q.nbits != q->nbits ||
+		memcmp(a->q.padded, q->padded, q->rec_bytes) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("jitson_topk_agg: the query changed between rows; one aggregate takes one query (compute it once, e.g. in a CTE)")));
+}
+
+static Datum
+agg_trans(FunctionCallInfo fcinfo, ValueKind kind)
+{
+	MemoryContext ctx = agg_context(fcinfo, "jitson_topk_agg_trans");
+	JAggState   *st = PG_ARGISNULL(0) ? NULL : (JAggState *) PG_GETARG_POINTER(0);
+	MemoryContext old;
+	struct varlena *v;
+	const uint8 *data;
+	int32		nbytes;
+	int64		nbits;
+	uint8	   *dst;
+
+	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("jitson_topk_agg: the %s is NULL; the query and the config must not be NULL",
+						PG_ARGISNULL(2) ? "query" : "config")));
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(st);	/* a NULL value is no candidate */
+	if (PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("jitson_topk_agg: a row has a NULL id; ids must not be NULL")));
+
+	/*
+	 * The query and config arrive with every row.  Usually they are the same
+	 * Datum each time (a constant or a parameter): then they are looked at
+	 * once; otherwise they must equal the first row's.
+	 */
+	if (st == NULL || DatumGetPointer(PG_GETARG_DATUM(2)) != st->last_query ||
+		DatumGetPointer(PG_GETARG_DATUM(3)) != st->last_config)
+	{
+		QueryInfo	q;
+		CachedKernel *ck;
+
+		query_init(&q, PG_GETARG_DATUM(2), kind, "jitson_topk_agg");
+		ck = prepare_config(PG_GETARG_JSONB_P(3), (int64) q.rec_bytes * 8, false);
+		if (st == NULL)
+			st = agg_new(ctx, &q, ck->text, ck->len, ck->top_k);
+		else
+			agg_check_same(st, &q, ck->text, ck->len);
+		st->last_query = DatumGetPointer(PG_GETARG_DATUM(2));
+		st->last_config = DatumGetPointer(PG_GETARG_DATUM(3));
+	}
+
+	v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(PG_GETARG_DATUM(1)));
+	nbits = value_bits(v, kind, &data, &nbytes);
+	if (nbits != st->q.nbits)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_LENGTH_MISMATCH),
+				 errmsg("jitson_topk_agg: the value of id " INT64_FORMAT " has " INT64_FORMAT " %s but the query has " INT64_FORMAT "; every value must have the query's length",
+						PG_GETARG_INT64(4), value_length(kind, nbits), kind_unit(kind),
+						value_length(kind, st->q.nbits))));
+	if (st->n == st->cap)
+	{
+		if (st->cap == JITSON_CHUNK_ROWS)
+			agg_flush(st);
+		else
+		{
+			int			cap = st->cap == 0 ? 8 : st->cap * 2;
+
+			old = MemoryContextSwitchTo(ctx);
+			st->chunk = st->chunk ? repalloc(st->chunk, (size_t) cap * st->q.rec_bytes)
+				: palloc((size_t) cap * st->q.rec_bytes);
+			st->rows = st->rows ? repalloc(st->rows, sizeof(uint64) * cap)
+				: palloc(sizeof(uint64) * cap);
+			MemoryContextSwitchTo(old);
+			st->cap = cap;
+		}
+	}
+	dst = st->chunk + (size_t) st->n * st->q.rec_bytes;
+	memcpy(dst, data, nbytes);
+	if (nbytes < st->q.rec_bytes)
+		memset(dst + nbytes, 0, st->q.rec_bytes - nbytes);
+	st->rows[st->n++] = id_to_row(PG_GETARG_INT64(4));
+	if ((Pointer) v != DatumGetPointer(PG_GETARG_DATUM(1)))
+		pfree(v);
+	PG_RETURN_POINTER(st);
+}
+
+Datum
+jitson_topk_agg_trans_bits(PG_FUNCTION_ARGS)
+{
+	return agg_trans(fcinfo, KIND_BITS);
+}
+
+Datum
+jitson_topk_agg_trans_bytes(PG_FUNCTION_ARGS)
+{
+	return agg_trans(fcinfo, KIND_BYTES);
+}
+
+Datum
+jitson_topk_agg_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext ctx = agg_context(fcinfo, "jitson_topk_agg_combine");
+	JAggState   *a = PG_ARGISNULL(0) ? NULL : (JAggState *) PG_GETARG_POINTER(0);
+	JAggState   *b = PG_ARGISNULL(1) ? NULL : (JAggState *) PG_GETARG_POINTER(1);
+	jitson_hit *hits;
+	int64		n;
+	MemoryContext old;
+
+	if (b == NULL)
+		PG_RETURN_POINTER(a);
+	if (a == NULL)
+		a = agg_new(ctx, &b->q, b->config, b->config_len, b->top_k);
+	else
+		agg_check_same(a, &b->q, b->config, b->config_len);
+
+	agg_flush(b);
+	if (a->holder != NULL && b->holder != NULL)
+	{
+		char		err[JITSON_ERRLEN];
+
+		agg_flush(a);
+		if (jitson_topk_merge(a->holder->acc, b->holder->acc, err, sizeof(err)) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+					 errmsg("jitson_topk_agg: %s", err)));
+		if (b->n_extra == 0)
+			PG_RETURN_POINTER(a);
+		hits = b->extra;
+		n = b->n_extra;
+	}
+	else
+		hits = agg_hits(b, &n);
+
+	old = MemoryContextSwitchTo(ctx);
+	a->extra = a->extra ? repalloc(a->extra, sizeof(jitson_hit) * (a->n_extra + n))
+		: palloc(sizeof(jitson_hit) * Max(n, 1));
+	MemoryContextSwitchTo(old);
+	memcpy(a->extra + a->n_extra, hits, sizeof(jitson_hit) * n);
+	a->n_extra += n;
+	agg_keep_best(a);
+	PG_RETURN_POINTER(a);
+}
+
+typedef struct AggWire
+{
+	int32		magic;
+	int32		kind;
+	int64		nbits;
+	int32		nbytes;
+	int32		rec_bytes;
+	int64		top_k;
+	int64		config_len;
+	int64		n_hits;
+} AggWire;
+
+Datum
+jitson_topk_agg_serialize(PG_FUNCTION_ARGS)
+{
+	JAggState   *st = (JAggState *) PG_GETARG_POINTER(0);
+	AggWire		w;
+	jitson_hit *hits;
+	int64		n;
+	bytea	   *out;
+	char	   *p;
+	Size		size;
+
+	agg_context(fcinfo, "jitson_topk_agg_serialize");
+	hits = agg_hits(st, &n);
+	w.magic = AGG_MAGIC;
+	w.kind = st->q.kind;
+	w.nbits = st->q.nbits;
+	w.nbytes = st->q.nbytes;
+	w.rec_bytes = st->q.rec_bytes;
+	w.top_k = st->top_k;
+	w.config_len = st->config_len;
+	w.n_hits = n;
+	size = VARHDRSZ + sizeof(w) + st->config_len + st->q.rec_bytes + sizeof(jitson_hit) * n;
+	out = palloc(size);
+	SET_VARSIZE(out, size);
+	p = VARDATA(out);
+	memcpy(p, &w, sizeof(w));
+	p += sizeof(w);
+	memcpy(p, st->config, st->config_len);
+	p += st->config_len;
+	memcpy(p, st->q.padded, st->q.rec_bytes);
+	p += st->q.rec_bytes;
+	memcpy(p, hits, sizeof(jitson_hit) * n);
+	PG_RETURN_BYTEA_P(out);
+}
+
+Datum
+jitson_topk_agg_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext ctx = agg_context(fcinfo, "jitson_topk_agg_deserialize");
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	const char *p = VARDATA_ANY(in);
+	Size		size = VARSIZE_ANY_EXHDR(in);
+	AggWire		w;
+	QueryInfo	q;
+	JAggState   *st;
+
+	if (size < sizeof(w))
+		elog(ERROR, "jitson_topk_agg: truncated partial state");
+	memcpy(&w, p, sizeof(w));
+	if (w.magic != AGG_MAGIC || w.rec_bytes <= 0 || w.config_len < 0 || w.n_hits < 0 ||
+		size != sizeof(w) + w.config_len + w.rec_bytes + sizeof(jitson_hit) * w.n_hits)
+		elog(ERROR, "jitson_topk_agg: malformed partial state");
+	p += sizeof(w);
+	q.kind = (ValueKind) w.kind;
+	q.nbits = w.nbits;
+	q.nbytes = w.nbytes;
+	q.rec_bytes = w.rec_bytes;
+	q.padded = (uint8 *) p + w.config_len;
+	{
+		char	   *config = pnstrdup(p, w.config_len);
+
+		st = agg_new(ctx, &q, config, w.config_len, w.top_k);
+	}
+	p += w.config_len + w.rec_bytes;
+	st->extra = MemoryContextAlloc(ctx, sizeof(jitson_hit) * Max(w.n_hits, 1));
+	memcpy(st->extra, p, sizeof(jitson_hit) * w.n_hits);
+	st->n_extra = w.n_hits;
+	PG_RETURN_POINTER(st);
+}
+
+Datum
+jitson_topk_agg_final(PG_FUNCTION_ARGS)
+{
+	JAggState   *st = PG_ARGISNULL(0) ? NULL : (JAggState *) PG_GETARG_POINTER(0);
+	Oid			arraytype = get_func_rettype(fcinfo->flinfo->fn_oid);
+	Oid			elemtype = get_element_type(arraytype);
+	TupleDesc	desc;
+	jitson_hit *hits = NULL;
+	int64		n = 0;
+	Datum	   *elems;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int64		i;
+
+	agg_context(fcinfo, "jitson_topk_agg_final");
+	if (st != NULL)
+		hits = agg_hits(st, &n);
+	desc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(elemtype, -1));
+	elems = palloc(sizeof(Datum) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = Int64GetDatum(row_to_id(hits[i].index));
+		values[1] = Int32GetDatum((int32) hits[i].distance);
+		elems[i] = HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+	}
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, (int) n, elemtype, typlen, typbyval, typalign));
+}
+
+/*
+ * The same hits as a two-dimensional bigint array, {{id, distance}, ...}.
+ * postgres_fdw ships an aggregate to a shard only when its result type is
+ * built in or belongs to a listed extension; jitson_hit[] (an array type
+ * made implicitly) is neither, bigint[] is built in.
+ */
+Datum
+jitson_topk_agg_final_pairs(PG_FUNCTION_ARGS)
+{
+	JAggState  *st = PG_ARGISNULL(0) ? NULL : (JAggState *) PG_GETARG_POINTER(0);
+	jitson_hit *hits = NULL;
+	int64		n = 0;
+	Datum	   *elems;
+	int			dims[2];
+	int			lbs[2] = {1, 1};
+	int64		i;
+
+	agg_context(fcinfo, "jitson_topk_agg_final_pairs");
+	if (st != NULL)
+		hits = agg_hits(st, &n);
+	if (n == 0)
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(INT8OID));
+	elems = palloc(sizeof(Datum) * 2 * n);
+	for (i = 0; i < n; i++)
+	{
+		elems[2 * i] = Int64GetDatum(row_to_id(hits[i].index));
+		elems[2 * i + 1] = Int64GetDatum((int64) hits[i].distance);
+	}
+	dims[0] = (int) n;
+	dims[1] = 2;
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, NULL, 2, dims, lbs, INT8OID, 8,
+											 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
