@@ -84,7 +84,9 @@ TEST(Engine, DistinctNamesKeepTheCacheBounded) {
   o.cache_bytes = 1 << 20;
   Engine engine(o);
   auto first = engine.compile(config(128, 3, ", \"name\": \"warm-up\""));
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   const size_t rss_before = resident_bytes();
+#endif
   const int names = 1000000;
   for (int i = 0; i < names; ++i) {
     auto k = engine.compile(config(128, 3, ", \"name\": \"n" + std::to_string(i) + "\""));

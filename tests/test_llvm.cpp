@@ -409,8 +409,13 @@ TEST(Llvm, DestroyedKernelsLeaveTheJit) {
   const size_t after = resident_bytes();
   EXPECT_EQ(jit->live_kernels(), 0u);
   // 240 kernels kept alive would hold megabytes of code, IR text and JIT bookkeeping; after
-  // removal the process must not grow by more than allocator noise.
+  // removal the process must not grow by more than allocator noise. (A sanitizer's allocator
+  // keeps freed memory in quarantine: there RSS says nothing, and live_kernels() above checks.)
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   EXPECT_LT(after, before + (24u << 20)) << "resident " << before << " -> " << after;
+#else
+  (void)before, (void)after;
+#endif
 }
 
 TEST(Llvm, KernelOutlivesItsJit) {
