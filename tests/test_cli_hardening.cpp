@@ -517,6 +517,15 @@ TEST_F(CliHardening, ConfigLargerThanTheLimitIsRefused) {
   EXPECT_EQ(r.err.find("larger than"), std::string::npos) << describe(r);
 }
 
+// Defect 1 on the command's side: the whole file is the config, so a NUL (and whatever
+// follows it) is an error with its byte offset, never the end of the text.
+TEST_F(CliHardening, ConfigWithANulByteIsRefused) {
+  write_file(path("nul.json"), std::string(R"({"version":1,"record_bits":128,"max_distance":3})") +
+                                   std::string("\0garbage", 8));
+  expect_validate_error(run({"validate", path("nul.json")}), "NUL byte at byte 48");
+  expect_usage_error(run({"compile", path("nul.json")}), "NUL byte at byte 48");
+}
+
 TEST_F(CliHardening, HexErrorsSayWhatIsWrong) {
   write_file(path("empty.hex"), "");
   expect_usage_error(run({"convert", path("empty.hex"), path("out.jfp")}),
