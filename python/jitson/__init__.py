@@ -1,0 +1,101 @@
+"""jitson: exact Hamming search over binary fingerprints with JIT-compiled scan kernels.
+
+Compile a scan config (a dict or JSON text, configs/scan.schema.json) once, then search numpy
+arrays, memory-mapped .jfp files and Arrow data (pyarrow, Polars, DuckDB) in place::
+
+    import numpy as np, jitson
+    engine = jitson.Engine()
+    kernel = engine.compile({"version": 1, "record_bits": 2048, "top_k": 10})
+    db = np.random.default_rng(0).integers(0, 256, (100_000, 256), dtype=np.uint8)
+    distances, ids = kernel.search(db[:3], db)      # (3, 10) int32 and int64
+
+Records are bit-packed uint8 rows: bit i of a record is bit i % 8 (least significant first) of
+byte i / 8, as numpy.packbits(bitorder="little") writes them (jitson.pack_bits). See the README's
+"Python" section for Arrow, files, chunked search, GEMM and the error types.
+"""
+
+from __future__ import annotations
+
+import numpy as _np
+
+from ._jitson import (
+    Accumulator,
+    ConfigError,
+    Database,
+    Engine,
+    Kernel,
+    __version__,
+    bf16_to_f32,
+    cpu_info,
+    f32_to_bf16,
+    gemm_bf16,
+    gemm_kernel_name,
+    gemm_u8i8,
+    open,
+    save,
+    set_gemm_threads,
+    sgemm,
+    to_blocked,
+)
+
+__all__ = [
+    "Accumulator",
+    "ConfigError",
+    "Database",
+    "Engine",
+    "Kernel",
+    "__version__",
+    "bf16_to_f32",
+    "cpu_info",
+    "f32_to_bf16",
+    "gemm_bf16",
+    "gemm_kernel_name",
+    "gemm_u8i8",
+    "open",
+    "pack_bits",
+    "save",
+    "set_gemm_threads",
+    "sgemm",
+    "to_blocked",
+    "unpack_bits",
+]
+
+
+def pack_bits(bits, record_bits: int | None = None) -> _np.ndarray:
+    """Pack the last axis of a bool (or 0/1) array into jitson records.
+
+    Bit i of a record is bit i % 8 (least significant first) of byte i // 8: exactly
+    ``numpy.packbits(bits, axis=-1, bitorder="little")`` (docs/FORMAT.md), zero-padded to
+    ``record_bits`` (default: the bit count rounded up to a multiple of 64, since records are
+    whole 64-bit words). Returns a C-contiguous uint8 array of shape (..., record_bits // 8).
+    """
+    a = _np.asarray(bits)
+    if a.ndim == 0:
+        raise ValueError("pack_bits: expected an array of bits, got a scalar")
+    if a.dtype != _np.bool_ and not _np.issubdtype(a.dtype, _np.integer):
+        raise ValueError(f"pack_bits: expected a bool or integer 0/1 array, got {a.dtype}")
+    n = a.shape[-1]
+    if record_bits is None:
+        record_bits = max(64, -(-n // 64) * 64)
+    if record_bits <= 0 or record_bits % 64 != 0 or record_bits > 65536:
+        raise ValueError("pack_bits: record_bits must be a multiple of 64 from 64 to 65536")
+    if n > record_bits:
+        raise ValueError(f"pack_bits: {n} bits do not fit in {record_bits}-bit records")
+    packed = _np.packbits(a != 0, axis=-1, bitorder="little")
+    pad = record_bits // 8 - packed.shape[-1]
+    if pad:
+        widths = [(0, 0)] * (packed.ndim - 1) + [(0, pad)]
+        packed = _np.pad(packed, widths)
+    return _np.ascontiguousarray(packed)
+
+
+def unpack_bits(records, count: int | None = None) -> _np.ndarray:
+    """Unpack uint8 records into a bool array of their bits (the inverse of pack_bits).
+
+    ``numpy.unpackbits(records, axis=-1, count=count, bitorder="little")`` as bool: shape
+    (..., count or record_bytes * 8).
+    """
+    r = _np.asarray(records)
+    if r.dtype != _np.uint8:
+        raise ValueError(f"unpack_bits: expected dtype uint8, got {r.dtype}")
+    return _np.unpackbits(r, axis=-1, count=count, bitorder="little").astype(bool)

@@ -1,0 +1,244 @@
+"""jitson's native module; use the `jitson` package."""
+
+import os
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+# Records: a C-contiguous uint8 array (n, record_bytes) or buffer of whole records, a Database,
+# or an Arrow array / record batch / table / stream (PyCapsule protocol: pyarrow, DuckDB, ...).
+Records = Any
+Queries = Any  # uint8 (n, record_bytes) array, a buffer of whole records, or an Arrow array
+
+__version__: str
+
+class ConfigError(ValueError):
+    """A scan config broke a rule: str(e) is '<pointer>: <rule>'."""
+
+    pointer: str
+    """RFC 6901 JSON Pointer of the offending value, e.g. '/focus/ranges/2'."""
+    rule: str
+    """The rule that was broken."""
+
+
+class Engine:
+    """Compiles scan configs into kernels (cached, thread-safe)."""
+
+    def __init__(self, threads: int | None = None, cache_bytes: int | None = None, isa: str | None = None, jit: bool = True) -> None:
+        """
+        Engine(threads=None, cache_bytes=None, isa=None, jit=True). threads: scan threads (None or 0: all cores); cache_bytes: kernel cache budget (default 64 MiB); isa: upper limit 'avx512'|'avx2'|'scalar'; jit=False runs every kernel on the precompiled runtime.
+        """
+
+    def compile(self, config: dict[str, Any] | str | bytes) -> Kernel:
+        """
+        compile(config) -> Kernel. config: a dict (serialised with json.dumps) or JSON text (configs/scan.schema.json). Raises ConfigError naming the JSON Pointer of a bad field.
+        """
+
+    def cache_stats(self) -> dict[str, int]:
+        """
+        Kernel cache counters: hits, misses, evictions, compiles, fallbacks, entries, bytes.
+        """
+
+    @property
+    def threads(self) -> int:
+        """Scan threads (0: all cores)."""
+
+class Kernel:
+    """
+    A compiled scan kernel: search a database with it. Made by Engine.compile; thread-safe.
+    """
+
+    def describe(self) -> str:
+        """One line: backend, ISA, record bits, focus, stages, ..."""
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """
+        The canonical config as a dict (every field explicit, focus as sorted ranges).
+        """
+
+    @property
+    def backend(self) -> str:
+        """The backend that generated the code: 'xbyak', 'llvm' or 'runtime'."""
+
+    @property
+    def isa(self) -> str:
+        """The ISA the code runs on: 'avx512', 'avx2' or 'scalar'."""
+
+    @property
+    def fallback_reason(self) -> str:
+        """
+        Why the kernel runs on the runtime although the config asked for another backend ('' if not).
+        """
+
+    @property
+    def record_bits(self) -> int:
+        """Bits per record."""
+
+    @property
+    def record_bytes(self) -> int:
+        """Bytes per record (record_bits / 8)."""
+
+    @property
+    def top_k(self) -> int:
+        """The config's top_k: search's default k."""
+
+    @property
+    def code_bytes(self) -> int:
+        """Bytes of generated machine code."""
+
+    @property
+    def compile_seconds(self) -> float:
+        """Time the code generation took."""
+
+    def dump_asm(self) -> str:
+        """Disassembly of the generated code ('' for the runtime backend)."""
+
+    def search(self, queries: Queries, database: Records, k: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+        """
+        search(queries, database, k=None, *, threads=None, column=None, id_column=None) -> (distances, ids). The k nearest records of every query by (distance, id): int32 distances and int64 ids of shape (n_queries, k), padded with -1 in both where fewer than k records qualify. k=None uses the config's top_k.
+        """
+
+    def range_search(self, queries: Queries, database: Records, max_distance: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
+        """
+        range_search(queries, database, max_distance=None, ...) -> (lims, distances, ids). Every record within distance <= max_distance (inclusive; FAISS uses < radius), as FAISS's range_search: query i's hits are distances[lims[i]:lims[i+1]], ordered by (distance, id), at most 1,000,000 per query.
+        """
+
+    def __repr__(self) -> str: ...
+
+class Database:
+    """
+    Records to scan: a memory-mapped .jfp/raw file (jitson.open), a blocked copy (jitson.to_blocked), or a zero-copy view of a numpy array, buffer or Arrow fixed_size_binary array (jitson.Database(obj)).
+    """
+
+    def __init__(self, records: Any, record_bits: int | None = None) -> None:
+        """
+        Database(records, record_bits=None): a zero-copy view of a 2-D uint8 array (n, record_bytes), a 1-D buffer of whole records (record_bits needed), or an Arrow fixed_size_binary array without nulls. Refuses non-C-contiguous arrays.
+        """
+
+    @property
+    def n_records(self) -> int:
+        """Records."""
+
+    def __len__(self) -> int: ...
+
+    @property
+    def record_bits(self) -> int:
+        """Bits per record."""
+
+    @property
+    def record_bytes(self) -> int:
+        """Bytes per record."""
+
+    @property
+    def layout(self) -> str:
+        """'row' or 'blocked'."""
+
+    @property
+    def block_records(self) -> int:
+        """Records per block (blocked layout), else 0."""
+
+    @property
+    def address(self) -> int:
+        """Address of the first record (for zero-copy checks)."""
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the records occupy."""
+
+    @property
+    def path(self) -> str | None:
+        """The file's path, or None."""
+
+    @property
+    def source(self) -> str:
+        """'file', 'buffer', 'arrow' or 'blocked copy'."""
+
+    def __repr__(self) -> str: ...
+
+def open(path: str | os.PathLike, raw_record_bits: int | None = None, *, populate: bool = False) -> Database:
+    """
+    open(path, raw_record_bits=None, *, populate=False) -> Database. Memory-maps a .jfp file (row-major or blocked, docs/FORMAT.md) read-only, or a headerless file of raw records when raw_record_bits is given. Raises OSError for a missing, unreadable or malformed file.
+    """
+
+def to_blocked(records: Records, block_records: int = 64, *, record_bits: int | None = None) -> Database:
+    """
+    to_blocked(records, block_records=64) -> Database: a blocked copy (word-major blocks, docs/BLOCKED.md) of row-major records, scanned by the kernel's sweep (near-duplicate search).
+    """
+
+def save(path: str | os.PathLike, records: Records, *, block_records: int | None = None, header: bool = True, record_bits: int | None = None) -> None:
+    """
+    save(path, records, *, block_records=None, header=True): writes a .jfp file atomically (blocked when block_records is given; header=False: raw records).
+    """
+
+class Accumulator:
+    """
+    Chunked top-k for data larger than memory: feed record batches in any order and split, merge accumulators of parallel workers; the result equals one search over everything fed. One thread at a time.
+    """
+
+    def __init__(self, kernel: Kernel, queries: Queries) -> None:
+        """Accumulator(kernel, queries): queries are copied."""
+
+    def feed(self, records: Records, row_ids: Any | None = None, base_row: int = 0, skip: NDArray[Any] | None = None, *, column: str | None = None, id_column: str | None = None) -> None:
+        """
+        feed(records, row_ids=None, base_row=0, skip=None, *, column=None, id_column=None). records: uint8 (n, record_bytes) array or buffer, Database, Arrow array, record batch or stream. Ids are row_ids[i] (int64/uint64) or base_row + i; skip: bool per record or bit-packed uint8 (1 = skip). Arrow nulls are skipped.
+        """
+
+    def merge(self, other: Accumulator) -> None:
+        """Adds another accumulator's hits (same queries, same kernel meaning)."""
+
+    def result(self) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+        """
+        (distances int32, ids int64) of shape (n_queries, top_k), padded with -1.
+        """
+
+    def reset(self) -> None:
+        """Forgets every hit."""
+
+    def stats(self, query: int = 0) -> dict[str, int]:
+        """
+        Scan counters of one query: records, evaluated_full, hits, skipped, ...
+        """
+
+    @property
+    def n_queries(self) -> int:
+        """Number of queries."""
+
+def cpu_info() -> dict[str, Any]:
+    """
+    CPU and build facts: vendor, brand, features, best_isa, active_isa, isas (runnable), backends (built), threads, version, xbyak_version, llvm_version.
+    """
+
+def sgemm(a: NDArray[np.float32], b: NDArray[np.float32], c: NDArray[np.float32] | None = None, *, alpha: float = 1.0, beta: float = 0.0, trans_a: bool = False, trans_b: bool = False, threads: int | None = None) -> NDArray[np.float32]:
+    """
+    sgemm(a, b, c=None, *, alpha=1, beta=0, trans_a=False, trans_b=False, threads=None) -> c. C = alpha * op(a) @ op(b) + beta * C on float32 2-D arrays read in place (rows contiguous, any row stride); c is written in place or allocated (beta must be 0 then). GIL released.
+    """
+
+def gemm_bf16(a: NDArray[np.uint16], b: NDArray[np.uint16], c: NDArray[np.float32] | None = None, *, alpha: float = 1.0, beta: float = 0.0, trans_a: bool = False, trans_b: bool = False, threads: int | None = None) -> NDArray[np.float32]:
+    """
+    gemm_bf16(a, b, c=None, ...) -> c: sgemm with a and b as bf16 bit patterns (uint16 arrays, f32_to_bf16), float32 C. Subnormals flush on CPUs with AVX-512 BF16 or AMX.
+    """
+
+def gemm_u8i8(a: NDArray[np.uint8], b: NDArray[np.int8], c: NDArray[Any] | None = None, *, scale_a: float | None = None, zero_point_a: int = 0, scale_b: float | None = None, threads: int | None = None) -> NDArray[Any]:
+    """
+    gemm_u8i8(a, b, c=None, *, scale_a=None, zero_point_a=0, scale_b=None, threads=None): uint8 a (m, k) x int8 b (k, n) -> exact int32 C; with scale_a and scale_b the dequantised float32 C = (a - zero_point_a) @ b * scale_a * scale_b.
+    """
+
+def f32_to_bf16(x: NDArray[np.float32], out: NDArray[np.uint16] | None = None, *, truncate: bool = False) -> NDArray[np.uint16]:
+    """
+    f32_to_bf16(x, out=None, *, truncate=False) -> uint16 array: bf16 bit patterns, rounded to nearest even (NaN kept quiet) or truncated.
+    """
+
+def bf16_to_f32(x: NDArray[np.uint16], out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+    """
+    bf16_to_f32(x, out=None) -> float32 array from bf16 bit patterns (uint16), exact.
+    """
+
+def gemm_kernel_name(kind: str) -> str:
+    """
+    The kernel a GEMM of kind 'sgemm', 'bf16' or 'u8i8' runs, e.g. 'f32 avx512 14x32'.
+    """
+
+def set_gemm_threads(threads: int) -> None:
+    """Default thread count of every GEMM (0: all cores)."""

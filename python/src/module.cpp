@@ -1,0 +1,402 @@
+// jitson._jitson: the nanobind module behind the `jitson` package (python/jitson/__init__.py).
+// Engine, Kernel, Database and Accumulator over the public C++ API; errors become Python
+// exceptions (ConfigError with .pointer, ValueError, OSError), never a crash.
+#include <nanobind/stl/filesystem.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string.h>
+
+#include <string>
+
+#include "common.hpp"
+#include "jitson/error.hpp"
+#include "jitson/plan.hpp"
+#include "search.hpp"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace jitson::py {
+namespace {
+
+PyObject *g_config_error = nullptr;  // jitson.ConfigError (a ValueError)
+
+void set_config_error(const ConfigError &e) {
+  // A ConfigError instance with .pointer and .rule, built with the C API: a translator must not
+  // throw.
+  PyObject *exc = PyObject_CallFunction(g_config_error, "s", e.what());
+  if (!exc) return;  // the call's own error stays set
+  PyObject *pointer = PyUnicode_DecodeUTF8(e.pointer().data(), e.pointer().size(), "replace");
+  PyObject *rule = PyUnicode_DecodeUTF8(e.rule().data(), e.rule().size(), "replace");
+  if (pointer && rule && PyObject_SetAttrString(exc, "pointer", pointer) == 0 &&
+      PyObject_SetAttrString(exc, "rule", rule) == 0) {
+    PyErr_SetObject(g_config_error, exc);
+  }
+  Py_XDECREF(pointer);
+  Py_XDECREF(rule);
+  Py_DECREF(exc);
+}
+
+void translate(const std::exception_ptr &p, void *) {
+  try {
+    std::rethrow_exception(p);
+  } catch (const ConfigError &e) {
+    set_config_error(e);
+  } catch (const Error &e) {
+    switch (e.kind()) {
+      case ErrorKind::io:
+        PyErr_SetString(PyExc_OSError, e.what());
+        break;
+      case ErrorKind::internal:
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+        break;
+      default:
+        PyErr_SetString(PyExc_ValueError, e.what());
+        break;  // arguments, data, unsupported
+    }
+  }
+}
+
+std::string config_text(nb::handle config) {
+  if (nb::isinstance<nb::str>(config)) return nb::cast<std::string>(config);
+  if (nb::isinstance<nb::bytes>(config)) {
+    nb::bytes b = nb::borrow<nb::bytes>(config);
+    return std::string(b.c_str(), b.size());
+  }
+  if (nb::isinstance<nb::dict>(config)) {
+    return nb::cast<std::string>(nb::module_::import_("json").attr("dumps")(config));
+  }
+  throw nb::type_error("config must be a dict or a JSON str");
+}
+
+const char *layout_name(Layout l) {
+  return l == Layout::row_major ? "row" : "blocked";
+}
+
+std::shared_ptr<Database> open_file(const std::filesystem::path &fs_path,
+                                    std::optional<int64_t> raw_bits, bool populate) {
+  const std::string path = fs_path.string();
+  FileOpenOptions o;
+  if (raw_bits) {
+    if (*raw_bits <= 0 || *raw_bits > kMaxFileRecordBits) {
+      throw nb::value_error("raw_record_bits must be a multiple of 64 from 64 to 65536");
+    }
+    o.raw_record_bits = static_cast<uint32_t>(*raw_bits);
+  }
+  o.populate = populate;
+  auto db = std::make_shared<Database>();
+  try {
+    nb::gil_scoped_release release;  // MAP_POPULATE reads the whole file
+    db->file = std::make_shared<FingerprintFile>(FingerprintFile::open(path, o));
+  } catch (const Error &e) {
+    // A malformed file is an OSError too (the brief: files raise OSError); a bad raw_record_bits
+    // is the caller's argument.
+    if (e.kind() == ErrorKind::invalid_argument) throw nb::value_error(e.what());
+    PyErr_SetString(PyExc_OSError, e.what());
+    throw nb::python_error();
+  }
+  db->view = db->file->view();
+  db->path = path;
+  db->source = "file";
+  return db;
+}
+
+std::shared_ptr<Database> to_blocked_db(nb::handle records, int64_t block_records,
+                                        std::optional<int64_t> record_bits) {
+  if (block_records < 8 || block_records > 4096 || (block_records & (block_records - 1))) {
+    throw nb::value_error("block_records must be a power of two from 8 to 4096");
+  }
+  std::shared_ptr<Database> src;
+  if (nb::isinstance<Database>(records)) {
+    src = nb::cast<std::shared_ptr<Database>>(records);
+  } else {
+    src = database_from_object(records, record_bits ? static_cast<uint32_t>(*record_bits) : 0);
+  }
+  if (src->view.layout != Layout::row_major) throw nb::value_error("records are already blocked");
+  auto db = std::make_shared<Database>();
+  {
+    nb::gil_scoped_release release;
+    db->blocked =
+        std::make_shared<BlockedDatabase>(src->view, static_cast<uint32_t>(block_records));
+  }
+  db->view = db->blocked->view();
+  db->source = "blocked copy";
+  return db;
+}
+
+void save_file(const std::filesystem::path &fs_path, nb::handle records,
+               std::optional<int64_t> block_records, bool header,
+               std::optional<int64_t> record_bits) {
+  const std::string path = fs_path.string();
+  std::shared_ptr<Database> src;
+  if (nb::isinstance<Database>(records)) {
+    src = nb::cast<std::shared_ptr<Database>>(records);
+  } else {
+    src = database_from_object(records, record_bits ? static_cast<uint32_t>(*record_bits) : 0);
+  }
+  if (src->view.layout != Layout::row_major) {
+    throw nb::value_error("save: records must be row-major (the file's layout is block_records)");
+  }
+  const DatabaseView v = src->view;
+  try {
+    nb::gil_scoped_release release;
+    if (block_records) {
+      BlockedDatabase b(v, static_cast<uint32_t>(*block_records));
+      FingerprintWriter w(path, v.record_bytes * 8, v.n_records, Layout::blocked,
+                          static_cast<uint32_t>(*block_records), true);
+      w.write(b.view().data, b.view().payload_bytes());
+      w.commit();
+    } else {
+      FingerprintWriter w(path, v.record_bytes * 8, v.n_records, Layout::row_major, 0, header);
+      w.write(v.data, v.payload_bytes());
+      w.commit();
+    }
+  } catch (const Error &e) {
+    if (e.kind() == ErrorKind::invalid_argument) throw nb::value_error(e.what());
+    PyErr_SetString(PyExc_OSError, e.what());
+    throw nb::python_error();
+  }
+}
+
+}  // namespace
+}  // namespace jitson::py
+
+NB_MODULE(_jitson, m) {
+  using namespace jitson;
+  using namespace jitson::py;
+  m.doc() = "jitson's native module; use the `jitson` package.";
+
+  g_config_error = PyErr_NewExceptionWithDoc(
+      "jitson.ConfigError",
+      "A scan config broke a rule. str(e) is '<pointer>: <rule>'; e.pointer is the RFC 6901 JSON "
+      "Pointer of the offending value (e.g. '/focus/ranges/2'), e.rule the rule.",
+      PyExc_ValueError, nullptr);
+  m.attr("ConfigError") = nb::borrow(g_config_error);
+  nb::register_exception_translator(translate);
+
+  m.attr("__version__") = version_string();
+
+  nb::class_<PyEngine>(m, "Engine", "Compiles scan configs into kernels (cached, thread-safe).")
+      .def(
+          "__init__",
+          [](PyEngine *self, std::optional<int64_t> threads, std::optional<int64_t> cache_bytes,
+             std::optional<std::string> isa, bool jit) {
+            EngineOptions o;
+            if (threads) {
+              if (*threads < 0 || *threads > 4096)
+                throw nb::value_error("threads must be in [0, 4096]");
+              o.threads = static_cast<unsigned>(*threads);
+            }
+            if (cache_bytes) {
+              if (*cache_bytes < 0) throw nb::value_error("cache_bytes must be >= 0");
+              o.cache_bytes = static_cast<size_t>(*cache_bytes);
+            }
+            if (isa) {
+              o.isa = parse_isa(*isa);
+              if (!o.isa) throw nb::value_error("isa must be 'avx512', 'avx2' or 'scalar'");
+            }
+            o.jit = jit;
+            new (self) PyEngine{std::make_shared<Engine>(o)};
+          },
+          "threads"_a = nb::none(), "cache_bytes"_a = nb::none(), "isa"_a = nb::none(),
+          "jit"_a = true,
+          "Engine(threads=None, cache_bytes=None, isa=None, jit=True). threads: scan threads "
+          "(None or 0: all cores); cache_bytes: kernel cache budget (default 64 MiB); isa: upper "
+          "limit 'avx512'|'avx2'|'scalar'; jit=False runs every kernel on the precompiled runtime.")
+      .def(
+          "compile",
+          [](PyEngine &self, nb::handle config) {
+            const std::string text = config_text(config);
+            std::shared_ptr<const Kernel> k;
+            {
+              nb::gil_scoped_release release;
+              k = self.engine->compile(text);
+            }
+            return PyKernel{self.engine, std::move(k)};
+          },
+          "config"_a,
+          "compile(config) -> Kernel. config: a dict (serialised with json.dumps) or JSON text "
+          "(configs/scan.schema.json). Raises ConfigError naming the JSON Pointer of a bad field.")
+      .def(
+          "cache_stats",
+          [](const PyEngine &self) {
+            const CacheStats s = self.engine->cache_stats();
+            nb::dict d;
+            d["hits"] = s.hits;
+            d["misses"] = s.misses;
+            d["evictions"] = s.evictions;
+            d["compiles"] = s.compiles;
+            d["fallbacks"] = s.fallbacks;
+            d["entries"] = s.entries;
+            d["bytes"] = s.bytes;
+            d["capacity_bytes"] = s.capacity_bytes;
+            return d;
+          },
+          "Kernel cache counters: hits, misses, evictions, compiles, fallbacks, entries, bytes.")
+      .def_prop_ro(
+          "threads", [](const PyEngine &self) { return self.engine->options().threads; },
+          "Scan threads (0: all cores).");
+
+  nb::class_<PyKernel>(m, "Kernel",
+                       "A compiled scan kernel: search a database with it. Made by "
+                       "Engine.compile; thread-safe.")
+      .def(
+          "describe", [](const PyKernel &k) { return k.kernel->describe(); },
+          "One line: backend, ISA, record bits, focus, stages, ...")
+      .def_prop_ro(
+          "config",
+          [](const PyKernel &k) {
+            return nb::module_::import_("json").attr("loads")(k.kernel->spec().canonical_json());
+          },
+          "The canonical config as a dict (every field explicit, focus as sorted ranges).")
+      .def_prop_ro(
+          "backend", [](const PyKernel &k) { return to_string(k.kernel->backend()); },
+          "The backend that generated the code: 'xbyak', 'llvm' or 'runtime'.")
+      .def_prop_ro(
+          "isa", [](const PyKernel &k) { return isa_name(k.kernel->isa()); },
+          "The ISA the code runs on: 'avx512', 'avx2' or 'scalar'.")
+      .def_prop_ro(
+          "fallback_reason", [](const PyKernel &k) { return k.kernel->fallback_reason(); },
+          "Why the kernel runs on the runtime although the config asked for another "
+          "backend ('' if not).")
+      .def_prop_ro(
+          "record_bits", [](const PyKernel &k) { return k.kernel->spec().record_bits; },
+          "Bits per record.")
+      .def_prop_ro(
+          "record_bytes", [](const PyKernel &k) { return k.kernel->spec().record_bytes(); },
+          "Bytes per record (record_bits / 8).")
+      .def_prop_ro(
+          "top_k", [](const PyKernel &k) { return k.kernel->spec().top_k; },
+          "The config's top_k: search's default k.")
+      .def_prop_ro(
+          "code_bytes", [](const PyKernel &k) { return k.kernel->code_bytes(); },
+          "Bytes of generated machine code.")
+      .def_prop_ro(
+          "compile_seconds",
+          [](const PyKernel &k) {
+            return std::chrono::duration<double>(k.kernel->compile_time()).count();
+          },
+          "Time the code generation took.")
+      .def(
+          "dump_asm", [](const PyKernel &k) { return k.kernel->dump_asm(); },
+          "Disassembly of the generated code ('' for the runtime backend).")
+      .def("search", &kernel_search, "queries"_a, "database"_a, "k"_a = nb::none(), nb::kw_only(),
+           "threads"_a = nb::none(), "column"_a = nb::none(), "id_column"_a = nb::none(),
+           "search(queries, database, k=None, *, threads=None, column=None, id_column=None) -> "
+           "(distances, ids). The k nearest records of every query by (distance, id): int32 "
+           "distances and int64 ids of shape (n_queries, k), padded with -1 in both where fewer "
+           "than k records qualify. k=None uses the config's top_k.")
+      .def("range_search", &kernel_range_search, "queries"_a, "database"_a,
+           "max_distance"_a = nb::none(), nb::kw_only(), "threads"_a = nb::none(),
+           "column"_a = nb::none(), "id_column"_a = nb::none(),
+           "range_search(queries, database, max_distance=None, ...) -> (lims, distances, ids). "
+           "Every record within distance <= max_distance (inclusive; FAISS uses < radius), as "
+           "FAISS's range_search: query i's hits are distances[lims[i]:lims[i+1]], ordered by "
+           "(distance, id), at most 1,000,000 per query.")
+      .def("__repr__",
+           [](const PyKernel &k) { return "<jitson.Kernel " + k.kernel->describe() + ">"; });
+
+  nb::class_<Database>(m, "Database",
+                       "Records to scan: a memory-mapped .jfp/raw file (jitson.open), a blocked "
+                       "copy (jitson.to_blocked), or a zero-copy view of a numpy array, buffer "
+                       "or Arrow fixed_size_binary array (jitson.Database(obj)).")
+      .def(
+          "__init__",
+          [](Database *self, nb::handle records, std::optional<int64_t> record_bits) {
+            if (record_bits &&
+                (*record_bits <= 0 || *record_bits % 64 != 0 || *record_bits > 65536)) {
+              throw nb::value_error("record_bits must be a multiple of 64 from 64 to 65536");
+            }
+            std::shared_ptr<Database> db = database_from_object(
+                records, record_bits ? static_cast<uint32_t>(*record_bits) : 0);
+            new (self) Database(std::move(*db));
+          },
+          "records"_a, "record_bits"_a = nb::none(),
+          "Database(records, record_bits=None): a zero-copy view of a 2-D uint8 array "
+          "(n, record_bytes), a 1-D buffer of whole records (record_bits needed), or an Arrow "
+          "fixed_size_binary array without nulls. Refuses non-C-contiguous arrays.")
+      .def_prop_ro(
+          "n_records", [](const Database &d) { return d.view.n_records; }, "Records.")
+      .def("__len__", [](const Database &d) { return d.view.n_records; })
+      .def_prop_ro(
+          "record_bits", [](const Database &d) { return d.view.record_bytes * 8; },
+          "Bits per record.")
+      .def_prop_ro(
+          "record_bytes", [](const Database &d) { return d.view.record_bytes; },
+          "Bytes per record.")
+      .def_prop_ro(
+          "layout", [](const Database &d) { return layout_name(d.view.layout); },
+          "'row' or 'blocked'.")
+      .def_prop_ro(
+          "block_records", [](const Database &d) { return d.view.block_records; },
+          "Records per block (blocked layout), else 0.")
+      .def_prop_ro(
+          "address", [](const Database &d) { return reinterpret_cast<uintptr_t>(d.view.data); },
+          "Address of the first record (for zero-copy checks).")
+      .def_prop_ro(
+          "nbytes", [](const Database &d) { return d.view.payload_bytes(); },
+          "Bytes the records occupy.")
+      .def_prop_ro(
+          "path",
+          [](const Database &d) -> std::optional<std::string> {
+            if (d.path.empty()) return std::nullopt;
+            return d.path;
+          },
+          "The file's path, or None.")
+      .def_prop_ro(
+          "source", [](const Database &d) { return d.source; },
+          "'file', 'buffer', 'arrow' or 'blocked copy'.")
+      .def("__repr__", [](const Database &d) {
+        return "<jitson.Database " + std::to_string(d.view.n_records) + " x " +
+               std::to_string(d.view.record_bytes * 8) + " bits, " + layout_name(d.view.layout) +
+               ", " + d.source + (d.path.empty() ? "" : " " + d.path) + ">";
+      });
+
+  m.def("open", &open_file, "path"_a, "raw_record_bits"_a = nb::none(), nb::kw_only(),
+        "populate"_a = false,
+        "open(path, raw_record_bits=None, *, populate=False) -> Database. Memory-maps a .jfp file "
+        "(row-major or blocked, docs/FORMAT.md) read-only, or a headerless file of raw records "
+        "when raw_record_bits is given. Raises OSError for a missing, unreadable or malformed "
+        "file.");
+  m.def("to_blocked", &to_blocked_db, "records"_a, "block_records"_a = 64, nb::kw_only(),
+        "record_bits"_a = nb::none(),
+        "to_blocked(records, block_records=64) -> Database: a blocked copy (word-major blocks, "
+        "docs/BLOCKED.md) of row-major records, scanned by the kernel's sweep (near-duplicate "
+        "search).");
+  m.def("save", &save_file, "path"_a, "records"_a, nb::kw_only(), "block_records"_a = nb::none(),
+        "header"_a = true, "record_bits"_a = nb::none(),
+        "save(path, records, *, block_records=None, header=True): writes a .jfp file atomically "
+        "(blocked when block_records is given; header=False: raw records).");
+
+  nb::class_<PyAccumulator>(m, "Accumulator",
+                            "Chunked top-k for data larger than memory: feed record batches in "
+                            "any order and split, merge accumulators of parallel workers; the "
+                            "result equals one search over everything fed. One thread at a time.")
+      .def(nb::init<const PyKernel &, nb::handle>(), "kernel"_a, "queries"_a,
+           "Accumulator(kernel, queries): queries are copied.")
+      .def("feed", &PyAccumulator::feed, "records"_a, "row_ids"_a = nb::none(), "base_row"_a = 0,
+           "skip"_a = nb::none(), nb::kw_only(), "column"_a = nb::none(),
+           "id_column"_a = nb::none(),
+           "feed(records, row_ids=None, base_row=0, skip=None, *, column=None, id_column=None). "
+           "records: uint8 (n, record_bytes) array or buffer, Database, Arrow array, record batch "
+           "or stream. Ids are row_ids[i] (int64/uint64) or base_row + i; skip: bool per record or "
+           "bit-packed uint8 (1 = skip). Arrow nulls are skipped.")
+      .def("merge", &PyAccumulator::merge, "other"_a,
+           "Adds another accumulator's hits (same queries, same kernel meaning).")
+      .def("result", &PyAccumulator::result,
+           "(distances int32, ids int64) of shape (n_queries, top_k), padded with -1.")
+      .def(
+          "reset", [](PyAccumulator &a) { a.acc->reset(); }, "Forgets every hit.")
+      .def("stats", &PyAccumulator::stats, "query"_a = 0,
+           "Scan counters of one query: records, evaluated_full, hits, skipped, ...")
+      .def_prop_ro(
+          "n_queries", [](const PyAccumulator &a) { return a.acc->n_queries(); },
+          "Number of queries.");
+
+  m.def("_time_scan_ns", &time_scan_ns, "kernel"_a, "queries"_a, "database"_a, "repeats"_a,
+        "Benchmark helper: ns per C++ Kernel::scan_batch call (no Python in the loop).");
+  m.def("_set_chunk_records", &set_chunk_records, "records"_a,
+        "Test helper: records per chunk between Ctrl-C checks (0: default).");
+  m.def("_chunk_records", &chunk_records, "record_bytes"_a, "Records per chunk for this size.");
+  bind_runtime(m);
+}

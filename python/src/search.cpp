@@ -1,0 +1,396 @@
+// kernel.search / kernel.range_search and the Accumulator: one scan path for every database
+// kind. Row-major and blocked views are scanned in chunks by Kernel::scan_batch (all threads,
+// GIL released, Ctrl-C checked between chunks); Arrow arrays with nulls or variable-width values
+// and Arrow streams go through TopKAccumulator and jitson's Arrow reader.
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "common.hpp"
+#include "jitson/arrow.hpp"
+#include "jitson/error.hpp"
+#include "search.hpp"
+
+namespace jitson::py {
+
+namespace {
+
+using HitLists = std::vector<std::vector<Hit>>;
+
+constexpr int64_t kMaxTopK = 1000000;  // the config's top_k limit
+
+// The scan over a view in chunks of chunk_records(): per chunk one scan_batch with the GIL
+// released, then a merge into the running top-k (chunk results are sorted by (distance,
+// index) and every index of a later chunk is larger, so std::merge keeps ties ordered by id).
+HitLists scan_view(const Kernel &kernel, const uint8_t *queries, uint64_t n_queries,
+                   const DatabaseView &view, unsigned threads) {
+  HitLists best(n_queries);
+  const uint64_t k = kernel.spec().top_k;
+  const uint64_t chunk = chunk_records(view.record_bytes);
+  std::vector<Hit> merged;
+  for (uint64_t begin = 0; begin < view.n_records; begin += chunk) {
+    const uint64_t n = std::min(chunk, view.n_records - begin);
+    // Chunks start on multiples of 4096 records, so a blocked chunk starts on a block boundary
+    // and its first byte is at begin * record_bytes in the payload as well.
+    const uint8_t *data = view.data + begin * view.record_bytes;
+    const DatabaseView part =
+        view.layout == Layout::row_major
+            ? DatabaseView::rows(data, n, view.record_bytes)
+            : DatabaseView::blocked(data, n, view.record_bytes, view.block_records);
+    std::vector<ScanResult> results;
+    {
+      nb::gil_scoped_release release;
+      results = kernel.scan_batch(queries, n_queries, part, threads);
+    }
+    for (uint64_t q = 0; q < n_queries; ++q) {
+      std::vector<Hit> &hits = results[q].hits;
+      if (begin == 0) {
+        best[q] = std::move(hits);
+        continue;
+      }
+      for (Hit &h : hits) h.index += begin;
+      merged.clear();
+      std::merge(best[q].begin(), best[q].end(), hits.begin(), hits.end(),
+                 std::back_inserter(merged), [](const Hit &a, const Hit &b) {
+                   return a.distance != b.distance ? a.distance < b.distance : a.index < b.index;
+                 });
+      if (merged.size() > k) merged.resize(k);
+      best[q].swap(merged);
+    }
+    if (begin + n < view.n_records) check_signals();
+  }
+  return best;
+}
+
+struct Queries {
+  RecordBuffer buffer;
+  std::shared_ptr<Database> arrow;  // queries given as an Arrow array
+  const uint8_t *data = nullptr;
+  uint64_t n = 0;
+};
+
+Queries query_records(nb::handle object, uint32_t record_bytes) {
+  Queries q;
+  if (!PyObject_CheckBuffer(object.ptr()) && has_arrow_array(object)) {
+    q.arrow = database_from_object(object, record_bytes * 8);
+    q.data = q.arrow->view.data;
+    q.n = q.arrow->view.n_records;
+  } else {
+    q.buffer = record_buffer(object, record_bytes, "queries");
+    q.data = q.buffer.data;
+    q.n = q.buffer.n;
+  }
+  if (q.n == 0) value_error("queries: no query records");
+  return q;
+}
+
+// Hits of every query, whatever the database is.
+HitLists run(const std::shared_ptr<const Kernel> &kernel, const Queries &q, nb::handle database,
+             unsigned threads, const std::optional<std::string> &column_name,
+             const std::optional<std::string> &id_column_name) {
+  const char *column = column_name ? column_name->c_str() : nullptr;
+  const char *id_column = id_column_name ? id_column_name->c_str() : nullptr;
+  const uint32_t rb = kernel->spec().record_bytes();
+  if (nb::isinstance<Database>(database)) {
+    const Database &db = nb::cast<const Database &>(database);
+    if (db.view.record_bytes != rb) {
+      value_error("database: records are " + std::to_string(db.view.record_bytes * 8) +
+                  " bits; the kernel's are " + std::to_string(rb * 8));
+    }
+    return scan_view(*kernel, q.data, q.n, db.view, threads);
+  }
+  if (PyObject_CheckBuffer(database.ptr())) {
+    RecordBuffer r = record_buffer(database, rb, "database");
+    return scan_view(*kernel, q.data, q.n, DatabaseView::rows(r.data, r.n, rb), threads);
+  }
+  TopKAccumulator acc(kernel, q.data, q.n);
+  if (has_arrow_array(database)) {
+    std::unique_ptr<ArrowImport> a = import_arrow_array(database);
+    const char *format = a->array.release ? a->schema.format : "";
+    if (std::strcmp(format, "+s") == 0) {
+      // A record batch: its columns through the stream reader (struct offset and validity).
+      std::unique_ptr<StreamImport> s = one_batch_stream(std::move(a));
+      nb::gil_scoped_release release;
+      arrow::feed_stream(acc, s->stream, column, id_column);
+    } else {
+      if (id_column) value_error("id_column applies to record batches and streams only");
+      if (fixed_binary_width(format) == rb && a->array.null_count == 0 && !column) {
+        // Dense fixed-size records: the multi-threaded chunked scan, in place.
+        const DatabaseView v = arrow::records(a->schema, a->array, rb);
+        return scan_view(*kernel, q.data, q.n, v, threads);
+      }
+      if (column) value_error("column applies to record batches and streams only");
+      nb::gil_scoped_release release;
+      arrow::feed(acc, a->schema, a->array);
+    }
+  } else if (has_arrow_stream(database)) {
+    std::unique_ptr<StreamImport> s = import_arrow_stream(database);
+    nb::gil_scoped_release release;
+    arrow::feed_stream(acc, s->stream, column, id_column);
+  } else {
+    value_error(std::string("database: expected a jitson.Database, a uint8 numpy array (n, ") +
+                std::to_string(rb) +
+                "), a buffer, or an Arrow array/table/stream (__arrow_c_array__, "
+                "__arrow_c_stream__), got " +
+                nb::type_name(database.type()).c_str());
+  }
+  HitLists out(q.n);
+  for (uint64_t i = 0; i < q.n; ++i) out[i] = acc.hits(i);
+  return out;
+}
+
+template <typename T>
+nb::ndarray<nb::numpy, T> owned_array(std::vector<T> &&values,
+                                      std::initializer_list<size_t> shape) {
+  auto *heap = new std::vector<T>(std::move(values));
+  nb::capsule owner(heap, [](void *p) noexcept { delete static_cast<std::vector<T> *>(p); });
+  return nb::ndarray<nb::numpy, T>(heap->data(), shape, owner);
+}
+
+nb::tuple padded(const HitLists &hits, uint64_t k) {
+  const size_t nq = hits.size();
+  std::vector<int32_t> d(nq * k, -1);
+  std::vector<int64_t> ids(nq * k, -1);
+  for (size_t q = 0; q < nq; ++q) {
+    for (size_t j = 0; j < hits[q].size() && j < k; ++j) {
+      d[q * k + j] = static_cast<int32_t>(hits[q][j].distance);
+      ids[q * k + j] = static_cast<int64_t>(hits[q][j].index);
+    }
+  }
+  return nb::make_tuple(owned_array(std::move(d), {nq, static_cast<size_t>(k)}),
+                        owned_array(std::move(ids), {nq, static_cast<size_t>(k)}));
+}
+
+unsigned thread_count(std::optional<int64_t> threads) {
+  if (!threads) return 0;
+  if (*threads < 1 || *threads > 4096) value_error("threads must be in [1, 4096] or None");
+  return static_cast<unsigned>(*threads);
+}
+
+}  // namespace
+
+std::shared_ptr<const Kernel> kernel_variant(const PyKernel &pk, uint32_t top_k,
+                                             std::optional<uint32_t> max_distance) {
+  const ScanSpec &s = pk.kernel->spec();
+  if (s.top_k == top_k && (!max_distance || *max_distance == s.max_distance)) return pk.kernel;
+  ScanSpec spec = s;
+  spec.top_k = top_k;
+  if (max_distance) spec.max_distance = *max_distance;
+  nb::gil_scoped_release release;  // a cache miss generates code (LLVM: ~10 ms)
+  return pk.engine->compile(spec);
+}
+
+nb::tuple kernel_search(const PyKernel &pk, nb::handle queries, nb::handle database,
+                        std::optional<int64_t> k, std::optional<int64_t> threads,
+                        const std::optional<std::string> &column_name,
+                        const std::optional<std::string> &id_column_name) {
+  if (k && (*k < 1 || *k > kMaxTopK)) {
+    value_error("k must be in [1, 1000000] (the config's top_k range), got " + std::to_string(*k));
+  }
+  const uint32_t top_k = k ? static_cast<uint32_t>(*k) : pk.kernel->spec().top_k;
+  const unsigned t = thread_count(threads);
+  std::shared_ptr<const Kernel> kernel = kernel_variant(pk, top_k, std::nullopt);
+  Queries q = query_records(queries, kernel->spec().record_bytes());
+  return padded(run(kernel, q, database, t, column_name, id_column_name), top_k);
+}
+
+nb::tuple kernel_range_search(const PyKernel &pk, nb::handle queries, nb::handle database,
+                              std::optional<int64_t> max_distance, std::optional<int64_t> threads,
+                              const std::optional<std::string> &column_name,
+                              const std::optional<std::string> &id_column_name) {
+  if (max_distance && (*max_distance < 0 || *max_distance > UINT32_MAX)) {
+    value_error("max_distance must be in [0, 2^32 - 1]");
+  }
+  std::optional<uint32_t> md;
+  if (max_distance) md = static_cast<uint32_t>(*max_distance);
+  if (!md && pk.kernel->spec().max_distance >= pk.kernel->spec().focus_bits()) {
+    value_error("range_search needs a bound: pass max_distance or compile a config with one");
+  }
+  const unsigned t = thread_count(threads);
+  std::shared_ptr<const Kernel> kernel = kernel_variant(pk, kMaxTopK, md);
+  Queries q = query_records(queries, kernel->spec().record_bytes());
+  HitLists hits = run(kernel, q, database, t, column_name, id_column_name);
+  std::vector<int64_t> lims(hits.size() + 1, 0);
+  for (size_t i = 0; i < hits.size(); ++i) lims[i + 1] = lims[i] + hits[i].size();
+  std::vector<int32_t> d(lims.back());
+  std::vector<int64_t> ids(lims.back());
+  for (size_t i = 0; i < hits.size(); ++i) {
+    for (size_t j = 0; j < hits[i].size(); ++j) {
+      d[lims[i] + j] = static_cast<int32_t>(hits[i][j].distance);
+      ids[lims[i] + j] = static_cast<int64_t>(hits[i][j].index);
+    }
+  }
+  const size_t n = d.size(), nl = lims.size();
+  return nb::make_tuple(owned_array(std::move(lims), {nl}), owned_array(std::move(d), {n}),
+                        owned_array(std::move(ids), {n}));
+}
+
+int64_t time_scan_ns(const PyKernel &pk, nb::handle queries, nb::handle database, int64_t repeats) {
+  // The C++ call alone (Kernel::scan_batch on a row-major view), for the Python-overhead figure.
+  Queries q = query_records(queries, pk.kernel->spec().record_bytes());
+  RecordBuffer r = record_buffer(database, pk.kernel->spec().record_bytes(), "database");
+  const DatabaseView v = DatabaseView::rows(r.data, r.n, r.record_bytes);
+  nb::gil_scoped_release release;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < repeats; ++i) {
+    std::vector<ScanResult> res = pk.kernel->scan_batch(q.data, q.n, v, 0);
+    if (res.size() != q.n) throw Error(ErrorKind::internal, "scan_batch result count");
+  }
+  const auto t1 = std::chrono::steady_clock::now();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count() /
+         std::max<int64_t>(repeats, 1);
+}
+
+// ---- Accumulator
+
+PyAccumulator::PyAccumulator(const PyKernel &pk, nb::handle queries) : kernel(pk.kernel) {
+  Queries q = query_records(queries, pk.kernel->spec().record_bytes());
+  acc = std::make_unique<TopKAccumulator>(pk.kernel, q.data, q.n);
+}
+
+namespace {
+
+// Row ids: a 1-D int64/uint64 array of n, C-contiguous (read in place).
+std::unique_ptr<Buffer> row_id_buffer(nb::handle ids, uint64_t n) {
+  auto b = std::make_unique<Buffer>(ids, false, "row_ids");
+  const char c = b->code();
+  if (c != 'q' && c != 'Q' && c != 'l' && c != 'L') {
+    value_error("row_ids: expected dtype int64 or uint64, got " + b->dtype_name());
+  }
+  b->require_c_contiguous();
+  if (b->ndim() != 1 || static_cast<uint64_t>(b->shape(0)) != n) {
+    value_error("row_ids: expected a 1-D array of " + std::to_string(n) + " ids (one per record)");
+  }
+  return b;
+}
+
+// Skip bits: bit-packed uint8 (bit i = byte i / 8, bit i % 8; 1 = skip), or a bool array of n.
+std::vector<uint8_t> skip_bits(nb::handle skip, uint64_t n) {
+  Buffer b(skip, false, "skip");
+  b.require_c_contiguous();
+  std::vector<uint8_t> bits((n + 7) / 8, 0);
+  const auto *p = static_cast<const uint8_t *>(b.data());
+  const uint64_t len = static_cast<uint64_t>(b.view().len);
+  if (b.code() == '?') {
+    if (len != n)
+      value_error("skip: a bool array needs one value per record (" + std::to_string(n) + ")");
+    for (uint64_t i = 0; i < n; ++i) bits[i / 8] |= static_cast<uint8_t>((p[i] ? 1 : 0) << (i % 8));
+  } else if (b.code() == 'B') {
+    if (len != bits.size()) {
+      value_error("skip: bit-packed skip needs " + std::to_string(bits.size()) + " bytes for " +
+                  std::to_string(n) + " records, got " + std::to_string(len));
+    }
+    std::memcpy(bits.data(), p, bits.size());
+  } else {
+    value_error("skip: expected dtype bool or bit-packed uint8, got " + b.dtype_name());
+  }
+  return bits;
+}
+
+}  // namespace
+
+void PyAccumulator::feed(nb::handle records, nb::handle row_ids, uint64_t base_row, nb::handle skip,
+                         const std::optional<std::string> &column_name,
+                         const std::optional<std::string> &id_column_name) {
+  const char *column = column_name ? column_name->c_str() : nullptr;
+  const char *id_column = id_column_name ? id_column_name->c_str() : nullptr;
+  const uint32_t rb = kernel->spec().record_bytes();
+  const bool is_db = nb::isinstance<Database>(records);
+  if (is_db || PyObject_CheckBuffer(records.ptr())) {
+    RecordBuffer r;
+    DatabaseView view;
+    if (is_db) {
+      view = nb::cast<const Database &>(records).view;
+      if (view.record_bytes != rb) {
+        value_error("records: " + std::to_string(view.record_bytes * 8) +
+                    "-bit records; the kernel's are " + std::to_string(rb * 8));
+      }
+    } else {
+      r = record_buffer(records, rb, "records");
+      view = DatabaseView::rows(r.data, r.n, rb);
+    }
+    std::unique_ptr<Buffer> ids;
+    if (!row_ids.is_none()) ids = row_id_buffer(row_ids, view.n_records);
+    std::vector<uint8_t> skips;
+    if (!skip.is_none()) skips = skip_bits(skip, view.n_records);
+    // Sub-chunks so Ctrl-C is noticed; each starts on a multiple of 4096 records (a block
+    // boundary and a whole byte of skip bits).
+    const uint64_t chunk = chunk_records(rb);
+    for (uint64_t begin = 0; begin < view.n_records; begin += chunk) {
+      const uint64_t n = std::min(chunk, view.n_records - begin);
+      const uint8_t *data = view.data + begin * rb;
+      Chunk c;
+      c.records = view.layout == Layout::row_major
+                      ? DatabaseView::rows(data, n, rb)
+                      : DatabaseView::blocked(data, n, rb, view.block_records);
+      c.row_ids = ids ? static_cast<const uint64_t *>(ids->data()) + begin : nullptr;
+      c.base_row = base_row + begin;
+      c.skip = skips.empty() ? nullptr : skips.data() + begin / 8;
+      {
+        nb::gil_scoped_release release;
+        acc->feed(c);
+      }
+      if (begin + n < view.n_records) check_signals();
+    }
+    return;
+  }
+  if (!skip.is_none())
+    value_error("skip applies to numpy/buffer records (Arrow nulls are skipped)");
+  if (has_arrow_array(records)) {
+    std::unique_ptr<ArrowImport> a = import_arrow_array(records);
+    if (std::strcmp(a->schema.format, "+s") == 0) {
+      if (!row_ids.is_none()) value_error("row_ids: a record batch takes id_column instead");
+      std::unique_ptr<StreamImport> s = one_batch_stream(std::move(a));
+      nb::gil_scoped_release release;
+      arrow::feed_stream(*acc, s->stream, column, id_column);
+      return;
+    }
+    std::unique_ptr<ArrowImport> ids;
+    if (!row_ids.is_none()) {
+      if (!has_arrow_array(row_ids)) {
+        value_error("row_ids: with Arrow records, pass an Arrow int64/uint64 array");
+      }
+      ids = import_arrow_array(row_ids);
+    }
+    nb::gil_scoped_release release;
+    arrow::feed(*acc, a->schema, a->array, ids ? &ids->schema : nullptr,
+                ids ? &ids->array : nullptr, base_row);
+    return;
+  }
+  if (has_arrow_stream(records)) {
+    if (!row_ids.is_none()) value_error("row_ids: a stream takes id_column instead");
+    std::unique_ptr<StreamImport> s = import_arrow_stream(records);
+    nb::gil_scoped_release release;
+    arrow::feed_stream(*acc, s->stream, column, id_column);
+    return;
+  }
+  value_error(std::string("records: expected a uint8 numpy array, a buffer, a jitson.Database or "
+                          "an Arrow array/stream, got ") +
+              nb::type_name(records.type()).c_str());
+}
+
+void PyAccumulator::merge(const PyAccumulator &other) {
+  if (&other == this) value_error("an accumulator cannot merge itself");
+  acc->merge(*other.acc);
+}
+
+nb::tuple PyAccumulator::result() const {
+  HitLists hits(acc->n_queries());
+  for (uint64_t q = 0; q < hits.size(); ++q) hits[q] = acc->hits(q);
+  return padded(hits, kernel->spec().top_k);
+}
+
+nb::dict PyAccumulator::stats(uint64_t query) const {
+  if (query >= acc->n_queries()) value_error("query index out of range");
+  const ScanStats &s = acc->stats(query);
+  nb::dict d;
+  d["records"] = s.records;
+  d["evaluated_full"] = s.evaluated_full;
+  d["hits"] = s.hits;
+  d["skipped"] = acc->skipped(query);
+  d["statistically_pruned"] = s.statistically_pruned;
+  d["words_read"] = s.words_read;
+  return d;
+}
+
+}  // namespace jitson::py

@@ -1,0 +1,39 @@
+// The search entry points bound in module.cpp.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "common.hpp"
+
+namespace jitson::py {
+
+// The kernel for another top_k (and max_distance) through the engine's cache.
+std::shared_ptr<const Kernel> kernel_variant(const PyKernel &pk, uint32_t top_k,
+                                             std::optional<uint32_t> max_distance);
+// (distances int32 (nq, k), ids int64 (nq, k)), padded with -1.
+nb::tuple kernel_search(const PyKernel &pk, nb::handle queries, nb::handle database,
+                        std::optional<int64_t> k, std::optional<int64_t> threads,
+                        const std::optional<std::string> &column_name,
+                        const std::optional<std::string> &id_column_name);
+// (lims int64 (nq + 1), distances int32, ids int64): query i's hits are [lims[i], lims[i+1]).
+nb::tuple kernel_range_search(const PyKernel &pk, nb::handle queries, nb::handle database,
+                              std::optional<int64_t> max_distance, std::optional<int64_t> threads,
+                              const std::optional<std::string> &column_name,
+                              const std::optional<std::string> &id_column_name);
+// Nanoseconds per Kernel::scan_batch call over a row-major buffer (no Python in the loop).
+int64_t time_scan_ns(const PyKernel &pk, nb::handle queries, nb::handle database, int64_t repeats);
+
+struct PyAccumulator {
+  std::shared_ptr<const Kernel> kernel;
+  std::unique_ptr<TopKAccumulator> acc;
+  PyAccumulator(const PyKernel &pk, nb::handle queries);
+  void feed(nb::handle records, nb::handle row_ids, uint64_t base_row, nb::handle skip,
+            const std::optional<std::string> &column_name,
+            const std::optional<std::string> &id_column_name);
+  void merge(const PyAccumulator &other);
+  nb::tuple result() const;
+  nb::dict stats(uint64_t query) const;
+};
+
+}  // namespace jitson::py
