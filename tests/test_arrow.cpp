@@ -46,16 +46,8 @@ struct Table {
 
 // Every non-null row within max_distance, ordered by (distance, row id), first top_k.
 std::vector<Hit> expected(const Table &t, const ScanSpec &spec, const uint8_t *query) {
-  std::vector<Hit> all = oracle::scan(query, t.records.data(), t.n, t.bytes, spec.focus,
-                                      spec.max_distance, uint32_t(std::max<uint64_t>(t.n, 1)));
-  std::vector<Hit> out;
-  for (const Hit &h : all)
-    if (!t.nulls[h.index]) out.push_back(Hit{t.ids[h.index], h.distance, 0});
-  std::sort(out.begin(), out.end(), [](const Hit &x, const Hit &y) {
-    return x.distance != y.distance ? x.distance < y.distance : x.index < y.index;
-  });
-  if (out.size() > spec.top_k) out.resize(spec.top_k);
-  return out;
+  return oracle::scan_with_ids(query, t.records.data(), t.n, t.bytes, spec.focus, spec.max_distance,
+                               spec.top_k, t.ids, [&](uint64_t i) { return !t.nulls[i]; });
 }
 
 Table random_table(std::mt19937_64 &rng, uint32_t bytes, uint64_t n, const uint8_t *query,

@@ -117,4 +117,20 @@ std::vector<Hit> scan(const uint8_t *query, const uint8_t *records, uint64_t n_r
   return all;
 }
 
+std::vector<Hit> scan_with_ids(const uint8_t *query, const uint8_t *records, uint64_t n_records,
+                               size_t record_bytes, std::span<const uint64_t> mask,
+                               uint32_t max_distance, uint32_t top_k, std::span<const uint64_t> ids,
+                               const std::function<bool(uint64_t)> &keep) {
+  const std::vector<Hit> all = scan(query, records, n_records, record_bytes, mask, max_distance,
+                                    uint32_t(std::max<uint64_t>(n_records, 1)));
+  std::vector<Hit> out;
+  for (const Hit &h : all)
+    if (keep(h.index)) out.push_back(Hit{ids[h.index], h.distance, 0});
+  std::sort(out.begin(), out.end(), [](const Hit &x, const Hit &y) {
+    return x.distance != y.distance ? x.distance < y.distance : x.index < y.index;
+  });
+  if (out.size() > top_k) out.resize(top_k);
+  return out;
+}
+
 }  // namespace jitson::oracle

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -33,5 +34,13 @@ void bf16_awareness(const uint16_t *const *vectors, size_t n_vectors, size_t n_d
 std::vector<Hit> scan(const uint8_t *query, const uint8_t *records, uint64_t n_records,
                       size_t record_bytes, std::span<const uint64_t> mask, uint32_t max_distance,
                       uint32_t top_k);
+
+// The same contract over records the caller identifies by ids[i] (sparse, unordered: the
+// chunked accumulator's row ids) and filters with keep(i): every kept record within
+// max_distance, sorted by (distance, ids[i]), first top_k; Hit::index is the id.
+std::vector<Hit> scan_with_ids(const uint8_t *query, const uint8_t *records, uint64_t n_records,
+                               size_t record_bytes, std::span<const uint64_t> mask,
+                               uint32_t max_distance, uint32_t top_k, std::span<const uint64_t> ids,
+                               const std::function<bool(uint64_t)> &keep);
 
 }  // namespace jitson::oracle
