@@ -42,15 +42,36 @@ int jitson_sgemm(int order, int trans_a, int trans_b, int64_t m, int64_t n, int6
   });
 }
 
-int jitson_gemm_bf16(int order, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
-                     float alpha, const uint16_t *a, int64_t lda, const uint16_t *b, int64_t ldb,
-                     float beta, float *c, int64_t ldc, char *err, size_t err_len) {
+namespace {
+int gemm_bf16_with(jitson::GemmExtension extension, int order, int trans_a, int trans_b, int64_t m,
+                   int64_t n, int64_t k, float alpha, const uint16_t *a, int64_t lda,
+                   const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc, char *err,
+                   size_t err_len) {
   return status_of(err, err_len, [&] {
+    jitson::GemmOptions options;
+    options.extension = extension;
     // Any int is a value of these enums (fixed underlying type); gemm_bf16 rejects codes other
     // than the CBLAS ones with a message naming the argument.
     jitson::gemm_bf16(jitson::GemmOrder(order), jitson::GemmTranspose(trans_a),
-                      jitson::GemmTranspose(trans_b), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+                      jitson::GemmTranspose(trans_b), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                      options);
   });
+}
+}  // namespace
+
+int jitson_gemm_bf16(int order, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                     float alpha, const uint16_t *a, int64_t lda, const uint16_t *b, int64_t ldb,
+                     float beta, float *c, int64_t ldc, char *err, size_t err_len) {
+  return gemm_bf16_with(jitson::GemmExtension::best, order, trans_a, trans_b, m, n, k, alpha, a,
+                        lda, b, ldb, beta, c, ldc, err, err_len);
+}
+
+int jitson_gemm_bf16_exact(int order, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                           float alpha, const uint16_t *a, int64_t lda, const uint16_t *b,
+                           int64_t ldb, float beta, float *c, int64_t ldc, char *err,
+                           size_t err_len) {
+  return gemm_bf16_with(jitson::GemmExtension::none, order, trans_a, trans_b, m, n, k, alpha, a,
+                        lda, b, ldb, beta, c, ldc, err, err_len);
 }
 
 int jitson_gemm_u8i8_i32(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda,

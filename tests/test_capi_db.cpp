@@ -678,6 +678,34 @@ TEST(CApiGemm, QuantisedMatchTheCppEntryPointsBitwise) {
   }
 }
 
+// The exact bf16 path keeps subnormals on every CPU; the default is the C++ default (which
+// flushes them on CPUs with AVX-512 BF16 or AMX: GemmBf16.Subnormals... in test_gemm).
+TEST(CApiGemm, Bf16ExactKeepsSubnormals) {
+  const int64_t m = 4, n = 4, k = 64;
+  const std::vector<uint16_t> a(size_t(m * k), 0x0001), b(size_t(k * n), 0x3F80);  // 2^-133, 1
+  std::vector<float> c(size_t(m * n), -1.0f), want(size_t(m * n), -1.0f);
+  char err[256];
+  ASSERT_EQ(
+      jitson_gemm_bf16_exact(JITSON_ROW_MAJOR, JITSON_NO_TRANS, JITSON_NO_TRANS, m, n, k, 1.0f,
+                             a.data(), k, b.data(), n, 0.0f, c.data(), n, err, sizeof err),
+      0)
+      << err;
+  for (float v : c) EXPECT_EQ(v, 0x1p-127f);  // 64 * 2^-133, subnormal in f32
+  ASSERT_EQ(jitson_gemm_bf16(JITSON_ROW_MAJOR, JITSON_NO_TRANS, JITSON_NO_TRANS, m, n, k, 1.0f,
+                             a.data(), k, b.data(), n, 0.0f, c.data(), n, err, sizeof err),
+            0)
+      << err;
+  jitson::gemm_bf16(jitson::GemmOrder::row_major, jitson::GemmTranspose::none,
+                    jitson::GemmTranspose::none, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f,
+                    want.data(), n);
+  EXPECT_EQ(std::memcmp(c.data(), want.data(), c.size() * sizeof(float)), 0);
+  EXPECT_EQ(
+      jitson_gemm_bf16_exact(JITSON_ROW_MAJOR, JITSON_NO_TRANS, JITSON_NO_TRANS, m, n, k, 1.0f,
+                             a.data(), 3, b.data(), n, 0.0f, c.data(), n, err, sizeof err),
+      -1);
+  EXPECT_NE(std::string(err).find("lda"), std::string::npos) << err;
+}
+
 TEST(CApiGemm, ThreadsSettingKeepsResults) {
   std::mt19937_64 rng(9);
   char err[256];

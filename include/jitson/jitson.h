@@ -161,11 +161,15 @@ int jitson_sgemm(int order, int trans_a, int trans_b, int64_t m, int64_t n, int6
 /* The same with A and B in bf16 (the upper 16 bits of an f32), f32 C. Subnormals: on CPUs with
  * AVX-512 BF16 or AMX this runs vdpbf16ps / tdpbf16ps, which treat subnormal bf16 inputs as zero
  * and flush subnormal results to zero, and sum products in pairs (error bound in gemm.hpp);
- * elsewhere it converts to f32 and is exact-rounding like jitson_sgemm. (In C++,
- * GemmExtension::none keeps subnormals on every CPU.) */
+ * elsewhere it converts to f32 and is exact-rounding like jitson_sgemm.
+ * jitson_gemm_bf16_exact keeps subnormals on every CPU (the exact-rounding path). */
 int jitson_gemm_bf16(int order, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                      float alpha, const uint16_t *a, int64_t lda, const uint16_t *b, int64_t ldb,
                      float beta, float *c, int64_t ldc, char *err, size_t err_len);
+int jitson_gemm_bf16_exact(int order, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                           float alpha, const uint16_t *a, int64_t lda, const uint16_t *b,
+                           int64_t ldb, float beta, float *c, int64_t ldc, char *err,
+                           size_t err_len);
 /* Row-major, no transposes: C[i,j] = sum_p u8(A[i,p]) * i8(B[p,j]), exact, C overwritten;
  * A m x k (lda >= k), B k x n (ldb >= n), C m x n (ldc >= n), k <= 65793. */
 int jitson_gemm_u8i8_i32(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda,
