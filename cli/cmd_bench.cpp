@@ -17,6 +17,7 @@
 #include "common.hpp"
 #include "jitson/cpu.hpp"
 #include "jitson/engine.hpp"
+#include "jitson/jitson.h"
 
 #include "faiss_peer.hpp"
 
@@ -33,8 +34,8 @@ struct BenchOptions {
 
 using Clock = std::chrono::steady_clock;
 
-// FAISS, loaded by this command alone (cli/faiss_peer.hpp): found beside libjitson through the
-// command's RUNPATH, in the build tree and in an installed prefix alike.
+// FAISS, loaded by this command alone (cli/faiss_peer.hpp) from beside libjitson, in the build
+// tree and in an installed prefix alike.
 struct FaissPeer {
   decltype(&jitson_faiss_create) create;
   decltype(&jitson_faiss_search) search;
@@ -44,7 +45,17 @@ struct FaissPeer {
   static const FaissPeer *load(std::string &note) {
     static FaissPeer peer{};
     static std::string error = [] {
-      void *handle = dlopen("libjitson_faiss_peer.so", RTLD_NOW | RTLD_LOCAL);
+      // Beside libjitson, by absolute path: a sanitizer's dlopen interceptor would hide this
+      // command's RUNPATH from a bare file name.
+      std::string path = "libjitson_faiss_peer.so";
+      Dl_info self{};
+      // The address of a libjitson function locates the file libjitson was loaded from.
+      if (dladdr(reinterpret_cast<const void *>(&jitson_version), &self) && self.dli_fname) {
+        const std::string lib = self.dli_fname;
+        if (const size_t slash = lib.rfind('/'); slash != std::string::npos)
+          path = lib.substr(0, slash + 1) + path;
+      }
+      void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
       if (!handle) {
         const char *why = dlerror();
         return fmt::format("faiss: not available ({})", why ? why : "cannot load");
