@@ -1,5 +1,5 @@
 // FAISS IndexBinaryFlat as a peer for `jitson bench`, in its own shared object
-// (libjitson_faiss_peer.so, cli/faiss_peer/) loaded with dlopen by `jitson bench` only: FAISS
+// (libjitson_faiss_peer.so, cli/bench_peer/) loaded with dlopen by `jitson bench` only: FAISS
 // brings OpenBLAS, LAPACK and OpenMP with it, and no other command should load them.
 #pragma once
 
