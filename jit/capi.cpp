@@ -135,6 +135,16 @@ int jitson_topk_feed_blocked(jitson_topk *t, const uint8_t *blocks, uint64_t n_r
   });
 }
 
+int jitson_topk_feed_gather(jitson_topk *t, const uint8_t *const *records, uint64_t n_records,
+                            const uint64_t *row_ids, uint64_t base_row, const uint8_t *skip_bitmap,
+                            char *err, size_t err_len) {
+  return guarded<int>(err, err_len, -1, [&] {
+    require_topk(t, "accumulator");
+    t->acc.feed(jitson::GatherChunk{records, n_records, row_ids, base_row, skip_bitmap});
+    return 0;
+  });
+}
+
 int jitson_topk_merge(jitson_topk *into, const jitson_topk *from, char *err, size_t err_len) {
   return guarded<int>(err, err_len, -1, [&] {
     require_topk(into, "into");

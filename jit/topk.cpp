@@ -13,6 +13,17 @@
 
 namespace jitson {
 
+namespace {
+// Where a feed's records are, and who they are: one kernel call's worth at a time.
+struct FeedRun {
+  BlockFn fn;
+  const void *context;
+  const uint64_t *row_ids;
+  uint64_t base_row;
+  const uint8_t *skip;
+};
+}  // namespace
+
 struct TopKAccumulator::Impl {
   std::shared_ptr<const Kernel> kernel;
   uint32_t record_bytes = 0;
@@ -25,6 +36,13 @@ struct TopKAccumulator::Impl {
   std::vector<Hit> out;            // block-function output, reused across feeds
   std::vector<uint64_t> counters;  // [query][kNumCounters], zeroed per feed
   std::vector<uint64_t> candidates;
+  // Byte offsets of the cache lines a record's scan reads before it can be rejected (every
+  // stage but the last; the whole focus without a cascade): what gather feeds prefetch.
+  std::vector<uint32_t> probe_lines;
+
+  void begin_feed(uint64_t per_call);
+  void scan_call(const FeedRun &run, const uint8_t *data, uint64_t first, uint64_t count);
+  void end_feed(uint64_t n_records);
 };
 
 namespace {
@@ -35,6 +53,23 @@ namespace {
 
 bool skip_bit(const uint8_t *skip, uint64_t i) {
   return (skip[i >> 3] >> (i & 7)) & 1;
+}
+
+std::vector<uint32_t> probe_lines(const Cascade &cascade) {
+  constexpr uint32_t kLine = 64;
+  const size_t n_stages = cascade.stages.size();
+  const size_t probe_stages = n_stages > 1 ? n_stages - 1 : n_stages;
+  std::vector<uint32_t> lines;
+  for (size_t s = 0; s < probe_stages; ++s) {
+    for (const Segment &seg : cascade.stages[s].segments) {
+      const uint32_t first = seg.first_word * 8 / kLine;
+      const uint32_t last = ((seg.first_word + seg.n_words) * 8 - 1) / kLine;
+      for (uint32_t l = first; l <= last; ++l) lines.push_back(l * kLine);
+    }
+  }
+  std::sort(lines.begin(), lines.end());
+  lines.erase(std::unique(lines.begin(), lines.end()), lines.end());
+  return lines;
 }
 
 }  // namespace
@@ -60,12 +95,64 @@ TopKAccumulator::TopKAccumulator(std::shared_ptr<const Kernel> kernel, const uin
   m.skipped.assign(n_queries, 0);
   m.counters.assign(n_queries * kNumCounters, 0);
   m.candidates.assign(n_queries, 0);
+  m.probe_lines = probe_lines(kernel->plan().cascade);
   m.kernel = std::move(kernel);
 }
 
 TopKAccumulator::~TopKAccumulator() = default;
 TopKAccumulator::TopKAccumulator(TopKAccumulator &&) noexcept = default;
 TopKAccumulator &TopKAccumulator::operator=(TopKAccumulator &&) noexcept = default;
+
+// Scans count records at data (chunk positions first .. first + count) for every query and
+// offers the kept ones to the heaps; a hit's index is its chunk position.
+void TopKAccumulator::Impl::scan_call(const FeedRun &run, const uint8_t *data, uint64_t first,
+                                      uint64_t count) {
+  Impl &m = *this;
+  uint64_t min_id;
+  if (run.row_ids) {
+    min_id = *std::min_element(run.row_ids + first, run.row_ids + first + count);
+  } else {
+    min_id = run.base_row + first;
+  }
+  for (uint64_t q = 0; q < m.n_queries; ++q) {
+    TopKHeap &heap = m.heaps[q];
+    BlockArgs args{m.queries.data() + q * m.record_bytes,
+                   data,
+                   count,
+                   first,
+                   heap.limit(min_id),
+                   0,
+                   m.out.data(),
+                   &m.counters[q * kNumCounters],
+                   run.context};
+    const uint64_t got = run.fn(&args);
+    m.candidates[q] += got;
+    for (uint64_t h = 0; h < got; ++h) {
+      const uint64_t at = m.out[h].index;
+      if (run.skip && skip_bit(run.skip, at)) {
+        ++m.skipped[q];
+        continue;
+      }
+      const uint64_t id = run.row_ids ? run.row_ids[at] : run.base_row + at;
+      heap.offer(Hit{id, m.out[h].distance, 0});
+    }
+  }
+}
+
+void TopKAccumulator::Impl::begin_feed(uint64_t per_call) {
+  Impl &m = *this;
+  if (m.out.size() < per_call) m.out.resize(per_call);
+  std::fill(m.counters.begin(), m.counters.end(), 0);
+  std::fill(m.candidates.begin(), m.candidates.end(), 0);
+}
+
+void TopKAccumulator::Impl::end_feed(uint64_t n_records) {
+  Impl &m = *this;
+  for (uint64_t q = 0; q < m.n_queries; ++q) {
+    add_block_counters(&m.counters[q * kNumCounters], n_records, m.candidates[q], m.n_stages,
+                       m.stats[q]);
+  }
+}
 
 void TopKAccumulator::feed(const Chunk &chunk) {
   Impl &m = *impl_;
@@ -77,48 +164,44 @@ void TopKAccumulator::feed(const Chunk &chunk) {
 
   const uint64_t n = db.n_records;
   const uint32_t per_call = records_per_call(db, m.kernel->plan().block_records);
-  if (m.out.size() < per_call) m.out.resize(per_call);
-  std::fill(m.counters.begin(), m.counters.end(), 0);
-  std::fill(m.candidates.begin(), m.candidates.end(), 0);
-
+  m.begin_feed(per_call);
   // Record blocks outer, queries inner: a block is read from memory once for every query. Both
   // layouts start a call at its first record (a blocked chunk starts on a block boundary and
   // calls span whole blocks), so a hit's index is its position in the chunk.
+  const FeedRun run{fn, context, chunk.row_ids, chunk.base_row, chunk.skip};
   for (uint64_t begin = 0; begin < n; begin += per_call) {
     const uint64_t count = std::min<uint64_t>(per_call, n - begin);
-    uint64_t min_id;
-    if (chunk.row_ids) {
-      min_id = *std::min_element(chunk.row_ids + begin, chunk.row_ids + begin + count);
-    } else {
-      min_id = chunk.base_row + begin;
-    }
-    for (uint64_t q = 0; q < m.n_queries; ++q) {
-      TopKHeap &heap = m.heaps[q];
-      BlockArgs args{m.queries.data() + q * m.record_bytes,
-                     db.data + begin * db.record_bytes,
-                     count,
-                     begin,
-                     heap.limit(min_id),
-                     0,
-                     m.out.data(),
-                     &m.counters[q * kNumCounters],
-                     context};
-      const uint64_t got = fn(&args);
-      m.candidates[q] += got;
-      for (uint64_t h = 0; h < got; ++h) {
-        const uint64_t at = m.out[h].index;
-        if (chunk.skip && skip_bit(chunk.skip, at)) {
-          ++m.skipped[q];
-          continue;
-        }
-        const uint64_t id = chunk.row_ids ? chunk.row_ids[at] : chunk.base_row + at;
-        heap.offer(Hit{id, m.out[h].distance, 0});
-      }
-    }
+    m.scan_call(run, db.data + begin * db.record_bytes, begin, count);
   }
-  for (uint64_t q = 0; q < m.n_queries; ++q) {
-    add_block_counters(&m.counters[q * kNumCounters], n, m.candidates[q], m.n_stages, m.stats[q]);
+  m.end_feed(n);
+}
+
+void TopKAccumulator::feed(const GatherChunk &chunk) {
+  Impl &m = *impl_;
+  if (chunk.n_records == 0) return;
+  if (!chunk.records) invalid("top-k gather feed: records is null but n_records > 0");
+  for (uint64_t i = 0; i < chunk.n_records; ++i) {
+    if (!chunk.records[i]) invalid(fmt::format("top-k gather feed: records[{}] is null", i));
   }
+  // One record per call: records[i] is a one-record row-major view, which the row entry scans
+  // with unaligned loads and reads nothing beyond.
+  const auto [fn, context] =
+      m.kernel->entry(DatabaseView::rows(chunk.records[0], 1, m.record_bytes));
+  m.begin_feed(1);
+  const FeedRun run{fn, context, chunk.row_ids, chunk.base_row, chunk.skip};
+  // Scattered records defeat the hardware prefetchers, and a rejected record costs little more
+  // than its first miss: ask for the lines the cascade probes a few records ahead. A prefetch
+  // never faults, and these lines lie inside the record.
+  constexpr uint64_t kAhead = 16;
+  const auto prefetch = [&](uint64_t i) {
+    for (uint32_t at : m.probe_lines) __builtin_prefetch(chunk.records[i] + at);
+  };
+  for (uint64_t i = 0; i < std::min(kAhead, chunk.n_records); ++i) prefetch(i);
+  for (uint64_t i = 0; i < chunk.n_records; ++i) {
+    if (i + kAhead < chunk.n_records) prefetch(i + kAhead);
+    m.scan_call(run, chunk.records[i], i, 1);
+  }
+  m.end_feed(chunk.n_records);
 }
 
 void TopKAccumulator::merge(const TopKAccumulator &from) {

@@ -101,6 +101,37 @@ ChunkData chunk_bits(const Table &t, uint64_t a, uint64_t b) {
   return c;
 }
 
+// Says who records a.. are (explicit ids, or a base when they are sequential and not asked to be
+// explicit) and which to skip, then feeds the chunk.
+template <class ChunkType>
+void feed_with_ids(TopKAccumulator &acc, ChunkType &chunk, const Table &t, uint64_t a,
+                   const ChunkData &c, bool explicit_ids) {
+  if (explicit_ids || !t.sequential_ids) {
+    chunk.row_ids = t.ids.data() + a;
+  } else {
+    chunk.base_row = t.ids[a];
+  }
+  chunk.skip = c.skip.empty() ? nullptr : c.skip.data();
+  acc.feed(chunk);
+}
+
+// Records a..b copied one by one to scattered, misaligned places (their own allocations, at an
+// odd offset), as values lie in a database's pages, and fed in place.
+void feed_gathered(TopKAccumulator &acc, const Table &t, uint64_t a, uint64_t b, bool explicit_ids,
+                   std::mt19937_64 &rng) {
+  ChunkData c = chunk_bits(t, a, b);
+  std::vector<std::unique_ptr<uint8_t[]>> places;
+  std::vector<const uint8_t *> records;
+  for (uint64_t i = a; i < b; ++i) {
+    const size_t offset = 1 + rng() % 63;
+    places.push_back(std::make_unique<uint8_t[]>(offset + t.bytes));
+    std::memcpy(places.back().get() + offset, &t.records[i * t.bytes], t.bytes);
+    records.push_back(places.back().get() + offset);
+  }
+  GatherChunk chunk{records.data(), b - a};
+  feed_with_ids(acc, chunk, t, a, c, explicit_ids);
+}
+
 void feed_range(TopKAccumulator &acc, const Table &t, uint64_t a, uint64_t b, bool blocked,
                 uint32_t block_records, bool explicit_ids) {
   ChunkData c = chunk_bits(t, a, b);
@@ -113,13 +144,7 @@ void feed_range(TopKAccumulator &acc, const Table &t, uint64_t a, uint64_t b, bo
   } else {
     chunk.records = rows;
   }
-  if (explicit_ids || !t.sequential_ids) {
-    chunk.row_ids = t.ids.data() + a;
-  } else {
-    chunk.base_row = t.ids[a];
-  }
-  chunk.skip = c.skip.empty() ? nullptr : c.skip.data();
-  acc.feed(chunk);
+  feed_with_ids(acc, chunk, t, a, c, explicit_ids);
 }
 
 struct Variant {
@@ -194,8 +219,15 @@ TEST(TopK, AnySplitOrderIdsSkipsAndMergesEqualTheOracle) {
       const size_t n_acc = 1 + rng() % 3;
       std::vector<TopKAccumulator> accs;
       for (size_t a = 0; a < n_acc; ++a) accs.emplace_back(kernel, queries.data(), n_queries);
-      for (const auto &[a, b] : chunks)
-        feed_range(accs[rng() % n_acc], t, a, b, blocked, B, rng() % 2 == 0);
+      for (const auto &[a, b] : chunks) {
+        TopKAccumulator &acc = accs[rng() % n_acc];
+        const bool explicit_ids = rng() % 2 == 0;
+        if (!blocked && rng() % 3 == 0) {
+          feed_gathered(acc, t, a, b, explicit_ids, rng);
+        } else {
+          feed_range(acc, t, a, b, blocked, B, explicit_ids);
+        }
+      }
       for (size_t a = 1; a < n_acc; ++a) accs[0].merge(accs[a]);
       for (uint64_t q = 0; q < n_queries; ++q) {
         const std::vector<Hit> want = expected(t, kernel->spec(), queries.data() + q * bytes);
@@ -284,6 +316,19 @@ TEST(TopK, MisuseIsAnErrorNotACrash) {
   } catch (const Error &e) {
     EXPECT_EQ(e.kind(), ErrorKind::unsupported);
   }
+  // In-place records: a null pointer is refused before any is read; a blocked-only kernel has no
+  // row entry to read them with.
+  const uint8_t *places[2] = {db, nullptr};
+  EXPECT_THROW(acc.feed(GatherChunk{places, 2}), Error);
+  EXPECT_THROW(acc.feed(GatherChunk{nullptr, 2}), Error);
+  auto blocked_only = engine.compile(R"({"version": 1, "record_bits": 128, "layout": "blocked"})");
+  TopKAccumulator blocked_acc(blocked_only, q, 1);
+  try {
+    blocked_acc.feed(GatherChunk{places, 1});
+    FAIL();
+  } catch (const Error &e) {
+    EXPECT_EQ(e.kind(), ErrorKind::unsupported);
+  }
 }
 
 // ---- C API
@@ -307,7 +352,8 @@ TEST(TopKCApi, FeedMergeResultAndErrors) {
 
   jitson_topk *a = jitson_topk_create(k, q.data(), 1, err, sizeof err);
   jitson_topk *b = jitson_topk_create(k, q.data(), 1, err, sizeof err);
-  ASSERT_TRUE(a && b) << err;
+  jitson_topk *g = jitson_topk_create(k, q.data(), 1, err, sizeof err);
+  ASSERT_TRUE(a && b && g) << err;
   jitson_kernel_release(k);  // the accumulators keep the kernel alive
   ASSERT_EQ(jitson_topk_feed(a, db.data(), 60, ids.data(), 0, skip.data(), err, sizeof err), 0)
       << err;
@@ -337,6 +383,32 @@ TEST(TopKCApi, FeedMergeResultAndErrors) {
     EXPECT_EQ(hits[i].index, want[size_t(i)].index);
     EXPECT_EQ(hits[i].distance, want[size_t(i)].distance);
   }
+
+  // The same records read in place, pointers in reverse order with their ids and skip bits.
+  std::vector<const uint8_t *> places(100);
+  std::vector<uint64_t> reversed_ids(100);
+  std::vector<uint8_t> reversed_skip(13, 0);
+  for (uint64_t i = 0; i < 100; ++i) {
+    places[99 - i] = db.data() + i * bytes;
+    reversed_ids[99 - i] = ids[i];
+    if (i < 60 && ((skip[i / 8] >> (i % 8)) & 1))
+      reversed_skip[(99 - i) / 8] |= 1u << ((99 - i) % 8);
+  }
+  ASSERT_EQ(jitson_topk_feed_gather(g, places.data(), 100, reversed_ids.data(), 0,
+                                    reversed_skip.data(), err, sizeof err),
+            0)
+      << err;
+  jitson_hit gathered[5];
+  ASSERT_EQ(jitson_topk_result(g, 0, gathered, 5, nullptr, err, sizeof err), 3) << err;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(gathered[i].index, hits[i].index);
+    EXPECT_EQ(gathered[i].distance, hits[i].distance);
+  }
+  places[50] = nullptr;
+  EXPECT_EQ(jitson_topk_feed_gather(g, places.data(), 100, nullptr, 0, nullptr, err, sizeof err),
+            -1);
+  EXPECT_NE(std::string(err).find("records[50] is null"), std::string::npos) << err;
+  jitson_topk_destroy(g);
 
   // Errors are messages, never crashes.
   EXPECT_EQ(jitson_topk_feed(nullptr, db.data(), 1, nullptr, 0, nullptr, err, sizeof err), -1);

@@ -71,6 +71,13 @@ jitson_topk *jitson_topk_create(const jitson_kernel *, const uint8_t *queries, u
 int jitson_topk_feed(jitson_topk *, const uint8_t *records, uint64_t n_records,
                      const uint64_t *row_ids, uint64_t base_row, const uint8_t *skip_bitmap,
                      char *err, size_t err_len);
+/* Records read where they lie, with no copy (values inside a database's pages): records[i]
+ * points at record i's record_bits/8 bytes, any alignment, and must stay valid for the call.
+ * Ids and skip bits as for jitson_topk_feed, by position in records; the hits equal those of
+ * jitson_topk_feed over the same records gathered into one buffer. Row-entry kernels only. */
+int jitson_topk_feed_gather(jitson_topk *, const uint8_t *const *records, uint64_t n_records,
+                            const uint64_t *row_ids, uint64_t base_row, const uint8_t *skip_bitmap,
+                            char *err, size_t err_len);
 /* The same for records in the blocked layout (docs/FORMAT.md): blocks holds whole blocks of
  * block_records records (the last one zero-padded), n_records counted from the first block's
  * first record; the kernel's sweep scans them. */

@@ -29,6 +29,17 @@ struct Chunk {
   const uint8_t *skip = nullptr;
 };
 
+// Records scattered in memory and read where they lie, with no copy: records[i] points at record
+// i's bytes (any alignment), e.g. values inside a database's pages. Row layout only; ids and skip
+// bits as in Chunk, by position in records.
+struct GatherChunk {
+  const uint8_t *const *records = nullptr;
+  uint64_t n_records = 0;
+  const uint64_t *row_ids = nullptr;
+  uint64_t base_row = 0;
+  const uint8_t *skip = nullptr;
+};
+
 // Keeps, per query, the best top_k of every record fed so far by (distance, row id) with
 // distance <= max_distance (the kernel's config): any split of a table into chunks, fed in any
 // order to one accumulator or to several merged ones, gives exactly the hits of one scan over the
@@ -52,6 +63,10 @@ class TopKAccumulator {
   // record size or a layout the kernel lacks (Error(unsupported)); the accumulator is unchanged
   // then.
   void feed(const Chunk &chunk);
+  // The same for records in place: exactly what feed() gives for them gathered into one chunk.
+  // Throws Error(unsupported) for a kernel without a row entry, Error(invalid_argument) for a null
+  // pointer; the accumulator is unchanged then.
+  void feed(const GatherChunk &chunk);
   // Adds another accumulator's hits and statistics: it must hold the same queries for a kernel
   // of the same meaning (Error(invalid_argument) otherwise).
   void merge(const TopKAccumulator &from);
