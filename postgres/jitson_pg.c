@@ -29,6 +29,7 @@
 #include <limits.h>
 
 #include "access/detoast.h"
+#include "access/heapam.h"
 #include "access/heaptoast.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -43,6 +44,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "port/pg_bitutils.h"
+#include "storage/bufmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -65,6 +67,7 @@ PG_MODULE_MAGIC;
 #define JITSON_CHUNK_ROWS 1024
 #endif
 /* Compiled kernels kept per backend, keyed by the canonical config text. */
+#define JITSON_CHUNK_BYTES (256 * 1024)
 #define JITSON_KERNEL_CACHE 16
 #define JITSON_MAX_BITS 65536
 #define JITSON_ERRLEN 512
@@ -274,6 +277,16 @@ static int64
 value_length(ValueKind kind, int64 nbits)
 {
 	return kind == KIND_BITS ? nbits : nbits / 8;
+}
+
+/*
+ * Records per chunk buffer: values are copied in and the kernel reads them
+ * back, so the buffer stays within JITSON_CHUNK_BYTES (L2).
+ */
+static int
+chunk_rows(int32 rec_bytes)
+{
+	return Max(16, Min(JITSON_CHUNK_ROWS, JITSON_CHUNK_BYTES / rec_bytes));
 }
 
 /*
@@ -499,6 +512,24 @@ row_to_id(uint64 row)
  * ---------------------------------------------------------------------
  */
 
+/*
+ * Values read where they lie in pinned heap pages: no copy.  A batch spans
+ * up to JITSON_GATHER_PAGES pages, fewer than a bulk-read ring's 32 buffers,
+ * so holding their pins never starves the ring.
+ */
+#define JITSON_GATHER_PAGES 16
+
+typedef struct GatherBatch
+{
+	HeapTupleData tuples[JITSON_CHUNK_ROWS];	/* visible tuples of the pinned pages */
+	int			ntuples;
+	const uint8 *records[JITSON_CHUNK_ROWS];
+	uint64		rows[JITSON_CHUNK_ROWS];
+	int			n;
+	Buffer		pinned[JITSON_GATHER_PAGES];
+	int			npinned;
+} GatherBatch;
+
 typedef struct JScanState
 {
 	QueryInfo	q;
@@ -506,11 +537,22 @@ typedef struct JScanState
 	uint8	   *chunk;
 	uint64	   *rows;
 	int			n;
+	int			cap;			/* records the chunk holds */
 	MemoryContext tmpctx;		/* detoasted copies, reset per chunk */
 	const char *relname;
 	const char *colname;
 	bool		ctid_ids;
 } JScanState;
+
+/* The library refused a call (a bug of ours if it happens): its message as an SQL error. */
+static pg_attribute_noreturn() void
+library_failed(const char *fn, const char *err)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			 errmsg("%s: %s", fn, err)));
+	pg_unreachable();
+}
 
 static void
 scan_flush(JScanState *s)
@@ -520,9 +562,7 @@ scan_flush(JScanState *s)
 	if (s->n > 0 &&
 		jitson_topk_feed(s->holder->acc, s->chunk, s->n, s->rows, 0, NULL,
 						 err, sizeof(err)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("jitson_topk: %s", err)));
+		library_failed("jitson_topk", err);
 	s->n = 0;
 	MemoryContextReset(s->tmpctx);
 	/* Between chunks: statement_timeout and pg_cancel_backend act here. */
@@ -562,7 +602,7 @@ scan_add(JScanState *s, Datum d, uint64 row)
 	if (nbytes < s->q.rec_bytes)
 		memset(dst + nbytes, 0, s->q.rec_bytes - nbytes);
 	s->rows[s->n] = row;
-	if (++s->n == JITSON_CHUNK_ROWS)
+	if (++s->n == s->cap)
 		scan_flush(s);
 }
 
@@ -660,34 +700,75 @@ null_id_error(JScanState *s, const char *idcol)
  */
 typedef struct ToastEntry
 {
-	Oid			valueid;		/* key: va_valueid of the TOAST pointer */
-	char		status;			/* used by simplehash */
-	int32		slot;			/* chunk buffer slot; -1 before the first chunk, -2 done */
+	Oid			valueid;		/* va_valueid of the TOAST pointer */
+	int32		slot;			/* chunk buffer slot, or TOAST_NEW/DONE/FALLBACK */
 	int32		missing;		/* payload bytes still to come */
 	uint64		row;
 	uint8		header[4];		/* a bit string's length word */
 } ToastEntry;
 
-#define SH_PREFIX toastmap
-#define SH_ELEMENT_TYPE ToastEntry
-#define SH_KEY_TYPE Oid
-#define SH_KEY valueid
-#define SH_HASH_KEY(tb, key) murmurhash32(key)
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
-
+/*
+ * The noted values, an array sorted by valueid for the TOAST pass.  Values
+ * are numbered as they are stored, and the TOAST table holds their chunks
+ * in about that order, so the pass finds nearly every chunk's entry at or
+ * just after the previous one (cursor) and walks the array sequentially;
+ * a binary search finds the rest.  A hash table costs a cache miss per
+ * lookup here, which came to a third of the scan.
+ */
 typedef struct ToastPass
 {
-	toastmap_hash *map;
+	ToastEntry *entries;
+	int64		nentries;
+	int64		capacity;
+	int64		cursor;
+	bool		sorted;			/* noted in increasing valueid order so far */
 	Oid			toastrelid;
 	int32		payload;		/* bytes of a value as TOAST stores it */
 	ToastEntry *slots[JITSON_CHUNK_ROWS];
 	int			incomplete;
 	uint8		skip[JITSON_CHUNK_ROWS / 8];
 } ToastPass;
+
+static int
+toast_entry_cmp(const void *a, const void *b)
+{
+	Oid			x = ((const ToastEntry *) a)->valueid;
+	Oid			y = ((const ToastEntry *) b)->valueid;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* The entry of a TOAST value, or NULL for a value no visible row of ours has. */
+static inline ToastEntry *
+toast_find(ToastPass *tp, Oid valueid)
+{
+	int64		c = tp->cursor;
+	int64		lo = 0,
+				hi = tp->nentries;
+
+	if (c < tp->nentries && tp->entries[c].valueid == valueid)
+		return &tp->entries[c];
+	if (c + 1 < tp->nentries && tp->entries[c + 1].valueid == valueid)
+	{
+		tp->cursor = c + 1;
+		return &tp->entries[c + 1];
+	}
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (tp->entries[mid].valueid < valueid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < tp->nentries && tp->entries[lo].valueid == valueid)
+	{
+		tp->cursor = lo;
+		return &tp->entries[lo];
+	}
+	return NULL;
+}
 
 /* Detoasts one value the ordinary way (TOAST index lookups). */
 static void
@@ -739,9 +820,7 @@ toast_feed(JScanState *s, ToastPass *tp, bool keep)
 	if (s->n > 0 &&
 		jitson_topk_feed(s->holder->acc, s->chunk, s->n, s->rows, 0,
 						 any_skip ? tp->skip : NULL, err, sizeof(err)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("jitson_topk: %s", err)));
+		library_failed("jitson_topk", err);
 	for (i = 0; i < s->n; i++)
 	{
 		ToastEntry *e = tp->slots[i];
@@ -795,9 +874,9 @@ toast_chunk(JScanState *s, ToastPass *tp, ToastEntry *e, int32 seq, struct varle
 	}
 	if (e->slot == TOAST_NEW)
 	{
-		if (s->n == JITSON_CHUNK_ROWS)
+		if (s->n == s->cap)
 			toast_feed(s, tp, true);
-		if (s->n == JITSON_CHUNK_ROWS)
+		if (s->n == s->cap)
 		{
 			/* every slot waits for a chunk: unheard of, but stay correct */
 			e->slot = TOAST_FALLBACK;
@@ -839,117 +918,358 @@ toast_chunk(JScanState *s, ToastPass *tp, ToastEntry *e, int32 seq, struct varle
 	}
 }
 
-/* Second pass: the TOAST table, sequentially. */
+static BlockNumber gather_pages(GatherBatch *g, TableScanDesc scan, BlockNumber blk, bool whole);
+
+#define TOAST_PREFETCH_AHEAD 2
+static void gather_flush(JScanState *s, GatherBatch *g);
+
+/* One chunk tuple of the TOAST table (chunk_id, chunk_seq, chunk_data). */
+static inline void
+toast_tuple(JScanState *s, ToastPass *tp, const Datum *values, const bool *isnull)
+{
+	ToastEntry *e;
+
+	if (isnull[0] || isnull[1] || isnull[2])
+		return;
+	e = toast_find(tp, DatumGetObjectId(values[0]));
+	if (e == NULL)
+		return;					/* another column's value, or a row we do not see */
+	toast_chunk(s, tp, e, DatumGetInt32(values[1]), (struct varlena *) DatumGetPointer(values[2]));
+}
+
+/*
+ * Second pass: the TOAST table, sequentially, page at a time as
+ * scan_heap_pages reads the table (through slots when it cannot).
+ */
 static void
 scan_toast(JScanState *s, ToastPass *tp)
 {
 	Relation	toastrel = table_open(tp->toastrelid, AccessShareLock);
-	TableScanDesc scan = table_beginscan(toastrel, GetActiveSnapshot(), 0, NULL);
-	TupleTableSlot *slot = table_slot_create(toastrel, NULL);
-	toastmap_iterator it;
-	ToastEntry *e;
+	TableScanDesc scan = table_beginscan_strat(toastrel, GetActiveSnapshot(), 0, NULL, true, false);
+	int64		i;
+	Datum		values[3];
+	bool		isnull[3];
 
+	int64		dup;
+
+	/* sorted; a value two rows point at (never made by PostgreSQL) is detoasted for each */
+	if (!tp->sorted)
+		qsort(tp->entries, tp->nentries, sizeof(ToastEntry), toast_entry_cmp);
+	for (dup = 1; dup < tp->nentries; dup++)
+		if (tp->entries[dup].valueid == tp->entries[dup - 1].valueid)
+			tp->entries[dup - 1].slot = tp->entries[dup].slot = TOAST_FALLBACK;
+	tp->cursor = 0;
 	memset(tp->slots, 0, sizeof(tp->slots));
 	tp->incomplete = 0;
 	Assert(s->n == 0);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+#if PG_VERSION_NUM < 170000
+	if (scan->rs_flags & SO_ALLOW_PAGEMODE)
 	{
-		slot_getsomeattrs(slot, 3);
-		if (slot->tts_isnull[0] || slot->tts_isnull[1] || slot->tts_isnull[2])
-			continue;
-		e = toastmap_lookup(tp->map, DatumGetObjectId(slot->tts_values[0]));
-		if (e == NULL)
-			continue;			/* another column's value, or a row we do not see */
-		toast_chunk(s, tp, e, DatumGetInt32(slot->tts_values[1]),
-					(struct varlena *) DatumGetPointer(slot->tts_values[2]));
+		TupleDesc	desc = RelationGetDescr(toastrel);
+		GatherBatch *g = palloc0(sizeof(GatherBatch));
+		BlockNumber blk = 0;
+
+		while (blk < ((HeapScanDesc) scan)->rs_nblocks)
+		{
+			int			i,
+						a;
+
+			blk = gather_pages(g, scan, blk, false);
+			for (i = 0; i < g->ntuples; i++)
+			{
+				/* the chunk is copied whole: ask for a later one's lines meanwhile */
+				if (i + TOAST_PREFETCH_AHEAD < g->ntuples)
+				{
+					HeapTuple	ahead = &g->tuples[i + TOAST_PREFETCH_AHEAD];
+
+					for (uint32 at = 128; at < ahead->t_len; at += 64)
+						__builtin_prefetch((const char *) ahead->t_data + at);
+				}
+				for (a = 0; a < 3; a++)
+					values[a] = heap_getattr(&g->tuples[i], a + 1, desc, &isnull[a]);
+				toast_tuple(s, tp, values, isnull);
+			}
+			g->ntuples = 0;
+			gather_flush(s, g);	/* no records: releases the pages */
+		}
+		pfree(g);
 	}
-	ExecDropSingleTupleTableSlot(slot);
+	else
+#endif
+	{
+		TupleTableSlot *slot = table_slot_create(toastrel, NULL);
+
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			slot_getsomeattrs(slot, 3);
+			toast_tuple(s, tp, slot->tts_values, slot->tts_isnull);
+		}
+		ExecDropSingleTupleTableSlot(slot);
+	}
 	table_endscan(scan);
 	toast_feed(s, tp, false);
 
-	toastmap_start_iterate(tp->map, &it);
-	while ((e = toastmap_iterate(tp->map, &it)) != NULL)
-		if (e->slot != TOAST_DONE)
-			toast_fallback(s, tp, e);
+	for (i = 0; i < tp->nentries; i++)
+		if (tp->entries[i].slot != TOAST_DONE)
+			toast_fallback(s, tp, &tp->entries[i]);
 	scan_flush(s);
 	table_close(toastrel, AccessShareLock);
 }
 
+/* The row id of a tuple: its id column's value, or its ctid. */
+static inline uint64
+tuple_row(JScanState *s, bool has_id, Datum id, bool id_isnull, Oid idtype,
+		  const char *idcol, ItemPointer tid)
+{
+	if (!has_id)
+		return ((uint64) ItemPointerGetBlockNumber(tid) << 16) | ItemPointerGetOffsetNumber(tid);
+	if (id_isnull)
+		null_id_error(s, idcol);
+	return id_to_row(id_datum(id, idtype));
+}
+
+/* Notes a value kept out of line in TOAST for scan_toast; false when it is no such value. */
+static bool
+toast_note(ToastPass *tp, Datum v, uint64 row)
+{
+	struct varatt_external ext;
+	ToastEntry *e;
+
+	if (tp == NULL || !VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(v)))
+		return false;
+	VARATT_EXTERNAL_GET_POINTER(ext, DatumGetPointer(v));
+	if (VARATT_EXTERNAL_IS_COMPRESSED(ext) || ext.va_toastrelid != tp->toastrelid ||
+		VARATT_EXTERNAL_GET_EXTSIZE(ext) != (uint32) tp->payload)
+		return false;
+	if (tp->nentries == tp->capacity)
+	{
+		tp->capacity *= 2;
+		tp->entries = repalloc_huge(tp->entries, sizeof(ToastEntry) * tp->capacity);
+	}
+	if (tp->nentries > 0 && ext.va_valueid <= tp->entries[tp->nentries - 1].valueid)
+		tp->sorted = false;
+	e = &tp->entries[tp->nentries++];
+	e->valueid = ext.va_valueid;
+	e->slot = TOAST_NEW;
+	e->missing = 0;
+	e->row = row;
+	return true;
+}
+
+/* A value kept in the heap goes to the chunk (a copy), one in TOAST to the TOAST pass. */
+static void
+scan_value(JScanState *s, ToastPass *tp, Datum v, uint64 row)
+{
+	MemoryContext old;
+
+	if (toast_note(tp, v, row))
+		return;
+	old = MemoryContextSwitchTo(s->tmpctx);
+	scan_add(s, v, row);
+	MemoryContextSwitchTo(old);
+}
+
 /*
- * The table itself, page by page, under the caller's snapshot.  Values kept
- * in the heap go to the chunk buffer at once; values moved out to TOAST are
- * noted and assembled by scan_toast.
+ * The payload of an uncompressed in-line value of exactly the query's
+ * record size, which the kernel can read where it lies; NULL for anything
+ * else (TOAST, compressed, padded to a multiple of 8 bytes, or of another
+ * length, which scan_add reports).
+ */
+static const uint8 *
+inline_record(JScanState *s, Datum v)
+{
+	struct varlena *raw = (struct varlena *) DatumGetPointer(v);
+	const uint8 *data;
+	int32		nbytes;
+
+	if (VARATT_IS_EXTENDED(raw) && !VARATT_IS_SHORT(raw))
+		return NULL;
+	if (value_bits(raw, s->q.kind, &data, &nbytes) != s->q.nbits || nbytes != s->q.rec_bytes)
+		return NULL;
+	return data;
+}
+
+static void
+gather_flush(JScanState *s, GatherBatch *g)
+{
+	char		err[JITSON_ERRLEN];
+	int			i;
+
+	if (g->n > 0 &&
+		jitson_topk_feed_gather(s->holder->acc, g->records, g->n, g->rows, 0, NULL,
+								err, sizeof(err)) != 0)
+		library_failed("jitson_topk", err);
+	g->n = 0;
+	for (i = 0; i < g->npinned; i++)
+		ReleaseBuffer(g->pinned[i]);
+	g->npinned = 0;
+}
+
+/*
+ * Pins the next pages of the scan, up to JITSON_GATHER_PAGES or the batch's
+ * room, and lists their visible tuples, prefetching each one's first lines:
+ * the header and the value's length word are then in cache when the tuples
+ * are read, their misses overlapped with the next pages' buffer lookups.
+ */
+static BlockNumber
+gather_pages(GatherBatch *g, TableScanDesc scan, BlockNumber blk, bool whole)
+{
+	HeapScanDesc hscan = (HeapScanDesc) scan;
+	Oid			relid = RelationGetRelid(scan->rs_rd);
+
+	while (blk < hscan->rs_nblocks && g->npinned < JITSON_GATHER_PAGES &&
+		   g->ntuples <= JITSON_CHUNK_ROWS - MaxHeapTuplesPerPage)
+	{
+		Page		page;
+		int			i;
+
+		heapgetpage(scan, blk);	/* checks for interrupts too */
+		page = BufferGetPage(hscan->rs_cbuf);
+		for (i = 0; i < hscan->rs_ntuples; i++)
+		{
+			OffsetNumber off = hscan->rs_vistuples[i];
+			ItemId		lp = PageGetItemId(page, off);
+			HeapTuple	tuple = &g->tuples[g->ntuples++];
+
+			tuple->t_data = (HeapTupleHeader) PageGetItem(page, lp);
+			tuple->t_len = ItemIdGetLength(lp);
+			tuple->t_tableOid = relid;
+			ItemPointerSet(&tuple->t_self, blk, off);
+			for (uint32 at = 0; at < (whole ? tuple->t_len : 128); at += 64)
+				__builtin_prefetch((const char *) tuple->t_data + at);
+		}
+		if (hscan->rs_ntuples > 0)
+		{
+			/* the batch's own pin: heapgetpage drops the scan's at the next page */
+			IncrBufferRefCount(hscan->rs_cbuf);
+			g->pinned[g->npinned++] = hscan->rs_cbuf;
+		}
+		blk++;
+	}
+	return blk;
+}
+
+/*
+ * The table page by page, as a sequential scan reads it: heapgetpage pins
+ * a page and lists the tuples visible to the caller's snapshot, checked
+ * once per page.  The kernel reads in-line values inside the pinned pages
+ * (no slot, no copy), a batch of pages at a time, whose pins the batch
+ * holds until it is fed.  Returns false, having read nothing, when the
+ * scan cannot work page at a time (a snapshot that is not MVCC).
+ */
+static bool
+scan_heap_pages(JScanState *s, Relation rel, ToastPass *tp, AttrNumber attnum,
+				AttrNumber idattnum, Oid idtype, const char *idcol)
+{
+#if PG_VERSION_NUM < 170000
+	TableScanDesc scan = table_beginscan_strat(rel, GetActiveSnapshot(), 0, NULL, true, false);
+	HeapScanDesc hscan = (HeapScanDesc) scan;
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		has_id = idattnum != InvalidAttrNumber;
+	GatherBatch *g;
+	BlockNumber blk = 0;
+
+	if (!(scan->rs_flags & SO_ALLOW_PAGEMODE))
+	{
+		table_endscan(scan);
+		return false;
+	}
+	g = palloc0(sizeof(GatherBatch));
+	while (blk < hscan->rs_nblocks)
+	{
+		int			i;
+
+		blk = gather_pages(g, scan, blk, false);
+		for (i = 0; i < g->ntuples; i++)
+		{
+			HeapTuple	tuple = &g->tuples[i];
+			bool		isnull;
+			bool		id_isnull = false;
+			Datum		v;
+			Datum		id = (Datum) 0;
+			uint64		row;
+			const uint8 *record;
+
+			v = heap_getattr(tuple, attnum, desc, &isnull);
+			if (isnull)
+				continue;		/* a NULL value is no candidate, as in ORDER BY ... IS NOT NULL */
+			if (has_id)
+				id = heap_getattr(tuple, idattnum, desc, &id_isnull);
+			row = tuple_row(s, has_id, id, id_isnull, idtype, idcol, &tuple->t_self);
+			record = inline_record(s, v);
+			if (record != NULL)
+			{
+				g->records[g->n] = record;
+				g->rows[g->n++] = row;
+			}
+			else
+				scan_value(s, tp, v, row);
+		}
+		g->ntuples = 0;
+		gather_flush(s, g);
+	}
+	scan_flush(s);
+	table_endscan(scan);
+	pfree(g);
+	return true;
+#else
+	return false;
+#endif
+}
+
+/* The same through the table AM's slots: any table AM, any snapshot. */
+static void
+scan_table_slots(JScanState *s, Relation rel, ToastPass *tp, AttrNumber attnum,
+				 AttrNumber idattnum, Oid idtype, const char *idcol)
+{
+	TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	AttrNumber	natts = Max(attnum, idattnum);
+	bool		has_id = idattnum != InvalidAttrNumber;
+	uint64		seen = 0;
+
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		uint64		row;
+
+		slot_getsomeattrs(slot, natts);
+		if (slot->tts_isnull[attnum - 1])
+			continue;			/* a NULL value is no candidate, as in ORDER BY ... IS NOT NULL */
+		row = tuple_row(s, has_id, has_id ? slot->tts_values[idattnum - 1] : (Datum) 0,
+						has_id && slot->tts_isnull[idattnum - 1], idtype, idcol, &slot->tts_tid);
+		if ((++seen & (JITSON_CHUNK_ROWS - 1)) == 0)
+			CHECK_FOR_INTERRUPTS();
+		scan_value(s, tp, slot->tts_values[attnum - 1], row);
+	}
+	scan_flush(s);
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+}
+
+/*
+ * The table itself under the caller's snapshot.  Values kept in the heap
+ * are scanned at once; values moved out to TOAST are noted and assembled by
+ * scan_toast.
  */
 static void
 scan_table(JScanState *s, Relation rel, AttrNumber attnum, AttrNumber idattnum,
 		   Oid idtype, const char *idcol)
 {
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	AttrNumber	natts = Max(attnum, idattnum);
+	bool		heap = rel->rd_tableam == GetHeapamTableAmRoutine();
 	ToastPass  *tp = NULL;
-	uint64		seen = 0;
 
-	if (OidIsValid(rel->rd_rel->reltoastrelid) &&
-		rel->rd_tableam == GetHeapamTableAmRoutine())
+	if (OidIsValid(rel->rd_rel->reltoastrelid) && heap)
 	{
 		tp = palloc0(sizeof(ToastPass));
-		tp->map = toastmap_create(CurrentMemoryContext, 1024, NULL);
+		tp->capacity = 1024;
+		tp->entries = palloc(sizeof(ToastEntry) * tp->capacity);
+		tp->sorted = true;
 		tp->toastrelid = rel->rd_rel->reltoastrelid;
 		tp->payload = s->q.kind == KIND_BITS ? s->q.nbytes + 4 : s->q.nbytes;
 	}
-
-	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-	slot = table_slot_create(rel, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		Datum		v;
-		uint64		row;
-		MemoryContext old;
-
-		slot_getsomeattrs(slot, natts);
-		if (slot->tts_isnull[attnum - 1])
-			continue;			/* a NULL value is no candidate, as in ORDER BY ... IS NOT NULL */
-		v = slot->tts_values[attnum - 1];
-		if (idattnum != InvalidAttrNumber)
-		{
-			if (slot->tts_isnull[idattnum - 1])
-				null_id_error(s, idcol);
-			row = id_to_row(id_datum(slot->tts_values[idattnum - 1], idtype));
-		}
-		else
-			row = ((uint64) ItemPointerGetBlockNumber(&slot->tts_tid) << 16) |
-				ItemPointerGetOffsetNumber(&slot->tts_tid);
-		if ((++seen & (JITSON_CHUNK_ROWS - 1)) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (tp != NULL && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(v)))
-		{
-			struct varatt_external ext;
-
-			VARATT_EXTERNAL_GET_POINTER(ext, DatumGetPointer(v));
-			if (!VARATT_EXTERNAL_IS_COMPRESSED(ext) && ext.va_toastrelid == tp->toastrelid &&
-				VARATT_EXTERNAL_GET_EXTSIZE(ext) == (uint32) tp->payload)
-			{
-				bool		found;
-				ToastEntry *e = toastmap_insert(tp->map, ext.va_valueid, &found);
-
-				if (!found)
-				{
-					e->slot = TOAST_NEW;
-					e->row = row;
-					continue;
-				}
-				/* one TOAST value for two rows: never made by PostgreSQL; detoast */
-			}
-		}
-		old = MemoryContextSwitchTo(s->tmpctx);
-		scan_add(s, v, row);
-		MemoryContextSwitchTo(old);
-	}
-	scan_flush(s);
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
-	if (tp != NULL && tp->map->members > 0)
+	if (!heap || !scan_heap_pages(s, rel, tp, attnum, idattnum, idtype, idcol))
+		scan_table_slots(s, rel, tp, attnum, idattnum, idtype, idcol);
+	if (tp != NULL && tp->nentries > 0)
 		scan_toast(s, tp);
 }
 
@@ -1024,7 +1344,7 @@ scan_spi(JScanState *s, Oid relid, const char *colname, const char *idcol,
 			MemoryContextSwitchTo(old);
 		}
 		SPI_freetuptable(SPI_tuptable);
-		/* scan_add flushes at JITSON_CHUNK_ROWS, which the fetch size matches */
+		/* scan_add flushes whenever the chunk fills (cap <= the fetch size) */
 		CHECK_FOR_INTERRUPTS();
 	}
 	scan_flush(s);
@@ -1113,7 +1433,8 @@ topk_common(FunctionCallInfo fcinfo, ValueKind kind)
 						relname)));
 
 	s.holder = acc_holder_create(CurrentMemoryContext, ck->kernel, s.q.padded);
-	s.chunk = palloc((size_t) JITSON_CHUNK_ROWS * s.q.rec_bytes);
+	s.cap = chunk_rows(s.q.rec_bytes);
+	s.chunk = palloc((size_t) s.cap * s.q.rec_bytes);
 	s.rows = palloc(sizeof(uint64) * JITSON_CHUNK_ROWS);
 	s.tmpctx = AllocSetContextCreate(CurrentMemoryContext, "jitson chunk",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -1127,9 +1448,7 @@ topk_common(FunctionCallInfo fcinfo, ValueKind kind)
 	hits = palloc(sizeof(jitson_hit) * Max(ck->top_k, 1));
 	nhits = jitson_topk_result(s.holder->acc, 0, hits, Max(ck->top_k, 1), NULL, err, sizeof(err));
 	if (nhits < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("jitson_topk: %s", err)));
+		library_failed("jitson_topk", err);
 	acc_holder_release(s.holder);
 	MemoryContextDelete(s.tmpctx);
 
@@ -1206,7 +1525,7 @@ typedef struct JAggState
 	uint8	   *chunk;
 	uint64	   *rows;
 	int			n;
-	int			cap;			/* grows to JITSON_CHUNK_ROWS: small groups stay small */
+	int			cap;			/* grows to chunk_rows(): small groups stay small */
 	jitson_hit *extra;			/* hits from other states, sorted, <= top_k */
 	int64		n_extra;
 	Pointer		last_query;		/* the query and config Datums seen last: */
@@ -1251,9 +1570,7 @@ agg_flush(JAggState *st)
 	}
 	if (jitson_topk_feed(st->holder->acc, st->chunk, st->n, st->rows, 0, NULL,
 						 err, sizeof(err)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("jitson_topk_agg: %s", err)));
+		library_failed("jitson_topk_agg", err);
 	st->n = 0;
 	CHECK_FOR_INTERRUPTS();
 }
@@ -1381,7 +1698,7 @@ agg_trans(FunctionCallInfo fcinfo, ValueKind kind)
 						value_length(kind, st->q.nbits))));
 	if (st->n == st->cap)
 	{
-		if (st->cap == JITSON_CHUNK_ROWS)
+		if (st->cap >= chunk_rows(st->q.rec_bytes))
 			agg_flush(st);
 		else
 		{

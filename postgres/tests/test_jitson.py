@@ -537,3 +537,55 @@ def test_toast_wrong_bit_length_same_bytes(conn):
     with pytest.raises(psycopg.errors.StringDataLengthMismatch,
                        match=r"row 77 of public.tvar: column \"v\" holds 16383 bits but the query has 16384"):
         topk(conn, {"top_k": 5}, "1" * 16384, "tvar")
+
+
+def test_in_place_pages_updates_deletes_and_snapshots(pg, conn):
+    """PLAIN values are read inside the pinned pages, many pages per batch: HOT and moving
+    updates, deletes, a 16,383-bit value among 16,384-bit ones, ctid ids, and a snapshot that
+    must not see a later writer's changes."""
+    make_table(conn, "tpl", 16384, 10, seed=60)  # creates the shape; refilled below
+    conn.execute("TRUNCATE tpl")
+    conn.execute("ALTER TABLE tpl ALTER v SET STORAGE PLAIN")
+    rng = np.random.default_rng(61)
+    with conn.cursor() as cur, cur.copy("COPY tpl (id, v, tag) FROM STDIN") as cp:
+        for i in range(1, 2601):  # ~870 pages of three values: dozens of batches
+            cp.write_row((i, query_text(rng, 16384), i % 5))
+    conn.execute("DELETE FROM tpl WHERE id % 11 = 0")
+    conn.execute("UPDATE tpl SET tag = tag + 1 WHERE id % 13 = 0")  # same values, new versions
+    conn.execute("UPDATE tpl SET v = ~v WHERE id % 17 = 0")
+    q = conn.execute("SELECT v::text FROM tpl WHERE id = 1300").fetchone()[0]
+    for cfg in ({"top_k": 25}, {"top_k": 25, "max_distance": 8100}, {"top_k": 7, "cascade": {"mode": "off"}}):
+        want = brute(conn, "tpl", q, 16384, cfg["top_k"], cfg.get("max_distance"))
+        assert topk(conn, cfg, q, "tpl") == want, cfg
+    with pg.connect(autocommit=False) as rr, pg.connect(autocommit=False) as w:
+        rr.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        before = topk(rr, {"top_k": 5}, q, "tpl")
+        w.execute("UPDATE tpl SET v = %s::bit(16384) WHERE id = 7", (q,))
+        w.execute("DELETE FROM tpl WHERE id = 1300")
+        w.commit()
+        assert topk(rr, {"top_k": 5}, q, "tpl") == before
+        rr.commit()
+    after = topk(conn, {"top_k": 5}, q, "tpl")
+    assert after[0] == (7, 0) and 1300 not in [r[0] for r in after]
+    assert after == brute(conn, "tpl", q, 16384, 5)
+    # in place, 16,383 bits take the 2,048 bytes 16,384 do: the length word is checked too
+    conn.execute("CREATE TABLE tplv (id bigint, v bit varying)")
+    conn.execute("ALTER TABLE tplv ALTER v SET STORAGE PLAIN")
+    conn.execute("INSERT INTO tplv SELECT id, v FROM tpl WHERE id < 100")
+    conn.execute("INSERT INTO tplv VALUES (9999, %s::varbit)", (query_text(rng, 16383),))
+    with pytest.raises(psycopg.errors.StringDataLengthMismatch,
+                       match=r"row 9999 of public.tplv: column \"v\" holds 16383 bits but the query has 16384"):
+        topk(conn, {"top_k": 5}, q, "tplv")
+
+
+def test_toast_pass_with_values_out_of_order(conn):
+    """The TOAST pass finds values by their number; CLUSTER on a descending index puts the rows
+    in the opposite order to their TOAST values, so the lookup cannot rely on the order."""
+    make_table(conn, "tord", 16384, 1200, seed=70)
+    conn.execute("CREATE INDEX tord_desc ON tord (id DESC)")
+    conn.execute("CLUSTER tord USING tord_desc")
+    first = conn.execute("SELECT id FROM tord LIMIT 1").fetchone()[0]
+    assert first == 1200
+    rng = np.random.default_rng(71)
+    for q in (query_text(rng, 16384), conn.execute("SELECT v::text FROM tord WHERE id = 3").fetchone()[0]):
+        assert topk(conn, {"top_k": 15}, q, "tord") == brute(conn, "tord", q, 16384, 15)
