@@ -81,7 +81,7 @@ Data &data() {
 }
 
 Engine &engine() {
-  static Engine e(EngineOptions{1, 64u << 20, std::nullopt, true});
+  static Engine e(EngineOptions{1, 64u << 20, std::nullopt, true, ""});
   return e;
 }
 

@@ -139,8 +139,8 @@ PagedFigures measure_paged(const std::shared_ptr<const Kernel> &kernel,
   std::printf(
       "%s, records in 8 KB pages (3 per page), %llu records: contiguous single call %.1f, in "
       "place (GatherChunk, 48 per feed) %.1f, copied into a chunk per 48 %.1f M records/s\n",
-      kernel->describe().substr(0, kernel->describe().find(" record_bits")).c_str(), (unsigned long long)n,
-      f.contiguous, f.gathered, f.copied);
+      kernel->describe().substr(0, kernel->describe().find(" record_bits")).c_str(),
+      (unsigned long long)n, f.contiguous, f.gathered, f.copied);
   return f;
 }
 
@@ -151,7 +151,7 @@ struct ChunkedFigures {
 };
 
 ChunkedFigures measure_chunked() {
-  Engine engine(EngineOptions{1, size_t{64} << 20, std::nullopt, true});
+  Engine engine(EngineOptions{1, size_t{64} << 20, std::nullopt, true, ""});
   auto kernel = engine.compile(R"({"version": 1, "record_bits": 16384, "top_k": 10})");
   const bench::DramDatabase &db = bench::planted_database("bench_embed");
   const uint8_t *query = bench::small_data().query.data();

@@ -64,7 +64,7 @@ Database &database() {
 }
 
 jitson::Engine &engine() {
-  static jitson::Engine e(jitson::EngineOptions{1, size_t{256} << 20, std::nullopt, true});
+  static jitson::Engine e(jitson::EngineOptions{1, size_t{256} << 20, std::nullopt, true, ""});
   return e;
 }
 
@@ -131,7 +131,7 @@ void bm_engine_miss(benchmark::State &state, std::string isa) {
 // before timing starts, so each miss reuses the memory of the kernel it evicts.
 void bm_engine_miss_steady(benchmark::State &state, std::string isa) {
   static jitson::Engine steady(
-      jitson::EngineOptions{1, jitson::EngineOptions{}.cache_bytes, std::nullopt, true});
+      jitson::EngineOptions{1, jitson::EngineOptions{}.cache_bytes, std::nullopt, true, ""});
   static uint32_t serial = 0;
   while (steady.cache_stats().evictions == 0) steady.compile(distinct_config(serial++, isa));
   Samples samples(1 << 16);

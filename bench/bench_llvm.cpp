@@ -44,7 +44,7 @@ Database &database() {
 }
 
 jitson::Engine &engine() {
-  static jitson::Engine e(jitson::EngineOptions{1, size_t{256} << 20, std::nullopt, true});
+  static jitson::Engine e(jitson::EngineOptions{1, size_t{256} << 20, std::nullopt, true, ""});
   return e;
 }
 
@@ -66,7 +66,7 @@ void bm_first_compile(benchmark::State &state, std::string isa) {
   uint32_t i = 0;
   for (auto _ : state) {
     const std::string text = config("llvm", isa, "", 1000 + i++);
-    jitson::Engine fresh(jitson::EngineOptions{1, size_t{64} << 20, std::nullopt, true});
+    jitson::Engine fresh(jitson::EngineOptions{1, size_t{64} << 20, std::nullopt, true, ""});
     std::shared_ptr<const jitson::Kernel> kernel;
     if (first_in_process) {
       Samples first;

@@ -54,6 +54,7 @@ void add_gen_command(CLI::App &app, Action &action);
 void add_convert_command(CLI::App &app, Action &action);
 void add_scan_command(CLI::App &app, Action &action);
 void add_bench_command(CLI::App &app, Action &action);
+void add_tune_command(CLI::App &app, Action &action);
 
 // Rejects a negative value for an unsigned option (CLI11 would wrap it around); returns opt.
 CLI::Option *non_negative(CLI::Option *opt);

@@ -21,6 +21,7 @@ int main(int argc, char **argv) {
   add_convert_command(app, action);
   add_scan_command(app, action);
   add_bench_command(app, action);
+  add_tune_command(app, action);
 
   // Set after the subcommands so that each keeps its own footer with its example.
   app.footer(

@@ -143,9 +143,10 @@ void parse_cascade(const Json &cascade, ScanSpec &spec) {
 }
 
 ScanSpec build_spec(const Json &root) {
-  sj::object_with_fields(root, "",
-                         {"version", "name", "record_bits", "metric", "max_distance", "top_k",
-                          "focus", "cascade", "prefetch_records", "isa", "backend", "layout"});
+  sj::object_with_fields(
+      root, "",
+      {"version", "name", "record_bits", "metric", "max_distance", "top_k", "focus", "cascade",
+       "prefetch_records", "tuning", "isa", "backend", "layout"});
   ScanSpec spec;
 
   const Json &version = required(root, "version", "the config format version, 1");
@@ -199,6 +200,25 @@ ScanSpec build_spec(const Json &root) {
   if (const Json *prefetch = member(root, "prefetch_records")) {
     spec.prefetch_records =
         uint32_t(sj::integer(*prefetch, "/prefetch_records", 0, kMaxPrefetchRecords));
+  }
+
+  if (const Json *tuning = member(root, "tuning")) {
+    if (!tuning->is_object()) {
+      throw ConfigError("/tuning", std::string("expected an object of tuning parameters, got ") +
+                                       sj::type_name(*tuning));
+    }
+    for (const auto &[name, value] : tuning->items()) {
+      const std::string pointer = sj::child("/tuning", name);
+      const TuningParameter *p = find_tuning_parameter(name);
+      if (!p) {
+        std::string known;
+        for (const TuningParameter &q : tuning_parameters()) {
+          known += (known.empty() ? "" : ", ") + std::string(q.name);
+        }
+        throw ConfigError(pointer, "unknown tuning parameter; known: " + known);
+      }
+      spec.tuning[name] = uint32_t(sj::integer(value, pointer, p->min_value, p->max_value));
+    }
   }
 
   if (const Json *isa = member(root, "isa")) {

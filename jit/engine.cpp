@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "jit/kernel_builder.hpp"
+#include "jit/observe.hpp"
 #include "jitson/error.hpp"
 
 namespace jitson {
@@ -80,12 +81,29 @@ struct Engine::Impl {
   std::list<Entry *> lru;  // front = most recent
   CacheStats stats;
   std::unique_ptr<KernelBuilder> builder;
+  // With options.wisdom set: this engine's tuning per ISA, resolved at first use; else every
+  // engine shares machine_tuning().
+  std::once_flag tuning_once[3];
+  ResolvedTuning tuning[3];
+  static const ResolvedTuning *tuning_for(Isa isa, const void *self);
   std::shared_ptr<const Kernel> get(const ScanSpec &spec, std::optional<std::string_view> text);
   void alias_locked(Entry *e, std::string_view text);
   void drop_oldest_alias_locked(Entry *e);
   void evict_locked(const Entry *keep);
   void remove_locked(Entry *e);
 };
+
+const ResolvedTuning *Engine::Impl::tuning_for(Isa isa, const void *self) {
+  // self is this engine's Impl, passed as the plan limits' context (PlanLimits holds it as a
+  // const void *); its tuning slots are written once, under their once_flag.
+  auto *impl = const_cast<Impl *>(static_cast<const Impl *>(self));
+  const size_t i = size_t(isa);
+  std::call_once(impl->tuning_once[i], [&] {
+    impl->tuning[i] = resolve_tuning(isa, impl->options.wisdom);
+    observe_tuning(isa, impl->tuning[i]);
+  });
+  return &impl->tuning[i];
+}
 
 void Engine::Impl::remove_locked(Entry *e) {
   while (!e->texts.empty()) drop_oldest_alias_locked(e);
@@ -177,7 +195,12 @@ std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec,
   // This thread compiles; concurrent requests for the same meaning wait on the future.
   std::shared_ptr<const Kernel> kernel;
   try {
-    kernel = builder->build(make_plan(spec, key, PlanLimits{options.isa}));
+    PlanLimits limits{options.isa};
+    if (!options.wisdom.empty()) {
+      limits.tuning = &Impl::tuning_for;
+      limits.tuning_context = this;
+    }
+    kernel = builder->build(make_plan(spec, key, limits));
   } catch (...) {
     promise.set_exception(std::current_exception());
     std::lock_guard lock(mutex);

@@ -15,7 +15,7 @@ EngineOptions EngineOptions::from_json(std::string_view json) {
   if (json.find_first_not_of(" \t\r\n") == std::string_view::npos) return options;
 
   const sj::Json root = sj::parse(json);
-  sj::object_with_fields(root, "", {"threads", "cache_bytes", "isa", "jit"});
+  sj::object_with_fields(root, "", {"threads", "cache_bytes", "isa", "jit", "wisdom"});
   if (auto it = root.find("threads"); it != root.end()) {
     options.threads = unsigned(sj::integer(*it, "/threads", 0, 1024));
   }
@@ -40,6 +40,10 @@ EngineOptions EngineOptions::from_json(std::string_view json) {
     }
   }
   if (auto it = root.find("jit"); it != root.end()) options.jit = sj::boolean(*it, "/jit");
+  if (auto it = root.find("wisdom"); it != root.end()) {
+    options.wisdom = sj::string(*it, "/wisdom");
+    if (options.wisdom.empty()) throw ConfigError("/wisdom", "empty path; omit the field instead");
+  }
   return options;
 }
 

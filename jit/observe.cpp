@@ -1,5 +1,7 @@
 #include "jit/observe.hpp"
 
+#include "jitson/tuning.hpp"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -75,9 +77,10 @@ void observe_compile(const Kernel &k) {
     std::lock_guard lock(g_io_mutex);
     std::fprintf(stderr,
                  "jitson_verbose,compile,%s,%s,key=%016llx,record_bits=%u,code_bytes=%zu,"
-                 "compile_us=%.1f%s%s\n",
+                 "compile_us=%.1f,tuning=%s%s%s\n",
                  to_string(k.backend()), isa_name(k.isa()), (unsigned long long)k.plan().key,
                  k.plan().record_bits, k.code_bytes(), double(k.compile_time().count()) / 1000.0,
+                 k.plan().tuning_source.c_str(),
                  k.spec().name.empty() ? "" : ",name=", k.spec().name.c_str());
   }
   if (!s.dump_dir.empty()) {
@@ -99,6 +102,14 @@ void observe_compile(const Kernel &k) {
       std::fclose(f);
     }
   }
+}
+
+void observe_tuning(Isa isa, const ResolvedTuning &t) {
+  if (!settings().verbose) return;
+  std::lock_guard lock(g_io_mutex);
+  std::fprintf(stderr, "jitson_verbose,tuning,%s,source=%s,%s%s%s\n", isa_name(isa),
+               t.source.c_str(), tuning_string(t.tuning).c_str(),
+               t.note.empty() ? "" : ",note=", t.note.c_str());
 }
 
 void log_scan(const Kernel &k, uint64_t records, uint64_t queries, uint64_t hits,

@@ -11,6 +11,11 @@
 namespace jitson {
 
 class Kernel;
+struct ResolvedTuning;
+enum class Isa;
+
+// One verbose line per resolved tuning (source, values, and why a wisdom file was ignored).
+void observe_tuning(Isa isa, const ResolvedTuning &tuning);
 
 void observe_compile(const Kernel &kernel);
 void log_scan(const Kernel &kernel, uint64_t records, uint64_t queries, uint64_t hits,

@@ -2,11 +2,16 @@
 // prefetch distance and block size that every backend generates from.
 #include "jitson/plan.hpp"
 
+#include "jit/observe.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -149,12 +154,14 @@ Backend resolve_backend(const ScanSpec &spec, Isa isa) {
 // stages and jumps over the rest, which breaks the streams: prefetch those lines far enough
 // ahead to keep ~8 KiB in flight (one core's bytes in flight over a DRAM latency, twice over),
 // 2..64 records ahead (exact cascade in DRAM: 64 records ahead ran 1.5x faster than 4).
-uint32_t default_prefetch(const Cascade &cascade) {
-  constexpr uint32_t kStreamAheadBytes = 1536;
+// Both distances are tuning parameters now (jitson/tuning.hpp), these figures their defaults.
+uint32_t default_prefetch(const Cascade &cascade, const Tuning &tuning) {
   if (cascade.stages.size() <= 1) {
+    if (tuning.stream_prefetch_bytes == 0) return 0;
     const uint32_t bytes = std::max<uint32_t>(cascade.record_bytes, 1);
-    return std::clamp<uint32_t>((kStreamAheadBytes + bytes - 1) / bytes, 1, 64);
+    return std::clamp<uint32_t>((tuning.stream_prefetch_bytes + bytes - 1) / bytes, 1, 64);
   }
+  if (tuning.probe_prefetch_bytes == 0) return 0;
   std::vector<bool> line_read((cascade.record_bytes + 63) / 64, false);
   for (size_t s = 0; s + 1 < cascade.stages.size(); ++s) {
     for (const Segment &seg : cascade.stages[s].segments) {
@@ -164,7 +171,8 @@ uint32_t default_prefetch(const Cascade &cascade) {
     }
   }
   const uint64_t probe_bytes = 64 * uint64_t(std::count(line_read.begin(), line_read.end(), true));
-  const uint64_t ahead = (8192 + probe_bytes - 1) / std::max<uint64_t>(probe_bytes, 1);
+  const uint64_t ahead =
+      (tuning.probe_prefetch_bytes + probe_bytes - 1) / std::max<uint64_t>(probe_bytes, 1);
   return uint32_t(std::clamp<uint64_t>(ahead, 2, 64));
 }
 
@@ -241,6 +249,25 @@ std::string hex64(uint64_t v) {
 
 }  // namespace
 
+const ResolvedTuning &machine_tuning(Isa isa) {
+  static std::once_flag once[3];
+  static ResolvedTuning resolved[3];
+  std::call_once(once[size_t(isa)], [isa] {
+    ResolvedTuning &r = resolved[size_t(isa)];
+    const char *env = std::getenv("JITSON_TUNING");
+    if (env && std::string_view(env) == "defaults") {
+      r.source = "defaults (JITSON_TUNING=defaults)";
+    } else {
+      r = resolve_tuning(isa);
+      if (env && *env)
+        r.note += std::string(r.note.empty() ? "" : "; ") + "JITSON_TUNING=" + env +
+                  " ignored: the only value is \"defaults\"";
+    }
+    observe_tuning(isa, r);
+  });
+  return resolved[size_t(isa)];
+}
+
 const char *to_string(Backend b) {
   switch (b) {
     case Backend::xbyak:
@@ -305,7 +332,12 @@ ScanPlan make_plan(const ScanSpec &spec, uint64_t key, const PlanLimits &limits)
     plan.isa = *limits.max_isa;
   }
   plan.backend = resolve_backend(spec, plan.isa);
-  plan.prefetch_records = spec.prefetch_records.value_or(default_prefetch(plan.cascade));
+  const ResolvedTuning &machine =
+      limits.tuning ? *limits.tuning(plan.isa, limits.tuning_context) : machine_tuning(plan.isa);
+  plan.tuning = apply_pins(machine.tuning, spec.tuning);
+  plan.tuning_source = spec.tuning.empty() ? machine.source : machine.source + " + config pins";
+  plan.prefetch_records =
+      spec.prefetch_records.value_or(default_prefetch(plan.cascade, plan.tuning));
   plan.unroll = 1;
   plan.block_records = default_block_records(plan.record_bytes);
   plan.key = key;
@@ -366,6 +398,10 @@ std::string ScanPlan::to_json() const {
   j["isa"] = isa_name(isa);
   j["backend"] = to_string(backend);
   j["prefetch_records"] = prefetch_records;
+  Json t = Json::object();
+  for (const TuningParameter &p : tuning_parameters()) t[p.name] = tuning.*(p.field);
+  j["tuning"] = std::move(t);
+  j["tuning_source"] = tuning_source;
   j["unroll"] = unroll;
   j["block_records"] = block_records;
   j["layout"] = Json{{"choice", to_string(layout)},

@@ -230,6 +230,15 @@ uint64_t ScanSpec::key() const {
   h.tag('P');
   h.add(prefetch_records.has_value());
   h.add(prefetch_records.value_or(0));
+  // Only pins feed the key, so keys of configs without them are unchanged.
+  if (!tuning.empty()) {
+    h.tag('T');
+    h.add(tuning.size());
+    for (const auto &[name, value] : tuning) {
+      h.add(uint64_t(find_tuning_parameter(name) - tuning_parameters().data()));
+      h.add(value);
+    }
+  }
   h.tag('I');
   h.add(uint64_t(isa));
   h.tag('B');
@@ -245,7 +254,7 @@ uint64_t ScanSpec::key() const {
 bool ScanSpec::same_meaning(const ScanSpec &o) const {
   if (record_bits != o.record_bits || metric != o.metric || top_k != o.top_k ||
       cascade != o.cascade || prefetch_records != o.prefetch_records || isa != o.isa ||
-      backend != o.backend || layout != o.layout) {
+      backend != o.backend || layout != o.layout || tuning != o.tuning) {
     return false;
   }
   if (cascade == CascadeMode::statistical &&
@@ -279,6 +288,11 @@ std::string ScanSpec::canonical_json() const {
   if (cascade != CascadeMode::off) cascade_json["stages"] = canonical_stages(*this, focus);
   j["cascade"] = std::move(cascade_json);
   if (prefetch_records) j["prefetch_records"] = *prefetch_records;
+  if (!tuning.empty()) {
+    Json pins = Json::object();
+    for (const auto &[name, value] : tuning) pins[name] = value;
+    j["tuning"] = std::move(pins);
+  }
   j["isa"] = to_string(isa);
   j["backend"] = to_string(backend);
   // Written only when not the default, like the key (canonical texts of older configs stay).

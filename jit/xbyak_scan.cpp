@@ -970,7 +970,11 @@ std::shared_ptr<CompiledCode> compile_xbyak(const ScanPlan &plan, CodeArena &are
 }
 
 std::shared_ptr<CompiledCode> compile_xbyak(const ScanPlan &plan, CodeArena &arena) {
-  return compile_xbyak(plan, arena, XbyakTuning{});
+  XbyakTuning tuning;
+  tuning.query_registers = plan.tuning.query_registers;
+  tuning.loop_min_chunks = plan.tuning.loop_min_chunks;
+  tuning.group_max_chunks = plan.tuning.group_max_chunks;
+  return compile_xbyak(plan, arena, tuning);
 }
 
 }  // namespace jitson

@@ -1,5 +1,5 @@
 // Knobs of the Xbyak scan generator, for benchmarks and tests that compare code shapes.
-// compile_xbyak (jit/backend.hpp) uses the defaults.
+// compile_xbyak (jit/backend.hpp) takes them from plan.tuning (jitson/tuning.hpp).
 #pragma once
 
 #include <cstdint>

@@ -64,6 +64,11 @@ CpuFeatures detect() {
   const uint32_t max_leaf = leaf0.eax;
   if (max_leaf < 1) return f;
   const CpuidRegs leaf1 = cpuid(1);
+  const uint32_t base_family = (leaf1.eax >> 8) & 0xF;
+  f.stepping = leaf1.eax & 0xF;
+  f.family = base_family == 0xF ? base_family + ((leaf1.eax >> 20) & 0xFF) : base_family;
+  f.model = (leaf1.eax >> 4) & 0xF;
+  if (base_family == 0x6 || base_family == 0xF) f.model |= ((leaf1.eax >> 16) & 0xF) << 4;
   f.popcnt = bit(leaf1.ecx, 23);
   f.fma = bit(leaf1.ecx, 12);
   f.f16c = bit(leaf1.ecx, 29);

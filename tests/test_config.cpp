@@ -280,8 +280,8 @@ TEST(ConfigSyntax, RandomEditsOnlyEverRaiseConfigErrors) {
 TEST(ConfigFields, UnknownFieldIsRejectedWithTheAllowedList) {
   EXPECT_TRUE(rejects(config(R"("threshold": 5)"), "/threshold",
                       "unknown field; allowed: version, name, record_bits, metric, "
-                      "max_distance, top_k, focus, cascade, prefetch_records, isa, backend, "
-                      "layout"));
+                      "max_distance, top_k, focus, cascade, prefetch_records, tuning, isa, "
+                      "backend, layout"));
 }
 
 TEST(ConfigFields, UnknownFieldPointerIsEscaped) {
@@ -1054,6 +1054,16 @@ TEST(ConfigSchema, SchemaListsExactlyTheFieldsTheParserAccepts) {
   EXPECT_EQ(required, (std::set<std::string>{"version", "record_bits"}));
   EXPECT_EQ(schema["properties"]["focus"]["properties"].size(), 2u);
   EXPECT_EQ(schema["properties"]["cascade"]["properties"].size(), 3u);
+  std::set<std::string> schema_tuning, parser_tuning;
+  for (auto &[k, v] : schema["properties"]["tuning"]["properties"].items()) {
+    schema_tuning.insert(k);
+    const TuningParameter *p = find_tuning_parameter(k);
+    ASSERT_NE(p, nullptr) << k;
+    EXPECT_EQ(v["minimum"], p->min_value) << k;
+    EXPECT_EQ(v["maximum"], p->max_value) << k;
+  }
+  for (const TuningParameter &p : tuning_parameters()) parser_tuning.insert(p.name);
+  EXPECT_EQ(schema_tuning, parser_tuning);
 }
 
 // ---------------------------------------------------------------- engine options

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "jitson/cpu.hpp"
+#include "jitson/tuning.hpp"
 
 namespace jitson {
 
@@ -38,6 +39,8 @@ struct ScanSpec {
   // Probe stages as cumulative focused-word counts, strictly increasing (K0 = 1, K1 = 8).
   std::vector<uint32_t> stage_words{1, 8};
   std::optional<uint32_t> prefetch_records;  // nullopt = planner chooses
+  // Tuning parameters this config pins (jitson/tuning.hpp); the rest come from the machine.
+  TuningPins tuning;
   IsaChoice isa = IsaChoice::automatic;
   BackendChoice backend = BackendChoice::automatic;
   LayoutChoice layout = LayoutChoice::automatic;

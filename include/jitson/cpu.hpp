@@ -15,6 +15,9 @@ struct CpuFeatures {
   bool avx512bitalg = false, avx512vnni = false, avx512bf16 = false;
   bool os_saves_ymm = false, os_saves_zmm = false;  // from xgetbv
   std::string vendor, brand;
+  // Display family, model and stepping (cpuid leaf 1, extended fields folded in as the vendors
+  // define them): with vendor, what identifies a microarchitecture to the tuning table.
+  uint32_t family = 0, model = 0, stepping = 0;
 };
 
 // Ordered from least to most capable: a higher value may use everything below it.

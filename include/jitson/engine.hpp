@@ -27,7 +27,11 @@ struct EngineOptions {
   size_t cache_bytes = 64u << 20;  // LRU capacity in bytes: code, plans and kept config texts
   std::optional<Isa> isa;          // upper limit on the ISA kernels may use
   bool jit = true;                 // false: every kernel uses the runtime backend
-  // Parses {"threads": N, "cache_bytes": N, "isa": "...", "jit": true|false}; throws ConfigError.
+  // Wisdom file for this engine's tuning (jitson/tuning.hpp); "" = the process-wide default
+  // ($JITSON_WISDOM, the cache directory, the built-in table).
+  std::string wisdom;
+  // Parses {"threads": N, "cache_bytes": N, "isa": "...", "jit": true|false, "wisdom": "path"};
+  // throws ConfigError.
   static EngineOptions from_json(std::string_view json);
 };
 

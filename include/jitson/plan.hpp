@@ -8,6 +8,7 @@
 #include "jitson/config.hpp"
 #include "jitson/cpu.hpp"
 #include "jitson/scan.hpp"
+#include "jitson/tuning.hpp"
 
 namespace jitson {
 
@@ -24,6 +25,8 @@ struct ScanPlan {
   Isa isa = Isa::scalar;             // resolved: what the code is generated for
   Backend backend = Backend::xbyak;  // resolved preference (the engine may fall back)
   uint32_t prefetch_records = 0;     // software prefetch distance in records (0 = none)
+  Tuning tuning;                     // the machine's, with the config's pins applied
+  std::string tuning_source;         // "wisdom PATH", "built-in: ...", "defaults" (+ "+ pins")
   uint32_t unroll = 1;               // records per loop trip in generated code
   uint32_t block_records = 0;        // records per kernel call
   uint64_t key = 0;
@@ -50,7 +53,15 @@ struct ScanPlan {
 // What a caller allows beyond the spec: the engine's upper limit on the ISA.
 struct PlanLimits {
   std::optional<Isa> max_isa;  // "auto" resolves to at most this; a named ISA above it is an error
+  // The engine's tuning resolver (its wisdom file); null: machine_tuning().
+  const ResolvedTuning *(*tuning)(Isa isa, const void *context) = nullptr;
+  const void *tuning_context = nullptr;
 };
+
+// The process-wide tuning for kernels of isa, resolved once per ISA (resolve_tuning with the
+// default wisdom path; JITSON_TUNING=defaults skips the wisdom file and the built-in table);
+// printed once under JITSON_VERBOSE, with the reason a wisdom file was ignored.
+const ResolvedTuning &machine_tuning(Isa isa);
 
 // Lowers a spec. Resolves isa (auto → active_isa(), capped by limits.max_isa) and backend (auto
 // → xbyak when built, runtime for scalar code); throws ConfigError("/isa", ...) if the CPU or the

@@ -1,0 +1,193 @@
+// Tuning ("wisdom"): the wisdom file round-trips, foreign or corrupt files are ignored with a
+// reason and never throw, config pins reach the plan and the key, and every candidate of every
+// parameter gives the oracle's hits (the code shape changes, never the result).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "jitson/config.hpp"
+#include "jitson/engine.hpp"
+#include "jitson/error.hpp"
+#include "jitson/plan.hpp"
+#include "jitson/tuning.hpp"
+#include "support/oracle.hpp"
+#include "support/random_plans.hpp"
+
+namespace jitson {
+namespace {
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/jitson-tuning-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+void write(const std::filesystem::path &p, const std::string &text) {
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+Tuning odd_tuning() {
+  Tuning t;
+  t.query_registers = 8;
+  t.loop_min_chunks = 64;
+  t.stream_prefetch_bytes = 3072;
+  t.probe_prefetch_bytes = 4096;
+  t.group_max_chunks = 0;
+  return t;
+}
+
+TEST(Tuning, WisdomRoundTripsAndIsUsedForThisMachine) {
+  TempDir dir;
+  const MachineKey key = machine_key(Isa::avx2);
+  const std::string text = wisdom_json(key, odd_tuning(), "test");
+  const Wisdom w = parse_wisdom(text);
+  EXPECT_EQ(w.key, key);
+  EXPECT_EQ(w.tuning, odd_tuning());
+  const std::string path = (dir.path / "sub" / "wisdom.json").string();
+  write_wisdom_file(path, text);  // creates the directory
+  const ResolvedTuning r = resolve_tuning(Isa::avx2, path);
+  EXPECT_EQ(r.tuning, odd_tuning());
+  EXPECT_EQ(r.source, "wisdom " + path);
+  EXPECT_EQ(r.note, "");
+}
+
+TEST(Tuning, ForeignOrCorruptWisdomIsIgnoredWithAReason) {
+  TempDir dir;
+  const std::string path = (dir.path / "wisdom.json").string();
+  MachineKey other = machine_key(Isa::avx2);
+  other.model += 1;
+  write(path, wisdom_json(other, odd_tuning(), "elsewhere"));
+  ResolvedTuning r = resolve_tuning(Isa::avx2, path);
+  EXPECT_NE(r.tuning, odd_tuning());
+  EXPECT_NE(r.note.find("ignored: it is for"), std::string::npos) << r.note;
+
+  MachineKey older = machine_key(Isa::avx2);
+  older.version = "0.0.1";
+  write(path, wisdom_json(older, odd_tuning(), "old"));
+  EXPECT_NE(resolve_tuning(Isa::avx2, path).note.find("jitson 0.0.1"), std::string::npos);
+
+  // Another ISA of this machine is another key: avx512 wisdom does not tune avx2 kernels.
+  write(path, wisdom_json(machine_key(Isa::avx512), odd_tuning(), "other isa"));
+  EXPECT_NE(resolve_tuning(Isa::avx2, path).note, "");
+
+  const std::string good = wisdom_json(machine_key(Isa::avx2), odd_tuning(), "x");
+  const std::vector<std::pair<std::string, std::string>> corrupt = {
+      {"", "not JSON"},
+      {good.substr(0, good.size() / 2), "not JSON"},
+      {"[]", "expected a JSON object"},
+      {R"({"jitson_wisdom": 2})", "unsupported format"},
+      {R"({"jitson_wisdom": 1})", "missing \"machine\""},
+  };
+  for (const auto &[text, why] : corrupt) {
+    write(path, text);
+    r = resolve_tuning(Isa::avx2, path);
+    EXPECT_NE(r.note.find(why), std::string::npos) << text << " -> " << r.note;
+    EXPECT_FALSE(r.source.starts_with("wisdom"));
+  }
+  // Parameter values out of range, unknown parameters: errors naming the field.
+  std::string bad = good;
+  bad.replace(bad.find("\"query_registers\": 8"), 20, "\"query_registers\": 99");
+  EXPECT_THROW(
+      {
+        try {
+          parse_wisdom(bad);
+        } catch (const Error &e) {
+          EXPECT_NE(std::string(e.what()).find("/tuning/query_registers"), std::string::npos);
+          throw;
+        }
+      },
+      Error);
+  bad = good;
+  bad.replace(bad.find("\"query_registers\""), 17, "\"query_regs\"");
+  EXPECT_THROW(parse_wisdom(bad), Error);
+
+  // A missing file named by the caller is a note; no file at the default path is silent.
+  r = resolve_tuning(Isa::avx2, (dir.path / "absent.json").string());
+  EXPECT_NE(r.note.find("cannot read"), std::string::npos);
+}
+
+TEST(Tuning, ConfigPinsReachThePlanAndTheKey) {
+  const ScanSpec plain = parse_scan_config(R"({"version": 1, "record_bits": 2048})");
+  const ScanSpec pinned = parse_scan_config(
+      R"({"version": 1, "record_bits": 2048, "tuning": {"query_registers": 0, "stream_prefetch_bytes": 0}})");
+  EXPECT_NE(plain.key(), pinned.key());
+  EXPECT_FALSE(plain.same_meaning(pinned));
+  const ScanPlan plan = make_plan(pinned);
+  EXPECT_EQ(plan.tuning.query_registers, 0u);
+  EXPECT_EQ(plan.tuning.stream_prefetch_bytes, 0u);
+  EXPECT_NE(plan.tuning_source.find("config pins"), std::string::npos);
+  // No stream prefetch for a one-stage plan: prefetch distance 0.
+  const ScanPlan off = make_plan(parse_scan_config(
+      R"({"version": 1, "record_bits": 2048, "cascade": {"mode": "off"}, "tuning": {"stream_prefetch_bytes": 0}})"));
+  EXPECT_EQ(off.prefetch_records, 0u);
+  // The canonical text keeps the pins, so it parses back to the same meaning.
+  EXPECT_TRUE(parse_scan_config(pinned.canonical_json()).same_meaning(pinned));
+
+  for (const char *bad : {R"({"version": 1, "record_bits": 64, "tuning": {"query_regs": 1}})",
+                          R"({"version": 1, "record_bits": 64, "tuning": {"query_registers": 25}})",
+                          R"({"version": 1, "record_bits": 64, "tuning": []})"}) {
+    try {
+      parse_scan_config(bad);
+      FAIL() << bad;
+    } catch (const ConfigError &e) {
+      EXPECT_EQ(e.pointer().rfind("/tuning", 0), 0u) << e.what();
+    }
+  }
+}
+
+TEST(Tuning, EveryCandidateOfEveryParameterMatchesTheOracle) {
+  Engine engine;
+  std::mt19937_64 rng(1717);
+  int checked = 0;
+  for (const TuningParameter &p : tuning_parameters()) {
+    for (uint32_t value : p.candidates) {
+      for (const char *backend : {"xbyak", "llvm"}) {
+        for (Isa isa : {Isa::avx512, Isa::avx2}) {
+          if (!isa_supported(isa)) continue;
+          for (int c = 0; c < 6; ++c) {
+            const uint32_t bits = c % 2 ? 16384 : 2048;
+            std::string cfg = R"({"version": 1, "record_bits": )" + std::to_string(bits);
+            if (c % 3 == 0) cfg += R"(, "cascade": {"mode": "off"})";
+            if (c % 3 == 1) cfg += R"(, "max_distance": )" + std::to_string(bits / 2 - 40);
+            const std::string focus = testsupport::random_focus(rng, bits);
+            if (!focus.empty() && c >= 3) cfg += R"(, "focus": )" + focus;
+            cfg += R"(, "top_k": 7, "backend": ")" + std::string(backend) + R"(", "isa": ")" +
+                   isa_name(isa) + R"(", "tuning": {")" + p.name + "\": " + std::to_string(value) +
+                   "}}";
+            std::shared_ptr<const Kernel> k;
+            try {
+              k = engine.compile(cfg);
+            } catch (const ConfigError &e) {
+              // LLVM not built or loadable: the xbyak half still runs.
+              if (std::string(backend) == "llvm" && e.pointer() == "/backend") continue;
+              throw;
+            }
+            const uint32_t bytes = bits / 8;
+            const uint64_t n = 300;
+            std::vector<uint8_t> q(bytes), db(n * bytes);
+            for (auto &b : q) b = uint8_t(rng());
+            testsupport::fill_records(rng, q.data(), db.data(), n, bytes);
+            const ScanResult got = k->scan(q.data(), DatabaseView::rows(db.data(), n, bytes), 1);
+            const ScanSpec &spec = k->spec();
+            const std::vector<Hit> want = oracle::scan(q.data(), db.data(), n, bytes, spec.focus,
+                                                       spec.max_distance, spec.top_k);
+            ASSERT_EQ(got.hits, want) << cfg;
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 0);
+}
+
+}  // namespace
+}  // namespace jitson
