@@ -16,7 +16,7 @@ done
 packages=(
   build-essential cmake ninja-build pkg-config git
   libxbyak-dev llvm-19-dev nlohmann-json3-dev libfmt-dev libcli11-dev
-  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev hyperfine
   libfaiss-dev libopenblas-dev liblapack-dev
 )
 if [[ "$fuzz" == 1 ]]; then
@@ -26,6 +26,12 @@ fi
 # contrib modules (postgres_fdw) and the server headers + PGXS it is built against.
 postgres_packages=(postgresql-15 postgresql-server-dev-15)
 packages+=("${postgres_packages[@]}")
+
+# ---- SQLite extension (sqlite/, tested by sqlite/run_tests.sh): Debian's SQLite headers
+# (sqlite3ext.h) and the sqlite3 shell; python3-venv for the test venv when the default Python
+# cannot load SQLite extensions.
+sqlite_packages=(libsqlite3-dev sqlite3 python3-venv)
+packages+=("${sqlite_packages[@]}")
 
 missing=()
 for p in "${packages[@]}"; do

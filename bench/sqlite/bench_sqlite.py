@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""SQLite benchmark of issue 16: jitson0 KNN top-10 and range search against the same kernel over
+an mmap'd .jfp file (libjitson's C API through ctypes, one thread), a plain ORDER BY
+jitson_distance, and sqlite-vec's vec0 bit[N] KNN and scalar vec_distance_hamming (at 8,192 bits,
+the widest vec0 takes). INSERT of all records into jitson0 is compared with `jitson gen` writing
+the same bytes. One thread everywhere; medians over the queries; warm OS cache.
+
+  bench/sqlite/run.sh [--records 200000 ...]   # makes the venv (numpy, sqlite-vec from PyPI)
+  python bench_sqlite.py --ext build/sqlite/libjitson_sqlite.so --libjitson build/libjitson.so \
+      --jitson build/cli/jitson --records 200000 --bits 16384 8192 --dir /tmp/jsq-bench
+"""
+import argparse
+import ctypes
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import time
+
+import numpy as np
+
+
+def now():
+    return time.perf_counter()
+
+
+class Jitson:
+    """The C API over ctypes: the same kernel the extension runs, over an mmap'd .jfp file."""
+
+    class Hit(ctypes.Structure):
+        _fields_ = [("index", ctypes.c_uint64), ("distance", ctypes.c_uint32),
+                    ("reserved", ctypes.c_uint32)]
+
+    def __init__(self, path):
+        L = self.L = ctypes.CDLL(path)
+        vp, cp, sz = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t
+        L.jitson_engine_create.restype = vp
+        L.jitson_engine_create.argtypes = [cp, cp, sz]
+        L.jitson_compile.restype = vp
+        L.jitson_compile.argtypes = [vp, cp, sz, cp, sz]
+        L.jitson_db_open.restype = vp
+        L.jitson_db_open.argtypes = [cp, cp, cp, sz]
+        L.jitson_scan_db.restype = ctypes.c_int64
+        L.jitson_scan_db.argtypes = [vp, cp, vp, vp, ctypes.c_uint64, vp, cp, sz]
+        L.jitson_kernel_describe.restype = cp
+        L.jitson_kernel_describe.argtypes = [vp]
+        self.err = ctypes.create_string_buffer(512)
+        self.engine = L.jitson_engine_create(b'{"threads": 1}', self.err, 512)
+
+    def compile(self, cfg):
+        k = self.L.jitson_compile(self.engine, cfg.encode(), len(cfg), self.err, 512)
+        if not k:
+            raise RuntimeError(self.err.value.decode())
+        return k
+
+    def open(self, path):
+        db = self.L.jitson_db_open(path.encode(), None, self.err, 512)
+        if not db:
+            raise RuntimeError(self.err.value.decode())
+        return db
+
+    def scan(self, kernel, query, db, cap):
+        hits = (self.Hit * cap)()
+        n = self.L.jitson_scan_db(kernel, query, db, hits, cap, None, self.err, 512)
+        if n < 0:
+            raise RuntimeError(self.err.value.decode())
+        return [(int(hits[i].index) + 1, int(hits[i].distance)) for i in range(n)]
+
+
+def read_jfp(path):
+    with open(path, "rb") as f:
+        head = f.read(64)
+    assert head[:8] == b"JITSONFP", path
+    return int.from_bytes(head[32:40], "little")
+
+
+def records_of(path, nbytes):
+    header_bytes = read_jfp(path)
+    mm = np.memmap(path, dtype=np.uint8, mode="r", offset=header_bytes)
+    return mm.reshape(-1, nbytes)
+
+
+def median_time(fn, queries, repeat=1):
+    times, out = [], None
+    fn(queries[0])  # warm: compile, page cache
+    for q in queries:
+        for _ in range(repeat):
+            t = now()
+            out = fn(q)
+            times.append(now() - t)
+    return statistics.median(times), out
+
+
+def connect(path, ext, vec=None):
+    con = sqlite3.connect(path, isolation_level=None)
+    con.enable_load_extension(True)
+    con.load_extension(ext)
+    if vec:
+        con.load_extension(vec)
+    con.enable_load_extension(False)
+    return con
+
+
+def run(args, bits, n, report):
+    nbytes = bits // 8
+    d = os.path.join(args.dir, f"{bits}-{n}")
+    os.makedirs(d, exist_ok=True)
+    jfp, qfp = os.path.join(d, "db.jfp"), os.path.join(d, "q.jfp")
+    t = now()
+    subprocess.run([args.jitson, "gen", "--bits", str(bits), "--count", str(n), "--out", jfp,
+                    "--seed", "7", "--queries", str(args.queries), "--queries-out", qfp,
+                    "--plant", "3", "--flip-bits", str(bits // 64)], check=True,
+                   stdout=subprocess.DEVNULL)
+    t_gen = now() - t
+    recs, queries = records_of(jfp, nbytes), records_of(qfp, nbytes)
+    qs = [q.tobytes() for q in queries]
+    radius = bits // 16  # planted neighbours are bits/64 flips away; random pairs ~bits/2
+    row = {"bits": bits, "records": n, "gen_s": t_gen}
+
+    dbpath = os.path.join(d, "jitson0.db")
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        if os.path.exists(dbpath + suffix):
+            os.remove(dbpath + suffix)
+    con = connect(dbpath, args.ext)
+    con.execute(f"PRAGMA page_size = {args.page_size}")  # before the first table: fewer, larger reads
+    con.execute(f"CREATE VIRTUAL TABLE fps USING jitson0(bits={bits})")
+    t = now()
+    con.execute("BEGIN")
+    con.executemany("INSERT INTO fps(rowid, fp) VALUES (?, ?)", ((i + 1, recs[i]) for i in range(n)))
+    con.execute("COMMIT")
+    row["insert_s"] = now() - t
+    con.execute("CREATE TABLE plain(id INTEGER PRIMARY KEY, v BLOB)")
+    con.execute("BEGIN")
+    con.executemany("INSERT INTO plain VALUES (?, ?)", ((i + 1, recs[i]) for i in range(n)))
+    con.execute("COMMIT")
+    con.close()
+    con = connect(dbpath, args.ext)
+
+    knn = lambda q: con.execute("SELECT rowid, distance FROM fps WHERE fp MATCH ? AND k = 10",
+                                (q,)).fetchall()
+    rng = lambda q: con.execute("SELECT rowid, distance FROM fps WHERE fp MATCH ? AND distance <= ?",
+                                (q, radius)).fetchall()
+    row["jitson0_knn_s"], got_knn = median_time(knn, qs, args.repeat)
+    row["jitson0_range_s"], got_rng = median_time(rng, qs, args.repeat)
+    con.execute("PRAGMA mmap_size = 17179869184")
+    row["jitson0_knn_mmap_s"], _ = median_time(knn, qs, args.repeat)
+    row["jitson0_range_mmap_s"], _ = median_time(rng, qs, args.repeat)
+    con.execute("PRAGMA mmap_size = 0")
+
+    j = Jitson(args.libjitson)
+    db = j.open(jfp)
+    k_knn = j.compile(f'{{"version": 1, "record_bits": {bits}, "top_k": 10}}')
+    k_rng = j.compile(f'{{"version": 1, "record_bits": {bits}, "top_k": {n}, "max_distance": {radius}}}')
+    row["jfp_knn_s"], want_knn = median_time(lambda q: j.scan(k_knn, q, db, 10), qs, args.repeat)
+    row["jfp_range_s"], want_rng = median_time(lambda q: j.scan(k_rng, q, db, n), qs, args.repeat)
+    assert got_knn == want_knn, (got_knn, want_knn)
+    assert got_rng == want_rng
+    row["kernel"] = j.L.jitson_kernel_describe(k_knn).decode()
+
+    brute = lambda q: con.execute("SELECT id, jitson_distance(v, ?) d FROM plain ORDER BY d, id LIMIT 10",
+                                  (q,)).fetchall()
+    row["order_by_jitson_distance_s"], got = median_time(brute, qs[:3])
+    assert got == brute(qs[2])
+    con.close()
+
+    if args.vec and bits <= 8192:
+        vpath = os.path.join(d, "vec.db")
+        for suffix in ("", "-journal"):
+            if os.path.exists(vpath + suffix):
+                os.remove(vpath + suffix)
+        vc = connect(vpath, args.ext, args.vec)
+        vc.execute(f"PRAGMA page_size = {args.page_size}")
+        vc.execute(f"CREATE VIRTUAL TABLE vv USING vec0(embedding bit[{bits}])")
+        t = now()
+        vc.execute("BEGIN")
+        vc.executemany("INSERT INTO vv(rowid, embedding) VALUES (?, vec_bit(?))",
+                       ((i + 1, recs[i]) for i in range(n)))
+        vc.execute("COMMIT")
+        row["vec0_insert_s"] = now() - t
+        vc.execute("CREATE TABLE plain(id INTEGER PRIMARY KEY, v BLOB)")
+        vc.execute("BEGIN")
+        vc.executemany("INSERT INTO plain VALUES (?, ?)", ((i + 1, recs[i]) for i in range(n)))
+        vc.execute("COMMIT")
+        vknn = lambda q: vc.execute("SELECT rowid, distance FROM vv WHERE embedding MATCH vec_bit(?) "
+                                    "AND k = 10", (q,)).fetchall()
+        row["vec0_knn_s"], vgot = median_time(vknn, qs, args.repeat)
+        assert [r for r, _ in vgot][:1] == [r for r, _ in want_knn][:1]
+        vscalar = lambda q: vc.execute("SELECT id, vec_distance_hamming(vec_bit(v), vec_bit(?)) d "
+                                       "FROM plain ORDER BY d LIMIT 10", (q,)).fetchall()
+        row["vec_distance_hamming_s"], _ = median_time(vscalar, qs[:3])
+        vc.close()
+    if args.vec and bits > 8192:
+        vc = connect(":memory:", args.ext, args.vec)
+        try:
+            vc.execute(f"CREATE VIRTUAL TABLE vv USING vec0(embedding bit[{bits}])")
+            row["vec0_refuses"] = ""
+        except sqlite3.Error as e:
+            row["vec0_refuses"] = str(e)
+        vc.close()
+    report.append(row)
+    print(json.dumps(row), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ext", required=True)
+    ap.add_argument("--libjitson", required=True)
+    ap.add_argument("--jitson", required=True, help="the jitson command (for gen)")
+    ap.add_argument("--vec", help="sqlite-vec's vec0.so (default: from the sqlite_vec package)")
+    ap.add_argument("--records", type=int, nargs="+", default=[200_000])
+    ap.add_argument("--bits", type=int, nargs="+", default=[16384, 8192])
+    ap.add_argument("--queries", type=int, default=10)
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--page-size", type=int, default=65536, help="PRAGMA page_size of the databases")
+    ap.add_argument("--dir", default="/tmp/jitson-sqlite-bench")
+    args = ap.parse_args()
+    if not args.vec:
+        try:
+            import sqlite_vec
+            args.vec = sqlite_vec.loadable_path()
+        except ImportError:
+            args.vec = None
+    print(f"# {platform.machine()}, SQLite {sqlite3.sqlite_version}, page_size {args.page_size}, "
+          f"sqlite-vec {'yes' if args.vec else 'no'}", flush=True)
+    report = []
+    for n in args.records:
+        for bits in args.bits:
+            run(args, bits, n, report)
+    print("\n| bits | records | jitson0 KNN | jitson0 range | (mmap_size) KNN / range | .jfp KNN / range | "
+          "jitson0 / .jfp | ORDER BY jitson_distance | vec0 KNN | vec_distance_hamming | "
+          "vec0 / jitson0 | INSERT | jitson gen | INSERT / gen |")
+    print("|" + "---|" * 14)
+    ms = lambda s: f"{s * 1000:.1f} ms" if s is not None else "-"
+    for r in report:
+        vec = r.get("vec0_knn_s")
+        print(f"| {r['bits']} | {r['records']} | {ms(r['jitson0_knn_s'])} | {ms(r['jitson0_range_s'])} | "
+              f"{ms(r['jitson0_knn_mmap_s'])} / {ms(r['jitson0_range_mmap_s'])} | "
+              f"{ms(r['jfp_knn_s'])} / {ms(r['jfp_range_s'])} | "
+              f"{r['jitson0_knn_s'] / r['jfp_knn_s']:.2f} × / {r['jitson0_range_s'] / r['jfp_range_s']:.2f} × | "
+              f"{ms(r['order_by_jitson_distance_s'])} | {ms(vec)} | {ms(r.get('vec_distance_hamming_s'))} | "
+              f"{(vec / r['jitson0_knn_s']) if vec else 0:.1f} × | {r['insert_s']:.2f} s | {r['gen_s']:.2f} s | "
+              f"{r['insert_s'] / r['gen_s']:.2f} × |")
+    for r in report:
+        if r.get("vec0_refuses") is not None:
+            print(f"vec0 bit[{r['bits']}]: {r['vec0_refuses'] or 'accepted'}")
+    print(f"kernel: {report[0]['kernel']}" if report else "")
+
+
+if __name__ == "__main__":
+    main()
