@@ -138,6 +138,39 @@ void bm_read_bandwidth(benchmark::State &state) {
 
 // ----- summary --------------------------------------------------------------------------------
 
+// Compile-time targets of the LLVM backend (issue 17): a regression (the sweep generated beside
+// every row kernel once doubled them) must show in the summary, not only in a table.
+constexpr double kSteadyCompileTargetMs = 10, kFirstCompileTargetMs = 30;
+
+// Prints one verdict line per target, "FAIL" in capitals when over; returns whether all are met.
+// Judged on the wall-clock median, what a caller waits for; the CPU median is printed beside it
+// because on a shared machine preemption inflates the wall time only.
+bool check_compile_targets(const CollectingReporter &r, const std::vector<std::string> &isas) {
+  bool ok = true;
+  auto verdict = [&](const std::string &what, double wall, double cpu, double target) {
+    const bool met = wall > 0 && wall <= target;
+    ok = ok && met;
+    std::printf("%s %-58s %7.2f ms wall / %7.2f ms cpu (target <= %.0f ms)%s\n",
+                met ? "  ok  " : "**FAIL**", what.c_str(), wall, cpu, target,
+                !met && cpu > 0 && cpu <= target ? " [cpu within: a busy machine?]" : "");
+  };
+  std::printf("\nLLVM compile-time targets:\n");
+  verdict("first compile in the process (plugin, LLVM, LLJIT, kernel)",
+          r.get("compile/llvm_first_in_engine/", "process_first_median_ms"),
+          r.get("compile/llvm_first_in_engine/", "process_first_median_cpu_ms"),
+          kFirstCompileTargetMs);
+  for (const auto &isa : isas) {
+    for (const char *shape : {"default", "off", "scattered"}) {
+      const std::string name = "compile/llvm_config_to_callable/" + std::string(shape) + "/" + isa;
+      verdict("steady config -> callable, " + std::string(shape) + ", " + isa,
+              r.get(name, "median_ms"), r.get(name, "median_cpu_ms"), kSteadyCompileTargetMs);
+    }
+  }
+  std::printf(ok ? "LLVM compile-time targets: all met\n"
+                 : "**FAIL** LLVM compile-time targets: NOT MET (see the lines above)\n");
+  return ok;
+}
+
 void print_summary(const CollectingReporter &r, const std::vector<std::string> &isas) {
   std::printf("\nSummary (one run; GB/s = 1e9 B/s; single-core read bandwidth %.1f GB/s)\n",
               r.get("read_bandwidth", "bytes_per_second") / 1e9);
@@ -278,6 +311,9 @@ int main(int argc, char **argv) {
   CollectingReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   print_summary(reporter, isas);
+  const bool compile_ok = check_compile_targets(reporter, isas);
   benchmark::Shutdown();
-  return 0;
+  // JITSON_BENCH_STRICT=1 turns a missed compile-time target into a failing exit status (CI).
+  const char *strict = std::getenv("JITSON_BENCH_STRICT");
+  return !compile_ok && strict && *strict && *strict != '0' ? 1 : 0;
 }

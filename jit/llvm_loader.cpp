@@ -81,6 +81,15 @@ class LlvmSession final : public BackendSession {
   std::shared_ptr<CompiledCode> compile_sweep(const ScanPlan &plan) override {
     return api_.compile_sweep(plan, *jit_);
   }
+  SweepGenerator sweep_generator() override {
+    // The kernel keeps the JIT alive through the generator, as through its code.
+    return
+        [api = &api_, jit = jit_](const ScanPlan &plan) { return api->compile_sweep(plan, *jit); };
+  }
+  // An LLVM sweep costs as much to generate as the row kernel (~10 ms): generated beside every
+  // "auto" row kernel it doubled the compile latency of configs that never scan a blocked
+  // database (the regression of issue 17), so it waits for the kernel's first blocked scan.
+  bool defers_sweep() const override { return true; }
 
  private:
   const LlvmPluginApi &api_;

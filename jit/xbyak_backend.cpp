@@ -1,5 +1,5 @@
-// The Xbyak backend's registration: one W^X code arena per engine, shared by the engine's row
-// kernels and sweeps (and kept alive by their code after the engine is gone).
+// The Xbyak backend's registration: one W^X code arena per process, shared by every engine's row
+// kernels and sweeps (and kept alive by their code after the engines are gone).
 #include <xbyak/xbyak.h>
 
 #include <fmt/format.h>
@@ -19,6 +19,16 @@ std::string version() {
   return s;
 }
 
+// One arena for every engine of the process, created by the first Xbyak session: a new engine's
+// first compile then neither maps a memfd twice nor faults in fresh pages (measured: 91 us for
+// the first compile of a fresh engine with an arena of its own, against ~17 us for later ones).
+// Sharing is safe: the arena is thread-safe, and kernels hold handles, so their code outlives
+// any engine. A refused arena throws out of the initialiser, which the next session tries again.
+CodeArena process_arena() {
+  static const CodeArena arena;
+  return arena;
+}
+
 class XbyakSession final : public BackendSession {
  public:
   std::shared_ptr<CompiledCode> compile_row(const ScanPlan &plan) override {
@@ -36,7 +46,7 @@ class XbyakSession final : public BackendSession {
   bool defers_sweep() const override { return true; }
 
  private:
-  CodeArena arena_;  // throws Error(unsupported) when the OS refuses executable memory
+  CodeArena arena_ = process_arena();  // throws Error(unsupported) when the OS refuses it
 };
 
 const BackendInfo kXbyak{
