@@ -3,6 +3,7 @@
 #include "jitson/arrow.hpp"
 
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -81,21 +82,22 @@ std::string type_name(std::string_view f) {
   return "unknown type";
 }
 
-enum class Kind { fixed, binary, large_binary };
+enum class Kind { fixed, binary, large_binary, view };
 
 // Checks a schema of records of record_bytes bytes and says which value type it is.
 Kind value_kind(const ArrowSchema &s, uint32_t record_bytes, const std::string &what) {
   if (!s.release) invalid(what + " schema is released (release is NULL)");
   if (!s.format) invalid(what + " schema has no format (format is NULL)");
   const std::string_view f = s.format;
-  const std::string expected =
-      fmt::format("expected fixed_size_binary w:{}, binary or large_binary", record_bytes);
+  const std::string expected = fmt::format(
+      "expected fixed_size_binary w:{}, binary, large_binary or binary_view", record_bytes);
   if (s.dictionary) {
     invalid(fmt::format("{} is dictionary-encoded (format {} with a dictionary): {}", what,
                         quoted(s.format), expected));
   }
   if (f == "z") return Kind::binary;
   if (f == "Z") return Kind::large_binary;
+  if (f == "vz") return Kind::view;
   if (f.starts_with("w:")) {
     const std::string_view digits = f.substr(2);
     uint64_t width = 0;
@@ -125,9 +127,10 @@ struct View {
   int64_t length = 0;
 };
 
-// The structural rules every array must follow before any of its buffers is read.
+// The structural rules every array must follow before any of its buffers is read. variadic: the
+// type has n_buffers or more (binary_view: its data buffers are counted by the array).
 void check_array(const ArrowArray *a, const std::string &what, int64_t n_buffers,
-                 const char *buffers_are, int64_t n_children = 0) {
+                 const char *buffers_are, int64_t n_children = 0, bool variadic = false) {
   if (!a) invalid(what + " array is NULL");
   if (!a->release) invalid(what + " array is released (release is NULL)");
   if (a->length < 0) invalid(fmt::format("{} array: length is {} (negative)", what, a->length));
@@ -138,9 +141,9 @@ void check_array(const ArrowArray *a, const std::string &what, int64_t n_buffers
   if (a->null_count < -1) {
     invalid(fmt::format("{} array: null_count is {} (-1 or more)", what, a->null_count));
   }
-  if (a->n_buffers != n_buffers) {
-    invalid(fmt::format("{} array: n_buffers is {}; this type has {} ({})", what, a->n_buffers,
-                        n_buffers, buffers_are));
+  if (variadic ? a->n_buffers < n_buffers : a->n_buffers != n_buffers) {
+    invalid(fmt::format("{} array: n_buffers is {}; this type has {}{} ({})", what, a->n_buffers,
+                        variadic ? "at least " : "", n_buffers, buffers_are));
   }
   if (!a->buffers) invalid(what + " array: buffers is NULL");
   if (a->n_children != n_children) {
@@ -212,6 +215,9 @@ struct ChunkBuilder {
   Chunks out;
   const uint64_t *ids = nullptr;  // row id of row i: ids[i], or base_row + i
   Validity valid;
+  // Values fed by pointer (binary_view), with their row ids, in row order.
+  std::vector<const uint8_t *> scattered;
+  std::vector<uint64_t> scattered_ids;
 
   explicit ChunkBuilder(const Source &s) : src(s) {}
 
@@ -360,6 +366,123 @@ struct ChunkBuilder {
     flush(data, run_start, run_first, run_n);
   }
 
+  // binary_view ("vz"): 16-byte views, each a length (int32) then either the value itself (up to
+  // 12 bytes, "inline") or a 4-byte prefix, a data buffer index and an offset (int32 each); the
+  // data buffers are buffers[2 .. n_buffers - 2] and buffers[n_buffers - 1] holds their sizes
+  // (int64 each). Values that follow each other in one data buffer are fed in place as chunks, the
+  // others by pointer (a gather feed): nothing is copied either way. The prefix is not compared
+  // with the data: reading it would cost a pass over every record before the scan.
+  void view() {
+    const View &v = src.values;
+    const ArrowArray &a = *v.a;
+    const std::string what = array_name(src.names);
+    const int64_t n_data = a.n_buffers - 3;  // check_array: n_buffers >= 3
+    const int64_t sizes_at = a.n_buffers - 1;
+    const auto *size_buffer = static_cast<const uint8_t *>(a.buffers[sizes_at]);
+    if (n_data > 0 && !size_buffer) {
+      invalid(
+          fmt::format("{} array: the data buffer sizes (buffers[{}]) are NULL", what, sizes_at));
+    }
+    std::vector<int64_t> sizes(static_cast<size_t>(n_data));
+    // memcpy: the producer's int64 buffer may be misaligned.
+    if (n_data > 0) std::memcpy(sizes.data(), size_buffer, sizes.size() * sizeof(int64_t));
+    for (int64_t b = 0; b < n_data; ++b) {
+      if (sizes[size_t(b)] < 0) {
+        invalid(fmt::format("{} array: data buffer {} (buffers[{}]) has size {} (negative)", what,
+                            b, b + 2, sizes[size_t(b)]));
+      }
+    }
+    const uint64_t n = uint64_t(v.length);
+    if (n == 0) return;
+    const auto *views = static_cast<const uint8_t *>(a.buffers[1]);
+    if (!views) invalid(what + " array: views buffer (buffers[1]) is NULL");
+    if (uint64_t(v.offset) + n > uint64_t(std::numeric_limits<int64_t>::max()) / 16) {
+      invalid(fmt::format("{} array: offset {} + length {} overflows", what, v.offset, n));
+    }
+    const uint8_t *first_view = views + uint64_t(v.offset) * 16;
+    const int64_t width = src.record_bytes;
+    // The current run: rows [run_first, run_first + run_n) back to back from byte run_at of data
+    // buffer run_buffer.
+    uint64_t run_first = 0, run_n = 0;
+    int64_t run_buffer = -1, run_at = 0;
+    const uint8_t *run_data = nullptr;
+    for (uint64_t i = 0; i < n; ++i) {
+      if (is_null(i)) {
+        null_row(i);  // a null's view may hold anything: it is never read
+        end_run(run_data, run_first, run_n, n);
+        run_n = 0;
+        continue;
+      }
+      const uint8_t *view = first_view + i * 16;
+      int32_t len, buffer, at;
+      std::memcpy(&len, view, 4);  // memcpy: the spec's 16-byte alignment is not trusted
+      if (len != width) {
+        invalid(fmt::format("{}: value is {} bytes; records are {} bytes", row_name(src.names, i),
+                            len, width));
+      }
+      if (width <= 12) {
+        gather(view + 4, i);  // inline: the value follows its length inside the view
+        continue;
+      }
+      std::memcpy(&buffer, view + 8, 4);
+      std::memcpy(&at, view + 12, 4);
+      if (buffer < 0 || buffer >= n_data) {
+        invalid(fmt::format("{}: the view names data buffer {}; the array has {} (n_buffers {})",
+                            row_name(src.names, i), buffer, n_data, a.n_buffers));
+      }
+      if (at < 0 || at + width > sizes[size_t(buffer)]) {
+        invalid(fmt::format(
+            "{}: the value's bytes [{}, {}) lie outside data buffer {} (buffers[{}], {} bytes)",
+            row_name(src.names, i), at, at + width, buffer, buffer + 2, sizes[size_t(buffer)]));
+      }
+      const auto *data = static_cast<const uint8_t *>(a.buffers[2 + buffer]);
+      if (!data) {
+        invalid(fmt::format("{}: data buffer {} (buffers[{}]) is NULL", row_name(src.names, i),
+                            buffer, buffer + 2));
+      }
+      if (run_n > 0 && buffer == run_buffer && at == run_at + int64_t(run_n) * width) {
+        ++run_n;
+        continue;
+      }
+      end_run(run_data, run_first, run_n, n);
+      run_first = i;
+      run_n = 1;
+      run_buffer = buffer;
+      run_at = at;
+      run_data = data + at;
+    }
+    end_run(run_data, run_first, run_n, n);
+    if (scattered.empty()) return;
+    GatherChunk g;
+    g.n_records = scattered.size();
+    // Moving a vector into another keeps its heap buffer, so these pointers stay valid.
+    out.gather_records_.push_back(std::move(scattered));
+    out.gather_ids_.push_back(std::move(scattered_ids));
+    g.records = out.gather_records_.back().data();
+    g.row_ids = out.gather_ids_.back().data();
+    out.gathers_.push_back(g);
+  }
+
+  // A feed call per query costs about as much as scanning a few records: shorter runs of
+  // binary_view values are fed by pointer with the scattered ones (see view()).
+  static constexpr uint64_t kMinRun = 8;
+
+  // Rows [first, first + n) back to back at data: a chunk when long enough or when they are the
+  // whole array (arrow::records gives those as one block), else by pointer.
+  void end_run(const uint8_t *data, uint64_t first, uint64_t n, uint64_t rows) {
+    if (n == 0) return;
+    if (n >= kMinRun || n == rows) {
+      add(data, first, n);
+      return;
+    }
+    for (uint64_t j = 0; j < n; ++j) gather(data + j * src.record_bytes, first + j);
+  }
+
+  void gather(const uint8_t *record, uint64_t row) {
+    scattered.push_back(record);
+    scattered_ids.push_back(ids ? ids[row] : src.base_row + row);
+  }
+
   void flush(const uint8_t *data, int64_t start, uint64_t first, uint64_t n) {
     if (n == 0) return;
     if (!data) invalid(array_name(src.names) + " array: data buffer (buffers[2]) is NULL");
@@ -371,6 +494,8 @@ struct ChunkBuilder {
     const std::string what = array_name(src.names);
     if (kind == Kind::fixed) {
       check_array(src.values.a, what, 2, "validity, data");
+    } else if (kind == Kind::view) {
+      check_array(src.values.a, what, 3, "validity, views, data buffers, buffer sizes", 0, true);
     } else {
       check_array(src.values.a, what, 3, "validity, offsets, data");
     }
@@ -392,6 +517,9 @@ struct ChunkBuilder {
         break;
       case Kind::large_binary:
         binary<int64_t>();
+        break;
+      case Kind::view:
+        view();
         break;
     }
     return std::move(out);
@@ -422,11 +550,15 @@ Chunks split(uint32_t record_bytes, const ArrowSchema &values_schema, const Arro
   return ChunkBuilder(s).build();
 }
 
+void Chunks::feed(TopKAccumulator &acc) const {
+  for (const Chunk &chunk : chunks_) acc.feed(chunk);
+  for (const GatherChunk &g : gathers_) acc.feed(g);
+}
+
 void feed(TopKAccumulator &acc, const ArrowSchema &values_schema, const ArrowArray &values,
           const ArrowSchema *ids_schema, const ArrowArray *ids, uint64_t base_row) {
-  const Chunks c =
-      split(acc.kernel().plan().record_bytes, values_schema, values, ids_schema, ids, base_row);
-  for (const Chunk &chunk : c.chunks()) acc.feed(chunk);
+  split(acc.kernel().plan().record_bytes, values_schema, values, ids_schema, ids, base_row)
+      .feed(acc);
 }
 
 namespace {
@@ -482,6 +614,11 @@ int64_t find_column(const ArrowSchema &s, const char *name, const char *role) {
 
 uint64_t feed_stream(TopKAccumulator &acc, ArrowArrayStream &stream, const char *column,
                      const char *id_column) {
+  return feed_stream(acc, stream, column, id_column, {});
+}
+
+uint64_t feed_stream(TopKAccumulator &acc, ArrowArrayStream &stream, const char *column,
+                     const char *id_column, const std::function<void()> &between_batches) {
   if (!stream.release) invalid("stream is released (release is NULL)");
   if (!stream.get_schema || !stream.get_next) {
     invalid("stream has no get_schema or get_next callback");
@@ -523,6 +660,7 @@ uint64_t feed_stream(TopKAccumulator &acc, ArrowArrayStream &stream, const char 
 
   uint64_t rows = 0;
   for (int64_t b = 0;; ++b) {
+    if (b > 0 && between_batches) between_batches();  // may throw: nothing of ours is held
     OwnedArray batch;
     if (const int rc = stream.get_next(&stream, &batch.a)) {
       stream_failed(stream, rc, fmt::format("get_next (batch {})", b));
@@ -566,31 +704,48 @@ uint64_t feed_stream(TopKAccumulator &acc, ArrowArrayStream &stream, const char 
       src.values = View{&a, a.offset, a.length};
     }
     const Chunks c = ChunkBuilder(src).build();
-    for (const Chunk &chunk : c.chunks()) acc.feed(chunk);
+    c.feed(acc);
     rows += c.rows();
   }
   return rows;
+}
+
+std::vector<uint8_t> copy_records(const ArrowSchema &schema, const ArrowArray &array,
+                                  uint32_t record_bytes, const RowNames &names) {
+  if (record_bytes == 0 || record_bytes % 8 != 0) {
+    invalid(fmt::format("record_bytes is {}; records are a positive multiple of 8 bytes",
+                        record_bytes));
+  }
+  Source src;
+  src.record_bytes = record_bytes;
+  src.schema = &schema;
+  src.values = whole(&array);
+  src.names = names;
+  src.names.first_row = 0;  // base_row 0 and no ids: a record's row id is its row
+  src.nulls_are_errors = true;
+  const Chunks c = ChunkBuilder(src).build();
+  // Without nulls every row is in exactly one chunk (rows base_row ..) or gather (row row_ids[i]).
+  std::vector<uint8_t> out(c.rows() * record_bytes);
+  for (const Chunk &chunk : c.chunks()) {
+    const DatabaseView &v = chunk.records;
+    std::memcpy(out.data() + chunk.base_row * record_bytes, v.data, v.n_records * record_bytes);
+  }
+  for (const GatherChunk &g : c.gathers()) {
+    for (uint64_t i = 0; i < g.n_records; ++i)
+      std::memcpy(out.data() + g.row_ids[i] * record_bytes, g.records[i], record_bytes);
+  }
+  return out;
 }
 
 TopKAccumulator make_topk(std::shared_ptr<const Kernel> kernel, const ArrowSchema &schema,
                           const ArrowArray &array) {
   if (!kernel) invalid("kernel is null");
   const uint32_t bytes = kernel->plan().record_bytes;
-  Source src;
-  src.record_bytes = bytes;
-  src.schema = &schema;
-  src.values = whole(&array);
-  src.names.what = "queries";
-  src.nulls_are_errors = true;
-  const Chunks c = ChunkBuilder(src).build();
-  // Queries are copied anyway (the accumulator keeps its own): gather the runs in row order.
-  std::vector<uint8_t> queries;
-  queries.reserve(c.rows() * bytes);
-  for (const Chunk &chunk : c.chunks()) {
-    const DatabaseView &v = chunk.records;
-    queries.insert(queries.end(), v.data, v.data + v.n_records * bytes);
-  }
-  return TopKAccumulator(std::move(kernel), queries.data(), c.rows());
+  RowNames names;
+  names.what = "queries";
+  // Queries are copied anyway (the accumulator keeps its own), in row order.
+  const std::vector<uint8_t> queries = copy_records(schema, array, bytes, names);
+  return TopKAccumulator(std::move(kernel), queries.data(), queries.size() / bytes);
 }
 
 DatabaseView records(const ArrowSchema &schema, const ArrowArray &array, uint32_t record_bytes) {
@@ -604,10 +759,19 @@ DatabaseView records(const ArrowSchema &schema, const ArrowArray &array, uint32_
   src.values = whole(&array);
   src.nulls_are_errors = true;
   const Chunks c = ChunkBuilder(src).build();
-  if (c.chunks().empty()) return DatabaseView::rows(nullptr, 0, record_bytes);
-  if (c.chunks().size() > 1) {
-    // Without nulls every value has record size and binary values lie back to back.
-    throw Error(ErrorKind::internal, "arrow::records: the values are not one block");
+  if (c.chunks().empty() && c.gathers().empty()) {
+    return DatabaseView::rows(nullptr, 0, record_bytes);
+  }
+  if (c.chunks().size() != 1 || !c.gathers().empty()) {
+    // Only binary_view values can lie apart: without nulls every value has record size, binary
+    // values lie back to back and fixed_size_binary is one block by definition.
+    uint64_t scattered = 0;
+    for (const GatherChunk &g : c.gathers()) scattered += g.n_records;
+    invalid(fmt::format(
+        "values: the binary_view values do not lie back to back in one data buffer ({} runs, "
+        "{} values apart), so they are not one block of records; feed them to an accumulator "
+        "(read in place) or copy them (jitson::arrow::copy_records)",
+        c.chunks().size(), scattered));
   }
   return c.chunks()[0].records;
 }

@@ -1,6 +1,8 @@
 // The Arrow C data interface (jitson/arrow.h, jitson/arrow.hpp) against the oracle: arrays built
-// by hand here as a producer would (fixed_size_binary, binary, large_binary; offsets, slices,
-// validity bitmaps, null values of other lengths between runs, int64/uint64 id arrays, struct
+// by hand here as a producer would (fixed_size_binary, binary, large_binary, binary_view; offsets,
+// slices, validity bitmaps, null values of other lengths between runs, binary_view values spread
+// over several data buffers, shuffled or inline, with garbage views for nulls and hidden rows,
+// int64/uint64 id arrays, struct
 // record batches and a hand-written ArrowArrayStream counting every release), fed through the C++
 // and the C API, give exactly the hits of the oracle over the unskipped rows ordered by (distance,
 // row id), read in place from the producer's buffers; every malformed input is an error naming the
@@ -15,6 +17,7 @@
 #include <memory>
 #include <numeric>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -200,7 +203,11 @@ std::vector<uint8_t> random_bytes(std::mt19937_64 &rng, size_t n) {
   return v;
 }
 
-enum class Kind { fixed, binary, large_binary };
+enum class Kind { fixed, binary, large_binary, view };
+
+const char *format_of(Kind kind) {
+  return kind == Kind::binary ? "z" : kind == Kind::large_binary ? "Z" : "vz";  // not fixed
+}
 
 // How a records array lays out rows [a, b) of a table.
 struct Layout {
@@ -209,6 +216,9 @@ struct Layout {
   int64_t lead = 0;    // junk rows before, hidden by an enclosing struct's offset
   bool validity = true;
   int null_length = 0;  // binary nulls: 0 bytes (0), record bytes (1) or random (2)
+  // binary_view values: back to back in one data buffer in row order (0), over several data
+  // buffers with gaps (1), in shuffled order (2).
+  int view_spread = 0;
 };
 
 // The validity bitmap of hidden + lead junk rows (random bits) then rows with valid[i]; and the
@@ -221,6 +231,59 @@ std::vector<uint8_t> bitmap(std::mt19937_64 &rng, int64_t junk, const std::vecto
         uint8_t(valid[i] ? bits[b / 8] | (1u << (b % 8)) : bits[b / 8] & ~(1u << (b % 8)));
   }
   return bits;
+}
+
+// binary_view: 16-byte views (length, then the value inline up to 12 bytes, else prefix, data
+// buffer index, offset) over data buffers laid out as l.view_spread says; the views of junk rows
+// and of nulls are garbage (or zero), which a reader must never look at.
+Arrow view_array(std::mt19937_64 &rng, const Table &t, uint64_t a, const std::vector<bool> &valid,
+                 const Layout &l, std::vector<uint8_t> bits, bool no_bitmap, int64_t null_count,
+                 Counter *counter) {
+  const uint32_t bytes = t.bytes;
+  const int64_t junk = l.hidden + l.lead;
+  const int64_t rows = junk + int64_t(valid.size());
+  std::vector<uint8_t> views(size_t(rows) * 16);
+  std::vector<std::vector<uint8_t>> data(1);
+  std::vector<int64_t> order(static_cast<size_t>(rows));
+  std::iota(order.begin(), order.end(), 0);
+  if (l.view_spread == 2) std::shuffle(order.begin(), order.end(), rng);
+  for (const int64_t r : order) {
+    uint8_t *view = &views[size_t(r) * 16];
+    if (r < junk || !valid[size_t(r - junk)]) {
+      if (rng() % 2) {
+        const std::vector<uint8_t> garbage = random_bytes(rng, 16);
+        std::memcpy(view, garbage.data(), 16);
+      }
+      continue;
+    }
+    const uint8_t *rec = &t.records[(a + uint64_t(r - junk)) * bytes];
+    const int32_t len = int32_t(bytes);
+    std::memcpy(view, &len, 4);
+    if (bytes <= 12) {
+      std::memcpy(view + 4, rec, bytes);  // inline
+      continue;
+    }
+    std::memcpy(view + 4, rec, 4);  // the prefix
+    if (l.view_spread == 1 && rng() % 4 == 0) data.emplace_back();
+    if (l.view_spread == 1 && rng() % 3 == 0) {
+      const std::vector<uint8_t> gap = random_bytes(rng, rng() % (2 * bytes));
+      data.back().insert(data.back().end(), gap.begin(), gap.end());
+    }
+    const int32_t index = int32_t(data.size() - 1), at = int32_t(data.back().size());
+    data.back().insert(data.back().end(), rec, rec + bytes);
+    std::memcpy(view + 8, &index, 4);
+    std::memcpy(view + 12, &at, 4);
+  }
+  std::vector<uint8_t> sizes(data.size() * 8);
+  std::vector<std::vector<uint8_t>> storage{std::move(bits), std::move(views)};
+  for (size_t i = 0; i < data.size(); ++i) {
+    const int64_t size = int64_t(data[i].size());
+    std::memcpy(&sizes[i * 8], &size, 8);
+    storage.push_back(std::move(data[i]));
+  }
+  storage.push_back(std::move(sizes));
+  return Arrow(make_schema("vz"), make_array(l.lead + int64_t(valid.size()), null_count, l.hidden,
+                                             std::move(storage), {no_bitmap}, {}, counter));
 }
 
 // Rows [a, b) of t where null_here[i - a] as a values array (schema format included).
@@ -242,6 +305,9 @@ Arrow records_array(std::mt19937_64 &rng, const Table &t, uint64_t a, uint64_t b
   if (nulls == 0 && null_count == 0 && !no_bitmap) {
     // null_count 0: a consumer ignores the bitmap, so it may say anything.
     bits = random_bytes(rng, bits.size());
+  }
+  if (l.kind == Kind::view) {
+    return view_array(rng, t, a, valid, l, std::move(bits), no_bitmap, null_count, counter);
   }
   if (l.kind == Kind::fixed) {
     std::vector<uint8_t> data = random_bytes(rng, size_t(junk) * bytes);
@@ -292,7 +358,7 @@ Arrow records_array(std::mt19937_64 &rng, const Table &t, uint64_t a, uint64_t b
   }
   if (data.empty()) data.push_back(0);  // a valid pointer for an all-empty array
   return Arrow(
-      make_schema(l.kind == Kind::binary ? "z" : "Z"),
+      make_schema(format_of(l.kind)),
       make_array(l.lead + n, null_count, l.hidden,
                  {std::move(bits), std::move(off), std::move(data)}, {no_bitmap}, {}, counter));
 }
@@ -315,7 +381,8 @@ Arrow ids_array(std::mt19937_64 &rng, const Table &t, uint64_t a, uint64_t b, bo
 
 Layout random_layout(std::mt19937_64 &rng) {
   Layout l;
-  l.kind = Kind(rng() % 3);
+  l.kind = Kind(rng() % 4);
+  l.view_spread = int(rng() % 3);
   l.hidden = rng() % 2 ? 0 : int64_t(rng() % 20);
   l.validity = rng() % 2;
   l.null_length = int(rng() % 3);
@@ -336,9 +403,29 @@ uint32_t random_bits(std::mt19937_64 &rng) {
   return sizes[rng() % std::size(sizes)];
 }
 
+// Every record a binary_view array is fed as lies inside one of its data buffers, or inside its
+// views buffer (inline values): read in place.
+void expect_view_in_place(const arrow::Chunks &c, const ArrowArray &values, const Table &t,
+                          const std::string &what) {
+  const auto *d = static_cast<const ArrayData *>(values.private_data);
+  auto inside = [&](const uint8_t *p, uint64_t n) {
+    for (size_t b = 1; b + 1 < d->storage.size(); ++b) {
+      const uint8_t *data = d->storage[b].data();
+      if (p >= data && p + n * t.bytes <= data + d->storage[b].size()) return true;
+    }
+    return false;
+  };
+  for (const Chunk &chunk : c.chunks())
+    EXPECT_TRUE(inside(chunk.records.data, chunk.records.n_records)) << what;
+  for (const GatherChunk &g : c.gathers())
+    for (uint64_t i = 0; i < g.n_records; ++i) EXPECT_TRUE(inside(g.records[i], 1)) << what;
+}
+
 // Every chunk's records lie inside the producer's data buffer and equal the table's rows.
 void expect_in_place(const arrow::Chunks &c, const ArrowArray &values, Kind kind, const Table &t,
                      const std::string &what) {
+  if (kind == Kind::view) return expect_view_in_place(c, values, t, what);
+  EXPECT_TRUE(c.gathers().empty()) << what;
   const auto *data = static_cast<const uint8_t *>(values.buffers[kind == Kind::fixed ? 1 : 2]);
   const auto *d = static_cast<const ArrayData *>(values.private_data);
   const size_t size = d->storage[kind == Kind::fixed ? 1 : 2].size();
@@ -360,7 +447,7 @@ TEST(Arrow, ArraysSlicesNullsAndIdsEqualTheOracle) {
   char err[512];
   jitson_engine *ce = jitson_engine_create(R"({"threads": 1})", err, sizeof err);
   ASSERT_NE(ce, nullptr) << err;
-  int contiguous_binary = 0;
+  int contiguous_binary = 0, contiguous_view = 0, scattered_view = 0;
   for (uint64_t seed = 9000; seed < 9000 + cases; ++seed) {
     std::mt19937_64 rng(seed);
     const uint32_t bits = random_bits(rng);
@@ -407,10 +494,18 @@ TEST(Arrow, ArraysSlicesNullsAndIdsEqualTheOracle) {
       const uint64_t base = ids_mode ? 0 : t.ids[0] + a;
       const arrow::Chunks chunks = arrow::split(bytes, values.schema, v, ids_schema, ids_ptr, base);
       expect_in_place(chunks, v, l.kind, t, what);
-      if (l.kind != Kind::fixed && l.null_length == 1 && b > a) {
+      if (l.kind != Kind::fixed && l.kind != Kind::view && l.null_length == 1 && b > a) {
         EXPECT_EQ(chunks.chunks().size(), 1u) << what;  // back to back: one block, in place
         ++contiguous_binary;
       }
+      const bool any_null = std::any_of(t.nulls.begin() + int64_t(a), t.nulls.begin() + int64_t(b),
+                                        [](uint8_t x) { return x != 0; });
+      if (l.kind == Kind::view && l.view_spread == 0 && bytes > 12 && !any_null && b > a) {
+        EXPECT_EQ(chunks.chunks().size(), 1u) << what;  // one run in one buffer: one block
+        EXPECT_TRUE(chunks.gathers().empty()) << what;
+        ++contiguous_view;
+      }
+      if (l.kind == Kind::view && !chunks.gathers().empty()) ++scattered_view;
       if (c_api) {
         ASSERT_EQ(jitson_topk_feed_arrow(ct, &values.schema, &v, ids_schema, ids_ptr, base, err,
                                          sizeof err),
@@ -440,6 +535,8 @@ TEST(Arrow, ArraysSlicesNullsAndIdsEqualTheOracle) {
   }
   jitson_engine_destroy(ce);
   EXPECT_GT(contiguous_binary, 0);
+  EXPECT_GT(contiguous_view, 0);
+  EXPECT_GT(scattered_view, 0);
 }
 
 // ---- Zero copy
@@ -588,8 +685,8 @@ TEST(Arrow, MalformedArraysAreErrorsNamingTheProblem) {
   {
     Arrow a(make_schema("i"), make_array(20, 0, 0, {{}, std::vector<uint8_t>(80)}));
     expect_error(a,
-                 "values format 'i' (int32): expected fixed_size_binary w:16, binary or "
-                 "large_binary");
+                 "values format 'i' (int32): expected fixed_size_binary w:16, binary, "
+                 "large_binary or binary_view");
   }
   {
     Arrow a(make_schema("w:8"), make_array(20, 0, 0, {{}, std::vector<uint8_t>(160)}));
@@ -732,6 +829,271 @@ TEST(Arrow, RecordsOfArraysWithNullsAreErrors) {
   EXPECT_STREQ(err, "schema is NULL");
 }
 
+// ---- binary_view (Polars' Binary): hand-built views
+
+// A binary_view array over caller-owned buffers: views (length, inline bytes or prefix, buffer
+// index, offset) built from (buffer, offset) pairs; buffer -1 marks a null row.
+struct ViewArray {
+  std::vector<uint8_t> views, validity;
+  std::vector<int64_t> sizes;
+  std::vector<const void *> buffers;
+  ArrowSchema schema{};
+  ArrowArray array{};
+
+  ViewArray(const std::vector<const uint8_t *> &data, const std::vector<int64_t> &data_sizes,
+            const std::vector<std::pair<int32_t, int32_t>> &rows, int32_t len, int64_t offset = 0) {
+    views.assign(rows.size() * 16, 0);
+    validity.assign((rows.size() + 7) / 8, 0);
+    int64_t nulls = 0;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      uint8_t *v = &views[i * 16];
+      const auto [buffer, at] = rows[i];
+      if (buffer < 0) {
+        ++nulls;
+        std::memset(v, 0xee, 16);  // garbage: a null's view is never read
+        continue;
+      }
+      validity[i / 8] |= uint8_t(1u << (i % 8));
+      std::memcpy(v, &len, 4);
+      std::memcpy(v + 8, &buffer, 4);
+      std::memcpy(v + 12, &at, 4);
+    }
+    sizes = data_sizes;
+    buffers.push_back(validity.data());
+    buffers.push_back(views.data());
+    for (const uint8_t *d : data) buffers.push_back(d);
+    buffers.push_back(sizes.data());
+    schema = make_schema("vz");
+    array.length = int64_t(rows.size()) - offset;
+    array.null_count = nulls;
+    array.offset = offset;
+    array.n_buffers = int64_t(buffers.size());
+    array.buffers = buffers.data();
+    array.release = release_nothing;  // this object owns the memory
+  }
+  ~ViewArray() { schema.release(&schema); }
+  void set_view(size_t row, int32_t len, int32_t buffer, int32_t at) {
+    std::memcpy(&views[row * 16], &len, 4);
+    std::memcpy(&views[row * 16 + 8], &buffer, 4);
+    std::memcpy(&views[row * 16 + 12], &at, 4);
+  }
+};
+
+// Polars' layout (data buffers that double in size, values back to back in each) plus nulls,
+// an offset and scattered values: long runs are fed in place as chunks, short ones and scattered
+// values by pointer into the same buffers; the hits equal the oracle's; records() and
+// copy_records() give the block or the rows in order.
+TEST(ArrowView, RunsAreChunksAndTheRestIsReadByPointer) {
+  Engine engine;
+  auto k = engine.compile(R"({"version": 1, "record_bits": 256, "top_k": 20})");
+  const uint32_t bytes = 32;
+  std::mt19937_64 rng(41);
+  const std::vector<uint8_t> q = random_bytes(rng, bytes);
+  // Buffers of 4, 8, 16 and 32 records; 60 rows: 3 short runs of 2 (buffer 0, split by nulls
+  // and a jump), then runs of 8, 16 and 28 records, then 2 rows pointing back into buffer 0.
+  std::vector<std::vector<uint8_t>> data;
+  for (int b = 0; b < 4; ++b) data.push_back(random_bytes(rng, (4u << b) * bytes));
+  std::vector<std::pair<int32_t, int32_t>> rows = {{0, 0}, {0, 32}, {-1, 0}, {0, 96}, {0, 64}};
+  for (int32_t i = 0; i < 8; ++i) rows.emplace_back(1, i * 32);
+  for (int32_t i = 0; i < 16; ++i) rows.emplace_back(2, i * 32);
+  for (int32_t i = 0; i < 28; ++i) rows.emplace_back(3, i * 32);
+  rows.emplace_back(-1, 0);
+  rows.emplace_back(0, 32);  // the same value as row 1
+  rows.emplace_back(3, 31 * 32);
+  std::vector<const uint8_t *> ptrs;
+  std::vector<int64_t> sizes;
+  for (const auto &d : data) {
+    ptrs.push_back(d.data());
+    sizes.push_back(int64_t(d.size()));
+  }
+  for (const int64_t offset : {int64_t{0}, int64_t{1}}) {
+    ViewArray va(ptrs, sizes, rows, int32_t(bytes), offset);
+    Table t;
+    t.bytes = bytes;
+    for (size_t i = size_t(offset); i < rows.size(); ++i) {
+      const auto [b, at] = rows[i];
+      t.nulls.push_back(b < 0);
+      const uint8_t *p = b < 0 ? data[0].data() : data[size_t(b)].data() + at;
+      t.records.insert(t.records.end(), p, p + bytes);
+      t.ids.push_back(t.n++ + 1000);
+    }
+    const arrow::Chunks c = arrow::split(bytes, va.schema, va.array, nullptr, nullptr, 1000);
+    // Runs of 8, 16 and 28 in place, the same bytes as the producer's.
+    ASSERT_EQ(c.chunks().size(), 3u);
+    EXPECT_EQ(c.chunks()[0].records.data, data[1].data());
+    EXPECT_EQ(c.chunks()[0].base_row, 1000u + 5 - uint64_t(offset));
+    EXPECT_EQ(c.chunks()[2].records.n_records, 28u);
+    ASSERT_EQ(c.gathers().size(), 1u);
+    const GatherChunk &g = c.gathers()[0];
+    ASSERT_EQ(g.n_records, 6u - uint64_t(offset));
+    EXPECT_EQ(g.records[g.n_records - 3], data[0].data() + 64);  // row 4, in place
+    EXPECT_EQ(g.records[g.n_records - 2], data[0].data() + 32);  // row 58
+    EXPECT_EQ(g.row_ids[g.n_records - 1], 1000u + 59 - uint64_t(offset));
+    EXPECT_EQ(c.null_rows(), 2u);
+    TopKAccumulator acc(k, q.data(), 1);
+    c.feed(acc);
+    EXPECT_EQ(acc.hits(0), expected(t, k->spec(), q.data()));
+    char err[512];
+    jitson_engine *ce = jitson_engine_create(nullptr, err, sizeof err);
+    const std::string cfg = R"({"version": 1, "record_bits": 256, "top_k": 20})";
+    jitson_kernel *ck = jitson_compile(ce, cfg.data(), cfg.size(), err, sizeof err);
+    jitson_topk *ct = jitson_topk_create(ck, q.data(), 1, err, sizeof err);
+    ASSERT_EQ(
+        jitson_topk_feed_arrow(ct, &va.schema, &va.array, nullptr, nullptr, 1000, err, sizeof err),
+        0)
+        << err;
+    jitson_hit h[20];
+    ASSERT_EQ(jitson_topk_result(ct, 0, h, 20, nullptr, err, sizeof err), 20);
+    for (size_t i = 0; i < 20; ++i) EXPECT_EQ(h[i].index, acc.hits(0)[i].index);
+    // Not one block, and nulls: records() refuses, naming the first null row.
+    const uint8_t *records;
+    uint64_t n;
+    EXPECT_EQ(jitson_arrow_records(&va.schema, &va.array, bytes, &records, &n, err, sizeof err),
+              -1);
+    EXPECT_STREQ(err, offset ? "values row 1 is null; every row needs a value here"
+                             : "values row 2 is null; every row needs a value here");
+    jitson_topk_destroy(ct);
+    jitson_kernel_release(ck);
+    jitson_engine_destroy(ce);
+  }
+  {
+    // Without nulls: copy_records gives the rows in order; records() says the values lie apart
+    // unless they are one run.
+    std::vector<std::pair<int32_t, int32_t>> r2 = {{3, 64}, {0, 0}, {3, 0}, {2, 32}};
+    ViewArray va(ptrs, sizes, r2, int32_t(bytes));
+    const std::vector<uint8_t> copy = arrow::copy_records(va.schema, va.array, bytes);
+    ASSERT_EQ(copy.size(), 4u * bytes);
+    for (size_t i = 0; i < 4; ++i) {
+      EXPECT_EQ(
+          std::memcmp(&copy[i * bytes], data[size_t(r2[i].first)].data() + r2[i].second, bytes), 0);
+    }
+    try {
+      arrow::records(va.schema, va.array, bytes);
+      ADD_FAILURE();
+    } catch (const Error &e) {
+      EXPECT_NE(std::string(e.what()).find("do not lie back to back in one data buffer (0 runs, "
+                                           "4 values apart)"),
+                std::string::npos)
+          << e.what();
+    }
+    std::vector<std::pair<int32_t, int32_t>> one_run = {{2, 64}, {2, 96}, {2, 128}};
+    ViewArray run(ptrs, sizes, one_run, int32_t(bytes));
+    const DatabaseView v = arrow::records(run.schema, run.array, bytes);
+    EXPECT_EQ(v.data, data[2].data() + 64);
+    EXPECT_EQ(v.n_records, 3u);
+  }
+}
+
+// 8-byte records fit in a view: they are read from the views buffer itself, by pointer.
+TEST(ArrowView, InlineRecordsOfEightBytes) {
+  Engine engine;
+  auto k = engine.compile(R"({"version": 1, "record_bits": 64, "top_k": 7})");
+  std::mt19937_64 rng(43);
+  const std::vector<uint8_t> q = random_bytes(rng, 8);
+  Table t = random_table(rng, 8, 300, q.data(), true, true);
+  Layout l;
+  l.kind = Kind::view;
+  l.hidden = 3;
+  Arrow a = records_array(rng, t, 0, 300, std::vector<bool>(t.nulls.begin(), t.nulls.end()), l);
+  const arrow::Chunks c = arrow::split(8, a.schema, a.array, nullptr, nullptr, t.ids[0]);
+  EXPECT_TRUE(c.chunks().empty());
+  const auto *views = static_cast<const uint8_t *>(a.array.buffers[1]);
+  for (const GatherChunk &g : c.gathers())
+    for (uint64_t i = 0; i < g.n_records; ++i)
+      EXPECT_EQ((g.records[i] - views) % 16, 4);  // right after the view's length
+  TopKAccumulator acc(k, q.data(), 1);
+  c.feed(acc);
+  EXPECT_EQ(acc.hits(0), expected(t, k->spec(), q.data()));
+}
+
+// Values flush against an inaccessible page: the last value ends on the buffer's last byte, and
+// a view one byte past it is refused before anything is read.
+TEST(ArrowView, ValuesFlushAgainstAGuardPage) {
+  Engine engine;
+  auto k = engine.compile(R"({"version": 1, "record_bits": 2048, "top_k": 3})");
+  const uint32_t bytes = 256;
+  testsupport::GuardedRegion region(10 * bytes);
+  uint8_t *data = region.back(10 * bytes);
+  std::mt19937_64 rng(47);
+  for (uint32_t i = 0; i < 10 * bytes; ++i) data[i] = uint8_t(rng());
+  std::vector<std::pair<int32_t, int32_t>> rows;
+  for (int32_t i = 9; i >= 0; --i) rows.emplace_back(0, i * int32_t(bytes));  // reversed
+  ViewArray va({data}, {10 * int64_t(bytes)}, rows, int32_t(bytes));
+  const std::vector<uint8_t> q = random_bytes(rng, bytes);
+  TopKAccumulator acc(k, q.data(), 1);
+  arrow::feed(acc, va.schema, va.array);
+  EXPECT_EQ(acc.stats(0).records, 10u);
+  va.set_view(0, int32_t(bytes), 0, 9 * int32_t(bytes) + 1);
+  try {
+    arrow::feed(acc, va.schema, va.array);
+    ADD_FAILURE();
+  } catch (const Error &e) {
+    EXPECT_STREQ(e.what(),
+                 "values row 0: the value's bytes [2305, 2561) lie outside data buffer 0 "
+                 "(buffers[2], 2560 bytes)");
+  }
+}
+
+TEST(ArrowView, MalformedViewsAreErrorsNamingTheRow) {
+  Engine engine;
+  auto k = engine.compile(R"({"version": 1, "record_bits": 128, "top_k": 3})");
+  std::mt19937_64 rng(45);
+  const std::vector<uint8_t> q = random_bytes(rng, 16);
+  const std::vector<uint8_t> d0 = random_bytes(rng, 64), d1 = random_bytes(rng, 48);
+  const std::vector<std::pair<int32_t, int32_t>> rows = {{0, 0},  {0, 16}, {1, 0}, {1, 32},
+                                                         {0, 48}, {-1, 0}, {1, 16}};
+  auto expect_error = [&](const std::function<void(ViewArray &)> &mutate, const std::string &want,
+                          int64_t offset = 0) {
+    ViewArray va({d0.data(), d1.data()}, {64, 48}, rows, 16, offset);
+    mutate(va);
+    TopKAccumulator acc(k, q.data(), 1);
+    try {
+      arrow::feed(acc, va.schema, va.array);
+      ADD_FAILURE() << "no error; wanted " << want;
+    } catch (const Error &e) {
+      EXPECT_EQ(e.kind(), ErrorKind::invalid_argument);
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(acc.stats(0).records, 0u);  // validated whole: nothing was fed
+  };
+  {
+    // Well-formed (the null row's view is garbage and never read): 6 records, 2 + 2 by pointer.
+    ViewArray va({d0.data(), d1.data()}, {64, 48}, rows, 16);
+    TopKAccumulator acc(k, q.data(), 1);
+    arrow::feed(acc, va.schema, va.array);
+    EXPECT_EQ(acc.stats(0).records, 6u);
+  }
+  using V = ViewArray;
+  expect_error([](V &va) { va.set_view(3, 5, 0, 0); },
+               "values row 3: value is 5 bytes; records are 16 bytes");  // inline, too short
+  expect_error([](V &va) { va.set_view(2, -1, 0, 0); }, "values row 2: value is -1 bytes");
+  expect_error([](V &va) { va.set_view(1, 17, 0, 0); }, "values row 1: value is 17 bytes");
+  expect_error([](V &va) { va.set_view(4, 16, 2, 0); },
+               "values row 4: the view names data buffer 2; the array has 2 (n_buffers 5)");
+  expect_error([](V &va) { va.set_view(4, 16, -1, 0); }, "the view names data buffer -1;");
+  expect_error([](V &va) { va.set_view(3, 16, 1, 40); },
+               "values row 3: the value's bytes [40, 56) lie outside data buffer 1 (buffers[3], "
+               "48 bytes)");
+  expect_error([](V &va) { va.set_view(3, 16, 1, -16); }, "bytes [-16, 0) lie outside");
+  expect_error([](V &va) { va.set_view(0, 16, 0, INT32_MAX); },
+               "values row 0: the value's bytes [2147483647, 2147483663) lie outside");
+  expect_error([](V &va) { va.set_view(3, 16, 1, 40); }, "values row 2: the value's bytes [40",
+               1);  // rows are counted from the array's offset
+  expect_error([](V &va) { va.buffers.back() = nullptr; },
+               "values array: the data buffer sizes (buffers[4]) are NULL");
+  expect_error([](V &va) { va.sizes[1] = -1; },
+               "values array: data buffer 1 (buffers[3]) has size -1 (negative)");
+  expect_error([](V &va) { va.buffers[3] = nullptr; },
+               "values row 2: data buffer 1 (buffers[3]) is NULL");
+  expect_error([](V &va) { va.buffers[1] = nullptr; }, "views buffer (buffers[1]) is NULL");
+  expect_error([](V &va) { va.array.n_buffers = 2; },
+               "values array: n_buffers is 2; this type has at least 3 (validity, views, data "
+               "buffers, buffer sizes)");
+  expect_error([](V &va) { va.array.n_buffers = 3; },
+               "values row 0: the view names data buffer 0; the array has 0 (n_buffers 3)");
+  expect_error([](V &va) { va.array.offset = INT64_MAX / 16; }, "overflows");
+}
+
 // ---- Queries from Arrow
 
 TEST(Arrow, QueriesFromAnArray) {
@@ -747,10 +1109,11 @@ TEST(Arrow, QueriesFromAnArray) {
   queries.records = random_bytes(rng, 96);
   std::vector<uint8_t> db(200 * 32);
   testsupport::fill_records(rng, queries.records.data(), db.data(), 200, 32);
-  for (Kind kind : {Kind::fixed, Kind::binary, Kind::large_binary}) {
+  for (Kind kind : {Kind::fixed, Kind::binary, Kind::large_binary, Kind::view}) {
     Layout l;
     l.kind = kind;
     l.hidden = 2;
+    l.view_spread = 2;  // shuffled: the queries are still copied in row order
     Arrow qa = records_array(rng, queries, 0, 3, std::vector<bool>(3, false), l);
     jitson_topk *from_arrow = jitson_topk_create_arrow(k, &qa.schema, &qa.array, err, sizeof err);
     ASSERT_NE(from_arrow, nullptr) << err;
@@ -851,9 +1214,7 @@ struct StreamCase {
 };
 
 ArrowSchema batch_schema(Kind kind, uint32_t bytes, Counter *counter) {
-  const std::string f = kind == Kind::fixed    ? "w:" + std::to_string(bytes)
-                        : kind == Kind::binary ? "z"
-                                               : "Z";
+  const std::string f = kind == Kind::fixed ? "w:" + std::to_string(bytes) : format_of(kind);
   std::vector<ArrowSchema> children;
   children.push_back(make_schema("i", "label"));
   children.push_back(make_schema(f, "fp"));
@@ -943,17 +1304,14 @@ TEST(ArrowStream, AStreamOfRecordArrays) {
   auto k = engine.compile(R"({"version": 1, "record_bits": 512, "max_distance": 250})");
   std::mt19937_64 rng(21);
   const std::vector<uint8_t> q = random_bytes(rng, 64);
-  for (Kind kind : {Kind::fixed, Kind::binary, Kind::large_binary}) {
+  for (Kind kind : {Kind::fixed, Kind::binary, Kind::large_binary, Kind::view}) {
     Table t = random_table(rng, 64, 500, q.data(), true, true);
     std::iota(t.ids.begin(), t.ids.end(), uint64_t{0});
     Layout l = random_layout(rng);
     l.kind = kind;
     TestStream ts;
     ts.schema = [&] {
-      return make_schema(kind == Kind::fixed    ? "w:64"
-                         : kind == Kind::binary ? "z"
-                                                : "Z",
-                         "", {}, &ts.schemas);
+      return make_schema(kind == Kind::fixed ? "w:64" : format_of(kind), "", {}, &ts.schemas);
     };
     for (uint64_t a = 0; a < 500; a += 128) {
       const uint64_t b = std::min<uint64_t>(a + 128, 500);
@@ -967,6 +1325,44 @@ TEST(ArrowStream, AStreamOfRecordArrays) {
     EXPECT_EQ(arrow::feed_stream(acc, s, nullptr), 500u);
     EXPECT_EQ(acc.hits(0), expected(t, k->spec(), q.data()));
     EXPECT_EQ(ts.arrays.released, 4);
+    EXPECT_EQ(ts.schemas.released, 1);
+    s.release(&s);
+  }
+}
+
+// The between-batches hook (Python checks Ctrl-C there): called after each batch, before the
+// next get_next; what it throws ends the feed with every batch and the schema released, and the
+// batches before stay fed.
+TEST(ArrowStream, BetweenBatchesHookCanStopTheFeed) {
+  Engine engine;
+  auto k = engine.compile(R"({"version": 1, "record_bits": 256, "top_k": 3})");
+  std::mt19937_64 rng(33);
+  const std::vector<uint8_t> q = random_bytes(rng, 32);
+  Table t = random_table(rng, 32, 100, q.data(), true, true);
+  std::fill(t.nulls.begin(), t.nulls.end(), 0);
+  Layout l;
+  l.kind = Kind::view;
+  l.view_spread = 1;
+  for (const int stop_at : {0, 2}) {  // 0: never stop
+    TestStream ts;
+    ts.schema = [&ts] { return batch_schema(Kind::view, 32, &ts.schemas); };
+    for (uint64_t a = 0; a < 100; a += 25)
+      ts.batches.push_back(struct_batch(rng, t, a, a + 25, l, &ts.arrays));
+    ArrowArrayStream s = ts.stream();
+    TopKAccumulator acc(k, q.data(), 1);
+    int calls = 0;
+    auto hook = [&] {
+      if (++calls == stop_at) throw std::runtime_error("interrupted");
+    };
+    if (stop_at == 0) {
+      EXPECT_EQ(arrow::feed_stream(acc, s, "fp", nullptr, hook), 100u);
+      EXPECT_EQ(calls, 4);  // before batches 1, 2, 3 and before the end
+    } else {
+      EXPECT_THROW(arrow::feed_stream(acc, s, "fp", nullptr, hook), std::runtime_error);
+      EXPECT_EQ(ts.arrays_given, 2);
+      EXPECT_EQ(acc.stats(0).records, 50u);
+    }
+    EXPECT_EQ(ts.arrays.released, ts.arrays_given);
     EXPECT_EQ(ts.schemas.released, 1);
     s.release(&s);
   }

@@ -1,9 +1,9 @@
 """Nearest fingerprints of a Polars DataFrame with jitson.
 
-Polars keeps Binary columns as Arrow binary_view, which jitson's Arrow reader does not take; the
-DataFrame goes over as classic Arrow (compat_level oldest: large_binary, one conversion), after
-which jitson reads the column in place. The ids come from the DataFrame's own id column, and the
-hits join back as a Polars DataFrame.
+The DataFrame goes over as it is (the Arrow PyCapsule stream interface, no conversion): Polars
+keeps Binary columns as Arrow binary_view, whose values jitson reads in place in Polars' own
+buffers. The ids come from the DataFrame's own id column, and the hits join back as a Polars
+DataFrame.
 
     python examples/python/polars_search.py [n_rows]
 """
@@ -30,8 +30,7 @@ def main(n_rows: int = 20000) -> None:
     kernel = jitson.Engine().compile({"version": 1, "record_bits": 1024, "top_k": 5})
     queries = records[[5, 17]]
 
-    table = df.select("id", "fp").to_arrow(compat_level=pl.CompatLevel.oldest())
-    distances, ids = kernel.search(queries, table, column="fp", id_column="id")
+    distances, ids = kernel.search(queries, df, column="fp", id_column="id")
 
     hits = pl.DataFrame(
         {

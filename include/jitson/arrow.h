@@ -10,6 +10,11 @@
  *   binary, large_binary  formats "z", "Z": read in place too, one run of values at a time
  *                      (a null value of another length, e.g. 0 bytes, ends a run); a non-null
  *                      value of another length is an error naming the row.
+ *   binary_view        format "vz" (Polars' Binary, Arrow >= 15): read in place too; values back
+ *                      to back in one data buffer as runs, the others (scattered, inline) by
+ *                      pointer. Every view is checked before any record is read: its length,
+ *                      its data buffer index and that its bytes lie inside that buffer's size
+ *                      (the last buffer of the array); a null's view is never read.
  * The array's offset is honoured, null values (the validity bitmap, and the struct's own validity
  * in a record batch) are skipped. Errors name the argument, the row and, in a stream, the batch:
  *   "values row 17 (batch 3): value is 7 bytes; records are 16 bytes".
@@ -116,7 +121,8 @@ int jitson_topk_feed_arrow_stream(jitson_topk *, struct ArrowArrayStream *stream
 /* The records of an array without nulls as one row-major block in the producer's memory:
  * *records points into the producer's data buffer at the array's offset (valid while the array
  * is), *n_records = its length: ready for jitson_scan, jitson_scan_range or jitson_topk_feed.
- * A null row is an error naming it (jitson_topk_feed_arrow skips nulls). */
+ * A null row is an error naming it (jitson_topk_feed_arrow skips nulls), and so are binary_view
+ * values that do not lie back to back in one data buffer (jitson_topk_feed_arrow reads those). */
 int jitson_arrow_records(const struct ArrowSchema *schema, const struct ArrowArray *array,
                          uint32_t record_bytes, const uint8_t **records, uint64_t *n_records,
                          char *err, size_t err_len);

@@ -7,7 +7,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 # Records: a C-contiguous uint8 array (n, record_bytes) or buffer of whole records, a Database,
-# or an Arrow array / record batch / table / stream (PyCapsule protocol: pyarrow, DuckDB, ...).
+# or an Arrow array / record batch / table / stream (PyCapsule protocol: pyarrow, Polars, DuckDB)
+# of fixed_size_binary, binary, large_binary or binary_view values.
 Records = Any
 Queries = Any  # uint8 (n, record_bytes) array, a buffer of whole records, or an Arrow array
 
@@ -97,7 +98,7 @@ class Kernel:
 
     def search(self, queries: Queries, database: Records, k: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
         """
-        search(queries, database, k=None, *, threads=None, column=None, id_column=None) -> (distances, ids). The k nearest records of every query by (distance, id): int32 distances and int64 ids of shape (n_queries, k), padded with -1 in both where fewer than k records qualify. k=None uses the config's top_k.
+        search(queries, database, k=None, *, threads=None, column=None, id_column=None) -> (distances, ids). The k nearest records of every query by (distance, id): int32 distances and int64 ids of shape (n_queries, k), padded with -1 in both where fewer than k records qualify. k=None uses the config's top_k. Arrow values: fixed_size_binary, binary, large_binary or binary_view (Polars), read in place; a stream checks for Ctrl-C between batches.
         """
 
     def range_search(self, queries: Queries, database: Records, max_distance: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
@@ -182,7 +183,7 @@ class Accumulator:
 
     def feed(self, records: Records, row_ids: Any | None = None, base_row: int = 0, skip: NDArray[Any] | None = None, *, column: str | None = None, id_column: str | None = None) -> None:
         """
-        feed(records, row_ids=None, base_row=0, skip=None, *, column=None, id_column=None). records: uint8 (n, record_bytes) array or buffer, Database, Arrow array, record batch or stream. Ids are row_ids[i] (int64/uint64) or base_row + i; skip: bool per record or bit-packed uint8 (1 = skip). Arrow nulls are skipped.
+        feed(records, row_ids=None, base_row=0, skip=None, *, column=None, id_column=None). records: uint8 (n, record_bytes) array or buffer, Database, Arrow array, record batch or stream. Ids are row_ids[i] (int64/uint64) or base_row + i; skip: bool per record or bit-packed uint8 (1 = skip). Arrow nulls are skipped. All or nothing: a feed that fails or is interrupted (Ctrl-C between chunks or stream batches) changes nothing.
         """
 
     def merge(self, other: Accumulator) -> None:

@@ -285,7 +285,9 @@ NB_MODULE(_jitson, m) {
            "search(queries, database, k=None, *, threads=None, column=None, id_column=None) -> "
            "(distances, ids). The k nearest records of every query by (distance, id): int32 "
            "distances and int64 ids of shape (n_queries, k), padded with -1 in both where fewer "
-           "than k records qualify. k=None uses the config's top_k.")
+           "than k records qualify. k=None uses the config's top_k. Arrow values: "
+           "fixed_size_binary, binary, large_binary or binary_view (Polars), read in place; a "
+           "stream checks for Ctrl-C between batches.")
       .def("range_search", &kernel_range_search, "queries"_a, "database"_a,
            "max_distance"_a = nb::none(), nb::kw_only(), "threads"_a = nb::none(),
            "column"_a = nb::none(), "id_column"_a = nb::none(),
@@ -380,7 +382,8 @@ NB_MODULE(_jitson, m) {
            "feed(records, row_ids=None, base_row=0, skip=None, *, column=None, id_column=None). "
            "records: uint8 (n, record_bytes) array or buffer, Database, Arrow array, record batch "
            "or stream. Ids are row_ids[i] (int64/uint64) or base_row + i; skip: bool per record or "
-           "bit-packed uint8 (1 = skip). Arrow nulls are skipped.")
+           "bit-packed uint8 (1 = skip). Arrow nulls are skipped. All or nothing: a feed that "
+           "fails or is interrupted (Ctrl-C between chunks or stream batches) changes nothing.")
       .def("merge", &PyAccumulator::merge, "other"_a,
            "Adds another accumulator's hits (same queries, same kernel meaning).")
       .def("result", &PyAccumulator::result,

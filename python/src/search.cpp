@@ -19,6 +19,31 @@ using HitLists = std::vector<std::vector<Hit>>;
 
 constexpr int64_t kMaxTopK = 1000000;  // the config's top_k limit
 
+// Feeds an Arrow stream with the GIL released, taking it back between batches to check for Ctrl-C
+// (PyErr_CheckSignals runs the Python signal handlers, which need the GIL): a KeyboardInterrupt
+// thrown there unwinds through feed_stream, which releases the batch and schema it holds, and
+// gil_scoped_release takes the GIL again before nanobind raises it.
+void feed_stream_interruptible(TopKAccumulator &acc, ArrowArrayStream &stream, const char *column,
+                               const char *id_column) {
+  try {
+    nb::gil_scoped_release release;
+    arrow::feed_stream(acc, stream, column, id_column, [] {
+      nb::gil_scoped_acquire acquire;
+      check_signals();
+    });
+  } catch (const Error &e) {
+    // A Ctrl-C can also land in the producer's own Python code (a generator behind a pyarrow
+    // RecordBatchReader runs on this thread while get_next waits): the producer then fails with
+    // the KeyboardInterrupt as its error text, which is still the user's Ctrl-C.
+    check_signals();
+    if (std::strstr(e.what(), "stream get_next") && std::strstr(e.what(), "KeyboardInterrupt")) {
+      PyErr_SetString(PyExc_KeyboardInterrupt, e.what());
+      throw nb::python_error();
+    }
+    throw;
+  }
+}
+
 // The scan over a view in chunks of chunk_records(): per chunk one scan_batch with the GIL
 // released, then a merge into the running top-k (chunk results are sorted by (distance,
 // index) and every index of a later chunk is larger, so std::merge keeps ties ordered by id).
@@ -64,7 +89,7 @@ HitLists scan_view(const Kernel &kernel, const uint8_t *queries, uint64_t n_quer
 
 struct Queries {
   RecordBuffer buffer;
-  std::shared_ptr<Database> arrow;  // queries given as an Arrow array
+  std::vector<uint8_t> copy;  // queries given as an Arrow array
   const uint8_t *data = nullptr;
   uint64_t n = 0;
 };
@@ -72,9 +97,13 @@ struct Queries {
 Queries query_records(nb::handle object, uint32_t record_bytes) {
   Queries q;
   if (!PyObject_CheckBuffer(object.ptr()) && has_arrow_array(object)) {
-    q.arrow = database_from_object(object, record_bytes * 8);
-    q.data = q.arrow->view.data;
-    q.n = q.arrow->view.n_records;
+    // Copied in row order (queries are few): binary_view values need not be one block.
+    std::unique_ptr<ArrowImport> a = import_arrow_array(object);
+    arrow::RowNames names;
+    names.what = "queries";
+    q.copy = arrow::copy_records(a->schema, a->array, record_bytes, names);
+    q.data = q.copy.data();
+    q.n = q.copy.size() / record_bytes;
   } else {
     q.buffer = record_buffer(object, record_bytes, "queries");
     q.data = q.buffer.data;
@@ -125,8 +154,7 @@ HitLists run(const std::shared_ptr<const Kernel> &kernel, const Queries &q, nb::
     }
   } else if (has_arrow_stream(database)) {
     std::unique_ptr<StreamImport> s = import_arrow_stream(database);
-    nb::gil_scoped_release release;
-    arrow::feed_stream(acc, s->stream, column, id_column);
+    feed_stream_interruptible(acc, s->stream, column, id_column);
   } else {
     value_error(std::string("database: expected a jitson.Database, a uint8 numpy array (n, ") +
                 std::to_string(rb) +
@@ -246,6 +274,18 @@ int64_t time_scan_ns(const PyKernel &pk, nb::handle queries, nb::handle database
 PyAccumulator::PyAccumulator(const PyKernel &pk, nb::handle queries) : kernel(pk.kernel) {
   Queries q = query_records(queries, pk.kernel->spec().record_bytes());
   acc = std::make_unique<TopKAccumulator>(pk.kernel, q.data, q.n);
+  this->queries.assign(q.data, q.data + q.n * pk.kernel->spec().record_bytes());
+}
+
+template <typename Body>
+void PyAccumulator::all_or_nothing(Body &&body) {
+  // A copy holding the hits so far (so the top-k bound carries into the new records) takes the
+  // feed and replaces the accumulator only when it completes: merging into an empty accumulator
+  // of the same queries gives exactly the same hits and statistics.
+  auto next = std::make_unique<TopKAccumulator>(kernel, queries.data(), acc->n_queries());
+  next->merge(*acc);
+  body(*next);
+  acc = std::move(next);
 }
 
 namespace {
@@ -314,23 +354,31 @@ void PyAccumulator::feed(nb::handle records, nb::handle row_ids, uint64_t base_r
     std::vector<uint8_t> skips;
     if (!skip.is_none()) skips = skip_bits(skip, view.n_records);
     // Sub-chunks so Ctrl-C is noticed; each starts on a multiple of 4096 records (a block
-    // boundary and a whole byte of skip bits).
+    // boundary and a whole byte of skip bits). More than one: all or nothing, so an interrupted
+    // feed leaves the accumulator as it was.
     const uint64_t chunk = chunk_records(rb);
-    for (uint64_t begin = 0; begin < view.n_records; begin += chunk) {
-      const uint64_t n = std::min(chunk, view.n_records - begin);
-      const uint8_t *data = view.data + begin * rb;
-      Chunk c;
-      c.records = view.layout == Layout::row_major
-                      ? DatabaseView::rows(data, n, rb)
-                      : DatabaseView::blocked(data, n, rb, view.block_records);
-      c.row_ids = ids ? static_cast<const uint64_t *>(ids->data()) + begin : nullptr;
-      c.base_row = base_row + begin;
-      c.skip = skips.empty() ? nullptr : skips.data() + begin / 8;
-      {
-        nb::gil_scoped_release release;
-        acc->feed(c);
+    auto feed_chunks = [&](TopKAccumulator &to) {
+      for (uint64_t begin = 0; begin < view.n_records; begin += chunk) {
+        const uint64_t n = std::min(chunk, view.n_records - begin);
+        const uint8_t *data = view.data + begin * rb;
+        Chunk c;
+        c.records = view.layout == Layout::row_major
+                        ? DatabaseView::rows(data, n, rb)
+                        : DatabaseView::blocked(data, n, rb, view.block_records);
+        c.row_ids = ids ? static_cast<const uint64_t *>(ids->data()) + begin : nullptr;
+        c.base_row = base_row + begin;
+        c.skip = skips.empty() ? nullptr : skips.data() + begin / 8;
+        {
+          nb::gil_scoped_release release;
+          to.feed(c);
+        }
+        if (begin + n < view.n_records) check_signals();
       }
-      if (begin + n < view.n_records) check_signals();
+    };
+    if (view.n_records > chunk) {
+      all_or_nothing(feed_chunks);
+    } else {
+      feed_chunks(*acc);  // one chunk: a failing feed changes nothing
     }
     return;
   }
@@ -340,6 +388,7 @@ void PyAccumulator::feed(nb::handle records, nb::handle row_ids, uint64_t base_r
     std::unique_ptr<ArrowImport> a = import_arrow_array(records);
     if (std::strcmp(a->schema.format, "+s") == 0) {
       if (!row_ids.is_none()) value_error("row_ids: a record batch takes id_column instead");
+      // One batch, validated whole before it is fed: an error changes nothing.
       std::unique_ptr<StreamImport> s = one_batch_stream(std::move(a));
       nb::gil_scoped_release release;
       arrow::feed_stream(*acc, s->stream, column, id_column);
@@ -360,8 +409,10 @@ void PyAccumulator::feed(nb::handle records, nb::handle row_ids, uint64_t base_r
   if (has_arrow_stream(records)) {
     if (!row_ids.is_none()) value_error("row_ids: a stream takes id_column instead");
     std::unique_ptr<StreamImport> s = import_arrow_stream(records);
-    nb::gil_scoped_release release;
-    arrow::feed_stream(*acc, s->stream, column, id_column);
+    // Batch by batch: all or nothing, so an error or a Ctrl-C half-way through the stream leaves
+    // the accumulator as it was.
+    all_or_nothing(
+        [&](TopKAccumulator &to) { feed_stream_interruptible(to, s->stream, column, id_column); });
     return;
   }
   value_error(std::string("records: expected a uint8 numpy array, a buffer, a jitson.Database or "

@@ -27,6 +27,7 @@ int64_t time_scan_ns(const PyKernel &pk, nb::handle queries, nb::handle database
 struct PyAccumulator {
   std::shared_ptr<const Kernel> kernel;
   std::unique_ptr<TopKAccumulator> acc;
+  std::vector<uint8_t> queries;  // a copy, to make the accumulator that takes a multi-step feed
   PyAccumulator(const PyKernel &pk, nb::handle queries);
   void feed(nb::handle records, nb::handle row_ids, uint64_t base_row, nb::handle skip,
             const std::optional<std::string> &column_name,
@@ -34,6 +35,12 @@ struct PyAccumulator {
   void merge(const PyAccumulator &other);
   nb::tuple result() const;
   nb::dict stats(uint64_t query) const;
+
+ private:
+  // Runs body(accumulator) on a copy of acc and keeps it only if body returns: a feed in several
+  // steps (chunks, stream batches) interrupted by an error or Ctrl-C changes nothing.
+  template <typename Body>
+  void all_or_nothing(Body &&body);
 };
 
 }  // namespace jitson::py

@@ -241,11 +241,18 @@ def brute(queries, records, valid, ids, top_k, max_distance=None):
     return out
 
 
+# binary_view (Arrow >= 15, pyarrow >= 16): Polars' Binary.
+KINDS = ["fixed", "binary", "large_binary"] + (["binary_view"] if hasattr(pa, "binary_view")
+                                               else [])
+
+
 def as_binary(records, valid, kind, null_value=b""):
     nbytes = records.shape[1]
     if kind == "fixed":
         typ = pa.binary(nbytes)
         null_value = None
+    elif kind == "binary_view":
+        typ = pa.binary_view()
     else:
         typ = pa.binary() if kind == "binary" else pa.large_binary()
     values = [records[i].tobytes() if valid[i] else None for i in range(len(records))]
@@ -287,7 +294,7 @@ def rng():
     return np.random.default_rng(20240611)
 
 
-@pytest.mark.parametrize("kind", ["fixed", "binary", "large_binary"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("bits,top_k,max_distance", [(128, 7, None), (512, 20, 240),
                                                      (16384, 5, None)])
 def test_arrays_and_slices_with_nulls(rng, kind, bits, top_k, max_distance):
@@ -381,7 +388,7 @@ def table_of(records, valid, kind, ids=None):
     return pa.table(cols)
 
 
-@pytest.mark.parametrize("kind", ["fixed", "binary", "large_binary"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_record_batch_stream(rng, kind):
     nbytes = 128
     n = 4000
@@ -447,7 +454,7 @@ def test_queries_from_arrow(rng):
     queries = rng.integers(0, 256, size=(5, nbytes), dtype=np.uint8)
     records = make_records(rng, 1500, nbytes, queries)
     k = Kernel(512, 8)
-    for kind in ["fixed", "binary", "large_binary"]:
+    for kind in KINDS:
         q_arr = as_binary(queries, np.ones(5, dtype=bool), kind).slice(1, 4)
         topk = TopK(k, arrow_queries=q_arr)
         topk.feed(as_binary(records, np.ones(1500, dtype=bool), "fixed"))
@@ -463,7 +470,8 @@ def test_errors_name_the_problem_and_the_row(rng):
     k = Kernel(128, 3)
     topk = TopK(k, rng.integers(0, 256, size=(1, 16), dtype=np.uint8))
     with pytest.raises(JitsonError, match=r"^values format 'i' \(int32\): expected "
-                                          r"fixed_size_binary w:16, binary or large_binary$"):
+                                          r"fixed_size_binary w:16, binary, large_binary or "
+                                          r"binary_view$"):
         topk.feed(pa.array([1, 2, 3], type=pa.int32()))
     with pytest.raises(JitsonError, match=r"format 'w:8' \(fixed_size_binary of 8 bytes\): "
                                           r"records are 16 bytes"):
@@ -502,5 +510,53 @@ def test_errors_name_the_problem_and_the_row(rng):
     with pytest.raises(JitsonError, match=r"stream get_next \(batch 1\) failed .*the source went "
                                           r"away"):
         topk.feed_stream(stream_pointer(reader), "fp")
+    topk.close()
+    k.close()
+
+
+@pytest.mark.skipif("binary_view" not in KINDS, reason="this pyarrow has no binary_view")
+def test_binary_view_is_read_in_place(rng):
+    """pyarrow's binary_view values (>12 bytes) live in its data buffers: jitson reads them there
+    (an array of values back to back is one block at pyarrow's address), 8-byte records inline in
+    the views; values of another length, inline or not, are errors naming the row."""
+    nbytes = 32
+    records = make_records(rng, 600, nbytes, [])
+    arr = pa.array([r.tobytes() for r in records], type=pa.binary_view())
+    for a, b in [(0, 600), (17, 300)]:
+        s = arr.slice(a, b - a)
+        views = np.frombuffer(s.buffers()[1], dtype=np.int32).reshape(-1, 4)[s.offset:]
+        assert (views[:, 0] == nbytes).all()
+        data = s.buffers()[2 + int(views[0, 2])]
+        ptr, n = records_address(s, nbytes)
+        assert (ptr, n) == (data.address + int(views[0, 3]), b - a)  # pyarrow's memory
+        assert ctypes.string_at(ptr, n * nbytes) == records[a:b].tobytes()
+    k = Kernel(nbytes * 8, 1)
+    queries = rng.integers(0, 256, size=(1, nbytes), dtype=np.uint8)
+    ptr, _ = records_address(arr, nbytes)
+    ctypes.memmove(ptr + 123 * nbytes, queries[0].tobytes(), nbytes)
+    topk = TopK(k, queries)
+    topk.feed(arr)
+    assert topk.result(0)[0] == [(123, 0)]
+    topk.close()
+    k.close()
+    # 8-byte records: inline in the 16-byte views.
+    small = rng.integers(0, 256, size=(300, 8), dtype=np.uint8)
+    valid = rng.random(300) > 0.2
+    k = Kernel(64, 10)
+    topk = TopK(k, small[:2])
+    topk.feed(as_binary(small, valid, "binary_view").slice(5, 290), base_row=5)
+    v = valid.copy()
+    v[:5] = v[295:] = False
+    check(topk, small[:2], small, v, np.arange(300, dtype=np.uint64))
+    topk.close()
+    k.close()
+    k = Kernel(128, 3)
+    topk = TopK(k, rng.integers(0, 256, size=(1, 16), dtype=np.uint8))
+    for bad, length in [(b"short!!", 7), (b"y" * 17, 17)]:
+        values = [b"y" * 16] * 10
+        values[3] = bad
+        with pytest.raises(JitsonError, match=rf"^values row 3: value is {length} bytes; records "
+                                              r"are 16 bytes$"):
+            topk.feed(pa.array(values, type=pa.binary_view()))
     topk.close()
     k.close()
