@@ -9,6 +9,8 @@
 #include "common.hpp"
 #include "jitson/cpu.hpp"
 #include "jitson/engine.hpp"
+#include "jitson/plan.hpp"
+#include "jitson/tuning.hpp"
 
 namespace jitson::cli {
 namespace {
@@ -56,6 +58,9 @@ int run_info(const InfoOptions &options) {
     out["llvm"] = llvm_version();
     out["cpu"]["vendor"] = cpu.vendor;
     out["cpu"]["brand"] = cpu.brand;
+    out["cpu"]["family"] = cpu.family;
+    out["cpu"]["model"] = cpu.model;
+    out["cpu"]["stepping"] = cpu.stepping;
     for (auto &[name, present] : features) out["cpu"]["features"][name] = present;
     out["best_isa"] = isa_name(best_isa());
     out["active_isa"] = isa_name(active_isa());
@@ -67,6 +72,14 @@ int run_info(const InfoOptions &options) {
                              {"supported", i.supported}});
     for (auto &[b, name] : backends) out["backends"][name] = backend_built(b);
     out["faiss_in_bench"] = kFaissBuiltIn;
+    if (active_isa() != Isa::scalar) {
+      const ResolvedTuning &t = machine_tuning(active_isa());
+      out["tuning"]["source"] = t.source;
+      for (const TuningParameter &p : tuning_parameters()) {
+        out["tuning"]["values"][p.name] = t.tuning.*(p.field);
+      }
+      if (!t.note.empty()) out["tuning"]["note"] = t.note;
+    }
     fmt::print("{}\n", out.dump(2));
     return kExitOk;
   }
@@ -74,7 +87,8 @@ int run_info(const InfoOptions &options) {
   fmt::print("jitson {}\n", version_string());
   fmt::print("xbyak  {}\n", xbyak_version().empty() ? "not built in" : xbyak_version());
   fmt::print("llvm   {}\n", llvm_version().empty() ? "not built in" : llvm_version());
-  fmt::print("\ncpu: {} {}\n", cpu.vendor, cpu.brand);
+  fmt::print("\ncpu: {} {} (family {} model {} stepping {})\n", cpu.vendor, cpu.brand, cpu.family,
+             cpu.model, cpu.stepping);
   std::string present, absent;
   for (auto &[name, has] : features) (has ? present : absent) += fmt::format(" {}", name);
   fmt::print("  features:{}\n", present.empty() ? " (none)" : present);
@@ -88,6 +102,11 @@ int run_info(const InfoOptions &options) {
   for (auto &[b, name] : backends)
     fmt::print(" {}={}", name, backend_built(b) ? "built in" : "not built in");
   fmt::print("\nbench peer: faiss {}\n", kFaissBuiltIn ? "built in" : "not built in");
+  if (active_isa() != Isa::scalar) {
+    const ResolvedTuning &t = machine_tuning(active_isa());
+    fmt::print("tuning ({}): {} [{}]{}\n", isa_name(active_isa()), tuning_string(t.tuning),
+               t.source, t.note.empty() ? "" : "; " + t.note);
+  }
   return kExitOk;
 }
 
