@@ -10,6 +10,7 @@
 
 #include "common.hpp"
 #include "jitson/engine.hpp"
+#include "windowed_scan.hpp"
 
 namespace jitson::cli {
 namespace {
@@ -24,50 +25,6 @@ struct ScanOptions {
   std::string truth;
   bool stats = false;
 };
-
-// Appends `more` (indices relative to `offset`) and keeps the first top_k by (distance, index).
-void merge_hits(std::vector<Hit> &kept, const std::vector<Hit> &more, uint64_t offset,
-                uint32_t top_k) {
-  for (Hit h : more) {
-    h.index += offset;
-    kept.push_back(h);
-  }
-  std::sort(kept.begin(), kept.end(), [](const Hit &a, const Hit &b) {
-    return a.distance != b.distance ? a.distance < b.distance : a.index < b.index;
-  });
-  if (kept.size() > top_k) kept.resize(top_k);
-}
-
-// Scans every query over the whole database. When a progress bar can be shown (stderr is a
-// terminal), the database is scanned in slices of about 64 MiB per query so the bar can move;
-// the merged top-k of the slices is exactly the top-k of the whole database.
-std::vector<ScanResult> scan_all(const Kernel &kernel, const uint8_t *queries, uint64_t n_queries,
-                                 DatabaseView db) {
-  if (n_queries == 0) return {};
-  ProgressBar progress(db.n_records, "records");
-  if (!progress.enabled() || db.layout != Layout::row_major || db.n_records == 0) {
-    if (n_queries == 1) return {kernel.scan(queries, db)};
-    return kernel.scan_batch(queries, n_queries, db);
-  }
-  const uint64_t slice = std::max<uint64_t>(
-      1024, (uint64_t{64} << 20) / db.record_bytes / std::max<uint64_t>(1, n_queries));
-  const uint32_t top_k = kernel.spec().top_k;
-  std::vector<ScanResult> results(n_queries);
-  for (uint64_t begin = 0; begin < db.n_records; begin += slice) {
-    uint64_t n = std::min(slice, db.n_records - begin);
-    DatabaseView part = DatabaseView::rows(db.record(begin), n, db.record_bytes);
-    std::vector<ScanResult> partial = n_queries == 1
-                                          ? std::vector<ScanResult>{kernel.scan(queries, part)}
-                                          : kernel.scan_batch(queries, n_queries, part);
-    for (uint64_t q = 0; q < n_queries; ++q) {
-      merge_hits(results[q].hits, partial[q].hits, begin, top_k);
-      results[q].stats += partial[q].stats;
-    }
-    progress.update(begin + n);
-  }
-  progress.finish();
-  return results;
-}
 
 size_t stage_count(const Kernel &kernel) {
   size_t stages = kernel.plan().cascade.stages.size();
@@ -206,7 +163,7 @@ int run_scan(const ScanOptions &o) {
   std::shared_ptr<const Kernel> kernel = source.compile(engine, spec);
 
   auto start = std::chrono::steady_clock::now();
-  std::vector<ScanResult> results = scan_all(*kernel, queries, n_queries, db.view);
+  std::vector<ScanResult> results = scan_in_windows(*kernel, queries, n_queries, db, o.threads);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   ScanStats total;

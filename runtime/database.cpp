@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -357,9 +358,9 @@ FingerprintFile FingerprintFile::open(const std::string &path, const FileOpenOpt
     }
     file.map_ = map;
     file.map_bytes_ = file_bytes;
-    // Advice only: a kernel that ignores it still maps the file correctly.
-    ::madvise(map, file_bytes, MADV_SEQUENTIAL);
-    if (!options.populate) ::madvise(map, file_bytes, MADV_WILLNEED);
+    // No advice here: a whole-file MADV_WILLNEED reads only the first readahead window (it is
+    // capped per call) yet costs a sweep that needs 1/256 of the file; the scan advises the
+    // ranges its plan reads, window by window (will_read).
   }
   ::close(fd);  // the mapping keeps its own reference to the file
   const auto *bytes = static_cast<const uint8_t *>(file.map_);
@@ -388,6 +389,101 @@ FingerprintFile FingerprintFile::open(const std::string &path, const FileOpenOpt
   file.view_.layout = file.header_.layout;
   file.view_.block_records = file.header_.block_records;
   return file;
+}
+
+namespace {
+
+uint64_t page_bytes() {
+  static const uint64_t bytes = [] {
+    const long p = ::sysconf(_SC_PAGESIZE);
+    return p > 0 ? static_cast<uint64_t>(p) : uint64_t{4096};
+  }();
+  return bytes;
+}
+
+// One MADV_WILLNEED reads at most the device's readahead size (128 KiB by default), however long
+// the range: longer runs are advised in pieces of this size so all of them gets read.
+constexpr uint64_t kWillNeedChunk = uint64_t{128} << 10;
+
+}  // namespace
+
+void FingerprintFile::will_read(uint64_t begin, uint64_t end, const ReadPattern &pattern,
+                                uint64_t samples) const {
+  if (map_ == nullptr) return;
+  auto *map = const_cast<uint8_t *>(static_cast<const uint8_t *>(map_));  // madvise takes void *
+  const uint64_t base = static_cast<uint64_t>(view_.data - map);          // payload offset
+  end = std::min(end, map_bytes_ - base);
+  if (begin >= end) return;
+  const uint64_t page = page_bytes();
+  const uint64_t first_page = (base + begin) / page;
+  const uint64_t n_pages = (base + end + page - 1) / page - first_page;
+
+  // The pages the pattern reads, as 1s (relative to first_page).
+  std::vector<unsigned char> wanted(n_pages, 0);
+  auto want = [&](uint64_t from, uint64_t to) {  // payload bytes [from, to) inside [begin, end)
+    for (uint64_t pg = (base + from) / page; pg * page < base + to; ++pg)
+      wanted[pg - first_page] = 1;
+  };
+  if (pattern.period == 0 || pattern.runs.empty()) {
+    want(begin, end);
+  } else {
+    for (uint64_t at = begin / pattern.period * pattern.period; at < end; at += pattern.period) {
+      for (const auto &[from, to] : pattern.runs) {
+        const uint64_t a = std::max(begin, at + from), b = std::min(end, at + to);
+        if (a < b) want(a, b);
+      }
+    }
+  }
+
+  // Which of them the page cache lacks (bit 0 of mincore's byte is "cached").
+  auto cached = [&](uint64_t first, uint64_t count, unsigned char *out) {
+    return ::mincore(map + (first_page + first) * page, count * page, out) == 0;
+  };
+  if (samples == 0) {
+    std::vector<unsigned char> state(n_pages, 0);
+    if (cached(0, n_pages, state.data())) {
+      for (uint64_t i = 0; i < n_pages; ++i) wanted[i] &= ~state[i] & 1;
+    }
+  } else {
+    std::vector<uint64_t> pages;
+    for (uint64_t i = 0; i < n_pages; ++i)
+      if (wanted[i]) pages.push_back(i);
+    bool all_cached = !pages.empty();
+    for (uint64_t k = 0; k < samples && all_cached && !pages.empty(); ++k) {
+      unsigned char state = 0;
+      const uint64_t i = pages[(pages.size() - 1) * k / std::max<uint64_t>(samples - 1, 1)];
+      all_cached = cached(i, 1, &state) && (state & 1) != 0;
+    }
+    if (all_cached) return;
+  }
+
+  for (uint64_t i = 0; i < n_pages;) {
+    if (!wanted[i]) {
+      ++i;
+      continue;
+    }
+    uint64_t j = i;
+    while (j < n_pages && wanted[j]) ++j;
+    const uint64_t run_end = (first_page + j) * page;
+    for (uint64_t at = (first_page + i) * page; at < run_end; at += kWillNeedChunk) {
+      ::madvise(map + at, std::min(kWillNeedChunk, run_end - at), MADV_WILLNEED);  // advice only
+    }
+    i = j;
+  }
+}
+
+void FingerprintFile::release(uint64_t begin, uint64_t end) const {
+  if (map_ == nullptr) return;
+  const auto *map = static_cast<const uint8_t *>(map_);
+  const uint64_t base = static_cast<uint64_t>(view_.data - map);
+  end = std::min(end, map_bytes_ - base);
+  if (begin >= end) return;
+  const uint64_t page = page_bytes();
+  const uint64_t first = (base + begin + page - 1) / page * page;  // whole pages only
+  const uint64_t last = (base + end) / page * page;
+  // MADV_DONTNEED on a shared read-only file mapping only drops this process's page table
+  // entries; a later read faults the same file bytes back in.
+  if (first < last) ::madvise(const_cast<uint8_t *>(map) + first, last - first, MADV_DONTNEED);
 }
 
 FingerprintFile::FingerprintFile(FingerprintFile &&o) noexcept

@@ -7,6 +7,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace jitson {
 
@@ -62,6 +64,13 @@ struct FileOpenOptions {
   bool populate = false;                    // MAP_POPULATE: fault every page in at open time
 };
 
+// Where a scan reads inside the payload: the byte runs [begin, end) of one period (a record of a
+// row-major file, a block of a blocked one), the same in every period. No runs: every byte.
+struct ReadPattern {
+  uint64_t period = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> runs;  // each within [0, period)
+};
+
 // What a file of this st_mode is, for messages: "a regular file", "a FIFO", "a character
 // device", ...
 const char *file_type_name(unsigned mode);
@@ -90,6 +99,25 @@ class FingerprintFile {
 
   DatabaseView view() const { return view_; }
   const FileHeader &header() const { return header_; }
+
+  // Residency of a scan that walks the payload in windows (offsets are payload bytes, clamped to
+  // the payload). Opening advises nothing: what a scan reads depends on its plan (a sweep reads
+  // 1/256 of a blocked file), and on kernels that map whole large folios per fault a mapping
+  // grows by far more than what is read, so the reader bounds its resident set itself.
+  //
+  // will_read starts reading from storage the pages of [begin, end) that `pattern` reads and the
+  // page cache lacks (MADV_WILLNEED, in pieces the per-call readahead cap allows). samples = 0
+  // checks every page with mincore(); samples = n checks only n of the pattern's pages, spread
+  // over the range, and advises all of them unless every sample is cached: on a warm cache that
+  // is n one-page mincore() calls and no advice, where a whole-range check costs about 80 ns per
+  // page. Advice only: it maps nothing.
+  void will_read(uint64_t begin, uint64_t end, const ReadPattern &pattern,
+                 uint64_t samples = 0) const;
+  // Unmaps the whole pages inside [begin, end) from this process (MADV_DONTNEED). The mapping is
+  // a read-only view of the file, so the pages stay in the page cache and the next read maps
+  // them again with the same bytes: view() stays valid, only the resident set shrinks.
+  void release(uint64_t begin, uint64_t end) const;
+
   bool has_header() const { return has_header_; }
   const std::string &path() const { return path_; }
 
