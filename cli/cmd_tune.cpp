@@ -64,7 +64,7 @@ void add_tune_command(CLI::App &app, Action &action) {
   CLI::App *sub = app.add_subcommand(
       "tune",
       "Measure the code generator's tuning parameters on this machine and write the "
-      "wisdom file engines load (about 20 s; --quick about 3 s)");
+      "wisdom file engines load (about 10 s; --quick about 3 s, on the Zen 4 VM)");
   sub->add_flag("--quick", options->quick, "Fewer rounds and a 256 MiB DRAM table");
   sub->add_option("--output", options->output,
                   "Wisdom file to write (default: $JITSON_WISDOM, else "

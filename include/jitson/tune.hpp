@@ -19,7 +19,8 @@ namespace jitson {
 
 struct TuneOptions {
   Isa isa = Isa::avx512;  // the kernels to tune (the wisdom file is for this ISA)
-  bool quick = false;     // fewer rounds and a smaller DRAM table (~3 s instead of ~20 s)
+  // Fewer rounds and a smaller DRAM table: ~2-3 s instead of ~10 s on the Zen 4 VM.
+  bool quick = false;
   std::function<void(const std::string &)> progress;  // one line per measured parameter
 };
 
