@@ -80,6 +80,21 @@ const char *jitson_kernel_describe(const jitson_kernel *k) {
   return k ? k->kernel->describe().c_str() : "(null kernel)";
 }
 
+int jitson_kernel_metric(const jitson_kernel *k) {
+  if (!k) return -1;
+  return k->kernel->plan().spec.metric == jitson::Metric::tanimoto ? JITSON_METRIC_TANIMOTO
+                                                                   : JITSON_METRIC_HAMMING;
+}
+
+void jitson_tanimoto_of(const jitson_hit *hit, uint32_t *intersection, uint32_t *union_bits,
+                        double *similarity) {
+  const jitson::TanimotoHit t =
+      hit ? jitson::tanimoto_of(hit->distance, hit->reserved) : jitson::TanimotoHit{};
+  if (intersection) *intersection = t.intersection;
+  if (union_bits) *union_bits = t.union_bits;
+  if (similarity) *similarity = t.similarity;
+}
+
 int64_t jitson_scan(const jitson_kernel *k, const uint8_t *query, const uint8_t *records,
                     uint64_t n_records, jitson_hit *out, uint64_t out_cap, jitson_stats *stats,
                     char *err, size_t err_len) {

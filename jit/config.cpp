@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "jit/min_similarity.hpp"
 #include "jit/strict_json.hpp"
 #include "jitson/error.hpp"
 #include "jitson/limits.hpp"
@@ -142,11 +143,48 @@ void parse_cascade(const Json &cascade, ScanSpec &spec) {
   }
 }
 
-ScanSpec build_spec(const Json &root) {
+// Tanimoto fields and the rules tying them to the rest: run once the other fields are read.
+void parse_metric_fields(const Json &root, const sj::FloatTexts &float_texts, ScanSpec &spec) {
+  const Json *min_similarity = member(root, "min_similarity");
+  if (spec.metric != Metric::tanimoto) {
+    if (min_similarity) {
+      throw ConfigError("/min_similarity",
+                        "applies only to metric \"tanimoto\" (metric is \"hamming\"; a Hamming "
+                        "scan is bounded with max_distance)");
+    }
+    return;
+  }
+  if (member(root, "max_distance")) {
+    throw ConfigError("/max_distance",
+                      "applies only to metric \"hamming\"; a tanimoto scan is bounded with "
+                      "min_similarity, a number in [0, 1]");
+  }
+  spec.max_distance = kTanimotoMaxRank;
+  if (min_similarity) {
+    auto literal = float_texts.find("min_similarity");
+    const MinSimilarity t = parse_min_similarity(
+        *min_similarity, literal == float_texts.end() ? nullptr : &literal->second,
+        "/min_similarity");
+    spec.min_similarity = t.text;
+    spec.max_distance = tanimoto_max_rank(t);
+  }
+  if (spec.cascade == CascadeMode::statistical) {
+    throw ConfigError("/cascade/mode",
+                      "mode \"statistical\" applies only to metric \"hamming\"; a tanimoto "
+                      "cascade is \"exact\" or \"off\"");
+  }
+  if (spec.layout == LayoutChoice::blocked) {
+    throw ConfigError("/layout",
+                      "layout \"blocked\" applies only to metric \"hamming\"; a tanimoto scan "
+                      "reads the row layout (\"row\" or \"auto\")");
+  }
+}
+
+ScanSpec build_spec(const Json &root, const sj::FloatTexts &float_texts) {
   sj::object_with_fields(
       root, "",
-      {"version", "name", "record_bits", "metric", "max_distance", "top_k", "focus", "cascade",
-       "prefetch_records", "tuning", "isa", "backend", "layout"});
+      {"version", "name", "record_bits", "metric", "max_distance", "min_similarity", "top_k",
+       "focus", "cascade", "prefetch_records", "tuning", "isa", "backend", "layout"});
   ScanSpec spec;
 
   const Json &version = required(root, "version", "the config format version, 1");
@@ -172,8 +210,8 @@ ScanSpec build_spec(const Json &root) {
   }
 
   if (const Json *metric = member(root, "metric")) {
-    sj::choice(*metric, "/metric", {"hamming"});
-    spec.metric = Metric::hamming;
+    static constexpr Metric metrics[] = {Metric::hamming, Metric::tanimoto};
+    spec.metric = metrics[sj::choice(*metric, "/metric", {"hamming", "tanimoto"})];
   }
 
   // Absent: no bound, a pure top-k search (the same meaning as any value >= the focused bits).
@@ -236,6 +274,7 @@ ScanSpec build_spec(const Json &root) {
                                                LayoutChoice::blocked};
     spec.layout = layouts[sj::choice(*layout, "/layout", {"auto", "row", "blocked"})];
   }
+  parse_metric_fields(root, float_texts, spec);
   return spec;
 }
 
@@ -248,26 +287,32 @@ void expect_object(const Json &value, const std::string &what) {
 }  // namespace
 
 ScanSpec parse_scan_config(std::string_view json_text) {
-  Json root = sj::parse(json_text);
+  sj::FloatTexts float_texts;
+  Json root = sj::parse(json_text, {}, &float_texts);
   expect_object(root, "");
-  return build_spec(root);
+  return build_spec(root, float_texts);
 }
 
 ScanSpec parse_scan_config(std::string_view json_text, std::string_view overrides_json) {
-  Json root = sj::parse(json_text);
+  sj::FloatTexts float_texts, override_texts;
+  Json root = sj::parse(json_text, {}, &float_texts);
   expect_object(root, "");
-  Json overrides = sj::parse(overrides_json, "overrides: ");
+  Json overrides = sj::parse(overrides_json, "overrides: ", &override_texts);
   expect_object(overrides, "overrides: ");
   // A top-level merge: a member replaces the config's member of the same name; null removes it
   // (RFC 7386 at depth 1), so an override can return an optional field to its default.
   for (auto &[key, value] : overrides.items()) {
+    float_texts.erase(key);
     if (value.is_null()) {
       root.erase(key);
     } else {
       root[key] = value;
+      if (auto text = override_texts.find(key); text != override_texts.end()) {
+        float_texts[key] = text->second;
+      }
     }
   }
-  return build_spec(root);
+  return build_spec(root, float_texts);
 }
 
 }  // namespace jitson

@@ -32,6 +32,11 @@ std::string describe_kernel(const ScanPlan &p, Backend backend, size_t code_byte
       to_string(p.mode), p.spec.max_distance, p.spec.top_k, p.prefetch_records, code_bytes,
       double(compile_time.count()) / 1000.0);
   if (!bounds.empty()) d += " stage_bounds=" + bounds;
+  if (p.spec.metric == Metric::tanimoto) {
+    // max_distance above is the largest rank kept (jitson/metric.hpp).
+    d += fmt::format(" metric=tanimoto min_similarity={}",
+                     p.spec.min_similarity.empty() ? "none" : p.spec.min_similarity);
+  }
   d += fmt::format(" {} tuning=\"{}\"", tuning_string(p.tuning), p.tuning_source);
   if (!p.spec.name.empty()) d += " name=" + p.spec.name;
   if (!fallback.empty()) d += " fallback=\"" + fallback + "\"";

@@ -1026,6 +1026,9 @@ size_t symbol_size(const llvm::MemoryBuffer &object, const std::string &symbol) 
 }  // namespace
 
 std::shared_ptr<CompiledCode> compile_llvm(const ScanPlan &plan, LlvmJit &jit) {
+  if (plan.cascade.metric != Metric::hamming) {
+    throw Error(ErrorKind::unsupported, "LLVM generates Hamming scans only");
+  }
   LlvmJitState &state = jit.state();
   const LlvmIsaTarget &target = state.target(plan.isa);
   if (plan.record_bytes == 0 || plan.record_bytes % 8 != 0 ||

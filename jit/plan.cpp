@@ -211,8 +211,10 @@ double binomial_below(uint64_t n, uint64_t limit) {
 void plan_layouts(ScanPlan &plan, const std::vector<uint64_t> &mask) {
   plan.layout = plan.spec.layout;
   plan.build_row = plan.layout != LayoutChoice::blocked;
-  plan.build_sweep = plan.layout != LayoutChoice::row;
+  // The sweep (and with it the crossover rule) is Hamming's: a Tanimoto kernel is a row kernel.
+  plan.build_sweep = plan.layout != LayoutChoice::row && plan.spec.metric == Metric::hamming;
   plan.cascade.block_records = 64;  // kDefaultBlockRecords (jitson/layout.hpp)
+  if (plan.spec.metric != Metric::hamming) return;
 
   const uint64_t limit = uint64_t(std::min<uint64_t>(plan.spec.max_distance, plan.focus_bits)) + 1;
   uint64_t bits_before = 0;
@@ -310,6 +312,7 @@ ScanPlan make_plan(const ScanSpec &spec, uint64_t key, const PlanLimits &limits)
   // holds at least one word and the last one is "the rest".
   const std::vector<uint32_t> stages = spec.canonical_stage_words();
   plan.cascade = make_cascade(plan.record_bytes, mask, stages);
+  plan.cascade.metric = spec.metric;
   if (plan.mode == CascadeMode::statistical) {
     // SEMANTICS §3.2's proportional rule with focused bits in place of record bits: a stage
     // may reject when the partial exceeds max_distance scaled by the share of focused bits seen.
@@ -365,7 +368,9 @@ std::string ScanPlan::to_json() const {
   j["record_words"] = record_words;
   j["focus_bits"] = focus_bits;
   j["words"] = Json{{"skipped", skipped_words}, {"full", full_words}, {"partial", partial_words}};
-  j["max_distance"] = spec.max_distance;
+  j["metric"] = to_string(spec.metric);
+  j["max_distance"] = spec.max_distance;  // Tanimoto: the largest rank kept
+  if (!spec.min_similarity.empty()) j["min_similarity"] = spec.min_similarity;
   j["top_k"] = spec.top_k;
   j["mode"] = to_string(mode);
   if (mode == CascadeMode::statistical) j["safety_margin"] = spec.safety_margin;

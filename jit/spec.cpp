@@ -60,6 +60,8 @@ class Focus {
 };
 
 uint32_t canonical_max_distance(const ScanSpec &s, const Focus &focus) {
+  // A rank is not bounded by the focused bits; ranks past the largest all mean "every record".
+  if (s.metric == Metric::tanimoto) return std::min(s.max_distance, kTanimotoMaxRank);
   if (s.cascade == CascadeMode::statistical) return s.max_distance;
   return uint32_t(std::min<uint64_t>(s.max_distance, focus.bits()));
 }
@@ -128,6 +130,16 @@ std::vector<std::pair<uint64_t, uint64_t>> focus_ranges(std::span<const uint64_t
 }
 
 }  // namespace
+
+const char *to_string(Metric m) {
+  switch (m) {
+    case Metric::hamming:
+      return "hamming";
+    case Metric::tanimoto:
+      return "tanimoto";
+  }
+  return "?";
+}
 
 const char *to_string(CascadeMode m) {
   switch (m) {
@@ -203,6 +215,12 @@ uint64_t ScanSpec::key() const {
   h.add(uint64_t(metric));
   h.tag('D');
   h.add(canonical_max_distance(*this, focus));
+  // Only a Tanimoto threshold feeds the key, so keys of Hamming configs are unchanged.
+  if (!min_similarity.empty()) {
+    h.tag('Y');
+    h.add(min_similarity.size());
+    for (char c : min_similarity) h.add(uint8_t(c));
+  }
   h.tag('K');
   h.add(top_k);
   // The focus as runs of equal words: a full focus is one run, so hashing it costs one pass of
@@ -254,7 +272,8 @@ uint64_t ScanSpec::key() const {
 bool ScanSpec::same_meaning(const ScanSpec &o) const {
   if (record_bits != o.record_bits || metric != o.metric || top_k != o.top_k ||
       cascade != o.cascade || prefetch_records != o.prefetch_records || isa != o.isa ||
-      backend != o.backend || layout != o.layout || tuning != o.tuning) {
+      backend != o.backend || layout != o.layout || tuning != o.tuning ||
+      min_similarity != o.min_similarity) {
     return false;
   }
   if (cascade == CascadeMode::statistical &&
@@ -271,9 +290,16 @@ std::string ScanSpec::canonical_json() const {
   Json j = Json::object();
   j["version"] = 1;
   j["record_bits"] = record_bits;
-  j["metric"] = "hamming";
+  j["metric"] = to_string(metric);
   const Focus focus(*this);
-  j["max_distance"] = canonical_max_distance(*this, focus);
+  // The threshold is written as the decimal it is (a double could not say it exactly): a
+  // placeholder string, replaced by the bare number once the text is dumped.
+  static constexpr const char *kSimilarityPlaceholder = "\x01min_similarity\x01";
+  if (metric == Metric::hamming) {
+    j["max_distance"] = canonical_max_distance(*this, focus);
+  } else if (!min_similarity.empty()) {
+    j["min_similarity"] = kSimilarityPlaceholder;
+  }
   j["top_k"] = top_k;
   if (focus.bits() != uint64_t(record_words()) * 64) {
     Json ranges = Json::array();
@@ -297,7 +323,12 @@ std::string ScanSpec::canonical_json() const {
   j["backend"] = to_string(backend);
   // Written only when not the default, like the key (canonical texts of older configs stay).
   if (layout != LayoutChoice::automatic) j["layout"] = to_string(layout);
-  return j.dump();
+  std::string text = j.dump();
+  if (!min_similarity.empty()) {
+    const std::string quoted = Json(kSimilarityPlaceholder).dump();
+    text.replace(text.find(quoted), quoted.size(), min_similarity);
+  }
+  return text;
 }
 
 }  // namespace jitson

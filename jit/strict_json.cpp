@@ -19,7 +19,8 @@ constexpr size_t kMaxDepth = 64;
 // parser silently keeps the last one) together with the pointer of the member it repeats.
 class StrictBuilder final : public nlohmann::json_sax<Json> {
  public:
-  explicit StrictBuilder(std::string_view what) : what_(what) {}
+  StrictBuilder(std::string_view what, FloatTexts *float_texts)
+      : what_(what), float_texts_(float_texts) {}
 
   Json root;
   std::optional<ConfigError> error;
@@ -28,7 +29,13 @@ class StrictBuilder final : public nlohmann::json_sax<Json> {
   bool boolean(bool v) override { return add(Json(v)); }
   bool number_integer(number_integer_t v) override { return add(Json(v)); }
   bool number_unsigned(number_unsigned_t v) override { return add(Json(v)); }
-  bool number_float(number_float_t v, const string_t &) override { return add(Json(v)); }
+  bool number_float(number_float_t v, const string_t &text) override {
+    // A top-level member's literal as written: a double cannot say which decimal it came from.
+    if (float_texts_ && stack_.size() == 1 && root.is_object()) {
+      (*float_texts_)[stack_.back().pending_key] = text;
+    }
+    return add(Json(v));
+  }
   bool string(string_t &v) override { return add(Json(std::move(v))); }
   bool binary(binary_t &) override { return add(Json::binary({})); }
 
@@ -128,6 +135,7 @@ class StrictBuilder final : public nlohmann::json_sax<Json> {
   }
 
   std::string_view what_;
+  FloatTexts *float_texts_;
   std::vector<Frame> stack_;
 };
 
@@ -173,7 +181,7 @@ size_t first_invalid_utf8(std::string_view text) {
   return std::string_view::npos;
 }
 
-Json parse(std::string_view text, std::string_view what) {
+Json parse(std::string_view text, std::string_view what, FloatTexts *float_texts) {
   if (text.size() > kMaxConfigBytes) {
     throw ConfigError("", std::string(what) + "the text is " + std::to_string(text.size()) +
                               " bytes; the limit is " + std::to_string(kMaxConfigBytes));
@@ -188,7 +196,7 @@ Json parse(std::string_view text, std::string_view what) {
     throw ConfigError("", std::string(what) + "invalid UTF-8 at byte " + std::to_string(bad) +
                               "; the config must be UTF-8 text");
   }
-  StrictBuilder builder(what);
+  StrictBuilder builder(what, float_texts);
   bool ok = Json::sax_parse(text, &builder, Json::input_format_t::json, /*strict=*/true,
                             /*ignore_comments=*/false);
   if (builder.error) throw *builder.error;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -20,8 +21,11 @@ using Json = nlohmann::json;
 // ConfigError("/", ...) for a longer text, a NUL byte, invalid UTF-8, a syntax error (trailing
 // comma, comment, truncated input, trailing garbage) with its byte offset, and
 // ConfigError(<pointer of the member>, "duplicate key ...") for a key repeated in one object.
-// `what` prefixes the rule of syntax errors (e.g. "overrides: ").
-Json parse(std::string_view text, std::string_view what = {});
+// `what` prefixes the rule of syntax errors (e.g. "overrides: "). float_texts, when given,
+// receives the literal text of every top-level member whose value has a fraction or an exponent,
+// by member name (for fields compared exactly as the decimal written, like min_similarity).
+using FloatTexts = std::map<std::string, std::string>;
+Json parse(std::string_view text, std::string_view what = {}, FloatTexts *float_texts = nullptr);
 
 // Byte offset of the first byte that is not well-formed UTF-8 (RFC 3629: no overlong forms, no
 // surrogates, nothing above U+10FFFF), or std::string_view::npos.

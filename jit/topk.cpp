@@ -134,7 +134,7 @@ void TopKAccumulator::Impl::scan_call(const FeedRun &run, const uint8_t *data, u
         continue;
       }
       const uint64_t id = run.row_ids ? run.row_ids[at] : run.base_row + at;
-      heap.offer(Hit{id, m.out[h].distance, 0});
+      heap.offer(Hit{id, m.out[h].distance, m.out[h].reserved});
     }
   }
 }

@@ -963,6 +963,9 @@ void ScanEmitter::emit(const CodeLayout &layout) {
 std::shared_ptr<CompiledCode> compile_xbyak(const ScanPlan &plan, CodeArena &arena,
                                             const XbyakTuning &tuning) {
   xbyak_common::require_xbyak_isa(plan, "code");
+  if (plan.cascade.metric != Metric::hamming) {
+    throw Error(ErrorKind::unsupported, "xbyak generates Hamming scans only");
+  }
   const CodeLayout layout = make_layout(plan, tuning);
   return xbyak_common::emit_and_install<ScanEmitter>(
       arena, estimate_code_bytes(layout), "xbyak scan",

@@ -127,9 +127,77 @@ bool is_plain_full_scan(const Cascade &c) {
 
 }  // namespace
 
+namespace {
+
+// Focused query bits of each stage: the `a` of the Tanimoto bounds, once per call.
+void query_bits_per_stage(const Cascade &c, const uint8_t *query, uint32_t *bits) {
+  for (size_t s = 0; s < c.stages.size(); ++s) {
+    uint32_t n = 0;
+    for (const Segment &seg : c.stages[s].segments) {
+      for (uint32_t w = 0; w < seg.n_words; ++w) {
+        n += uint32_t(std::popcount(load_word(query + 8 * (seg.first_word + w)) & seg.mask));
+      }
+    }
+    bits[s] = n;
+  }
+}
+
+uint64_t scan_block_tanimoto(const BlockArgs *a, const Cascade &c, const KernelTable &k) {
+  const size_t stride = c.record_bytes;
+  const size_t n_stages = c.stages.size();
+  uint32_t stage_query_bits[kMaxStages];
+  query_bits_per_stage(c, a->query, stage_query_bits);
+  uint32_t query_bits = 0;
+  for (size_t s = 0; s < n_stages; ++s) query_bits += stage_query_bits[s];
+
+  uint64_t count = 0, words_read = 0;
+  for (uint64_t i = 0; i < a->n_records; ++i) {
+    const uint8_t *rec = a->records + i * stride;
+    uint32_t common = 0, record_bits = 0, query_seen = 0;
+    bool rejected = false;
+    for (size_t s = 0; s < n_stages && !rejected; ++s) {
+      const CascadeStage &stage = c.stages[s];
+      for (const Segment &seg : stage.segments) {
+        const size_t off = size_t(seg.first_word) * 8;
+        if (seg.full && seg.n_words >= 4) {
+          const EnergyConflict e = k.energy_conflict(a->query + off, rec + off, seg.n_words * 8);
+          common += e.agreement;
+          record_bits += e.energy_b;
+        } else {
+          for (uint32_t w = 0; w < seg.n_words; ++w) {
+            const uint64_t r = load_word(rec + off + 8 * w) & seg.mask;
+            common += uint32_t(std::popcount(load_word(a->query + off + 8 * w) & r));
+            record_bits += uint32_t(std::popcount(r));
+          }
+        }
+      }
+      words_read += stage.words;
+      query_seen += stage_query_bits[s];
+      if (s + 1 == n_stages) break;
+      if (tanimoto_stage_rejects(common, record_bits, query_bits, query_bits - query_seen,
+                                 a->limit)) {
+        ++a->counters[s];
+        rejected = true;
+      }
+    }
+    if (rejected) continue;
+    const uint32_t union_bits = query_bits + record_bits - common;
+    if (tanimoto_keeps(common, union_bits, a->limit)) {
+      a->out[count++] = Hit{a->base_index + i, tanimoto_rank(common, union_bits), union_bits};
+    } else {
+      ++a->counters[n_stages - 1];
+    }
+  }
+  a->counters[kCounterWordsRead] += words_read;
+  return count;
+}
+
+}  // namespace
+
 uint64_t scan_block_runtime(const BlockArgs *a) {
   const Cascade &c = *static_cast<const Cascade *>(a->context);
   const KernelTable &k = c.kernels ? *c.kernels : kernels();
+  if (c.metric == Metric::tanimoto) return scan_block_tanimoto(a, c, k);
   const size_t stride = c.record_bytes;
   const size_t n_stages = c.stages.size();
   uint64_t count = 0;

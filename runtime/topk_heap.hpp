@@ -55,7 +55,8 @@ class TopKHeap {
   void clear() { heap_.clear(); }
 
  private:
-  static constexpr uint32_t kMaxDistanceCap = 1u << 30;  // far above any record's bits
+  // At or above every distance and every Tanimoto rank (jitson/metric.hpp), and + 1 still fits.
+  static constexpr uint32_t kMaxDistanceCap = kTanimotoMaxRank;
   uint32_t k_;
   uint32_t max_distance_;
   std::vector<Hit> heap_;

@@ -8,11 +8,11 @@
 #include <vector>
 
 #include "jitson/cpu.hpp"
+#include "jitson/metric.hpp"
 #include "jitson/tuning.hpp"
 
 namespace jitson {
 
-enum class Metric { hamming };
 enum class CascadeMode { exact, statistical, off };
 enum class IsaChoice { automatic, avx512, avx2, scalar };
 enum class BackendChoice { automatic, xbyak, llvm, runtime };
@@ -30,7 +30,11 @@ struct ScanSpec {
   std::string name;  // label only: not part of the key or of equality
   uint32_t record_bits = 0;
   Metric metric = Metric::hamming;
+  // Hamming: the largest distance kept. Tanimoto: the largest RANK kept (jitson/metric.hpp),
+  // derived from min_similarity (kTanimotoMaxRank when absent: every record qualifies).
   uint32_t max_distance = 0;
+  // Tanimoto only: the threshold as its canonical decimal ("0.7"), "" when absent.
+  std::string min_similarity;
   uint32_t top_k = 10;
   // Canonical focus: record_bits/64 words, bit i of the record set iff it counts.
   std::vector<uint64_t> focus;

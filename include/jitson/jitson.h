@@ -198,6 +198,21 @@ int jitson_gemm_u8i8_f32_per_channel(int64_t m, int64_t n, int64_t k, const uint
 /* Default thread count of every GEMM in the process; 0 = all cores (the default). */
 void jitson_gemm_set_threads(unsigned threads);
 
+/* ---- Metrics ----
+ * A scan config's "metric" is "hamming" (the default) or "tanimoto". A Tanimoto kernel's hits are
+ * ordered by similarity descending, then row id, like every other result: jitson_hit.distance
+ * holds the similarity's rank (an integer that orders exactly) and jitson_hit.reserved the union
+ * |(q | r) & focus|; decode them with jitson_tanimoto_of. */
+#define JITSON_METRIC_HAMMING 0
+#define JITSON_METRIC_TANIMOTO 1
+/* JITSON_METRIC_HAMMING or JITSON_METRIC_TANIMOTO; -1 for a NULL kernel. */
+int jitson_kernel_metric(const jitson_kernel *);
+/* The intersection c = |q & r & focus|, the union u and the similarity c / u (1 when u = 0) of a
+ * hit of a Tanimoto kernel. Any pointer may be NULL. Exact: c and u are integers, similarity the
+ * double nearest c / u. */
+void jitson_tanimoto_of(const jitson_hit *hit, uint32_t *intersection, uint32_t *union_bits,
+                        double *similarity);
+
 /* f32 <-> bf16 over arrays of n values (vectorised, the bits of the scalar rules): rounded to
  * nearest even with NaNs kept quiet, truncated (low 16 bits dropped), and back (exact). in and
  * out must not overlap; returns 0, or -1 with a message for NULL (with n > 0) or overlapping

@@ -8,10 +8,13 @@
 #include <vector>
 
 #include "jitson/database.hpp"
+#include "jitson/metric.hpp"
 
 namespace jitson {
 
-// Same layout as the C API's jitson_hit.
+// Same layout as the C API's jitson_hit. Hamming: distance is the masked distance, reserved 0.
+// Tanimoto: distance is the similarity's rank and reserved the union (tanimoto_of decodes both;
+// jitson/metric.hpp).
 struct Hit {
   uint64_t index;
   uint32_t distance;
@@ -61,8 +64,12 @@ struct CascadeStage {
 // Stages in evaluation order; partial distances accumulate across stages. A record is rejected
 // after stage s iff partial >= limit (exact rule) or partial > statistical_bound. After the last
 // stage the partial is the full masked distance, and the record is a hit iff distance < limit.
+// Tanimoto (metric): each stage accumulates the intersection c and the record bits b, rejects
+// when tanimoto_stage_rejects(c, b, a, a_left, limit), and a record is a hit iff
+// tanimoto_keeps(c, u, limit); its Hit carries rank(c, u) and u (jitson/metric.hpp).
 struct KernelTable;
 struct Cascade {
+  Metric metric = Metric::hamming;
   uint32_t record_bytes = 0;
   std::vector<CascadeStage> stages;
   const KernelTable *kernels = nullptr;  // runtime interpreter's kernels; nullptr = kernels()

@@ -133,4 +133,38 @@ std::vector<Hit> scan_with_ids(const uint8_t *query, const uint8_t *records, uin
   return out;
 }
 
+std::vector<Hit> tanimoto_scan(const uint8_t *query, const uint8_t *records, uint64_t n_records,
+                               size_t record_bytes, std::span<const uint64_t> mask,
+                               TanimotoThreshold t, uint32_t top_k, std::span<const uint64_t> ids,
+                               const std::function<bool(uint64_t)> &keep) {
+  struct Found {
+    uint64_t id;
+    uint32_t c, u;
+  };
+  // T = c/u with u = 0 read as 1/1.
+  auto num = [](const Found &f) -> unsigned __int128 { return f.u ? f.c : 1; };
+  auto den = [](const Found &f) -> unsigned __int128 { return f.u ? f.u : 1; };
+  std::vector<Found> found;
+  for (uint64_t r = 0; r < n_records; ++r) {
+    if (keep && !keep(r)) continue;
+    const uint8_t *rec = records + r * record_bytes;
+    Found f{ids.empty() ? r : ids[r], 0, 0};
+    for (size_t i = 0; i < record_bytes * 8; ++i) {
+      const bool in = mask.empty() || ((mask[i / 64] >> (i % 64)) & 1);
+      if (!in) continue;
+      f.c += bit(query, i) && bit(rec, i);
+      f.u += bit(query, i) || bit(rec, i);
+    }
+    if (num(f) * t.denominator >= t.numerator * den(f)) found.push_back(f);
+  }
+  std::sort(found.begin(), found.end(), [&](const Found &x, const Found &y) {
+    const unsigned __int128 lhs = num(x) * den(y), rhs = num(y) * den(x);
+    return lhs != rhs ? lhs > rhs : x.id < y.id;
+  });
+  if (found.size() > top_k) found.resize(top_k);
+  std::vector<Hit> hits;
+  for (const Found &f : found) hits.push_back(Hit{f.id, tanimoto_rank(f.c, f.u), f.u});
+  return hits;
+}
+
 }  // namespace jitson::oracle

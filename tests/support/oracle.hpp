@@ -43,4 +43,17 @@ std::vector<Hit> scan_with_ids(const uint8_t *query, const uint8_t *records, uin
                                uint32_t max_distance, uint32_t top_k, std::span<const uint64_t> ids,
                                const std::function<bool(uint64_t)> &keep);
 
+// Tanimoto (docs/TANIMOTO.md), defined from the bits and exact rationals only, never from ranks:
+// with c = |q ∧ r ∧ mask|, u = |(q ∨ r) ∧ mask| (T = c/u, 1 when u = 0), every record with
+// T >= min_num/min_den, ordered by T descending (compared by cross-multiplication) then by id,
+// first top_k. Hits are written as a Tanimoto kernel reports them: rank(c, u) and u.
+struct TanimotoThreshold {
+  unsigned __int128 numerator = 0, denominator = 1;  // 0/1: every record
+};
+std::vector<Hit> tanimoto_scan(const uint8_t *query, const uint8_t *records, uint64_t n_records,
+                               size_t record_bytes, std::span<const uint64_t> mask,
+                               TanimotoThreshold min_similarity, uint32_t top_k,
+                               std::span<const uint64_t> ids = {},
+                               const std::function<bool(uint64_t)> &keep = {});
+
 }  // namespace jitson::oracle
