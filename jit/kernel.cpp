@@ -34,8 +34,9 @@ std::string describe_kernel(const ScanPlan &p, Backend backend, size_t code_byte
   if (!bounds.empty()) d += " stage_bounds=" + bounds;
   if (p.spec.metric == Metric::tanimoto) {
     // max_distance above is the largest rank kept (jitson/metric.hpp).
-    d += fmt::format(" metric=tanimoto min_similarity={}",
-                     p.spec.min_similarity.empty() ? "none" : p.spec.min_similarity);
+    d += fmt::format(" metric=tanimoto min_similarity={} popcount_bound={}",
+                     p.spec.min_similarity.empty() ? "none" : p.spec.min_similarity,
+                     p.popcount_bound ? "on" : "off(focus)");
   }
   d += fmt::format(" {} tuning=\"{}\"", tuning_string(p.tuning), p.tuning_source);
   if (!p.spec.name.empty()) d += " name=" + p.spec.name;

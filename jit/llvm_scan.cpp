@@ -48,6 +48,7 @@
 #include "jit/backend.hpp"
 #include "jit/llvm_internal.hpp"
 #include "jit/llvm_jit.hpp"
+#include "jit/llvm_tanimoto.hpp"
 #include "jitson/error.hpp"
 #include "jitson/scan.hpp"
 
@@ -1026,9 +1027,7 @@ size_t symbol_size(const llvm::MemoryBuffer &object, const std::string &symbol) 
 }  // namespace
 
 std::shared_ptr<CompiledCode> compile_llvm(const ScanPlan &plan, LlvmJit &jit) {
-  if (plan.cascade.metric != Metric::hamming) {
-    throw Error(ErrorKind::unsupported, "LLVM generates Hamming scans only");
-  }
+  if (plan.cascade.metric != Metric::hamming) return compile_llvm_tanimoto(plan, jit);
   LlvmJitState &state = jit.state();
   const LlvmIsaTarget &target = state.target(plan.isa);
   if (plan.record_bytes == 0 || plan.record_bytes % 8 != 0 ||

@@ -313,6 +313,7 @@ ScanPlan make_plan(const ScanSpec &spec, uint64_t key, const PlanLimits &limits)
   const std::vector<uint32_t> stages = spec.canonical_stage_words();
   plan.cascade = make_cascade(plan.record_bytes, mask, stages);
   plan.cascade.metric = spec.metric;
+  plan.popcount_bound = spec.metric == Metric::tanimoto && plan.focus_bits == plan.record_bits;
   if (plan.mode == CascadeMode::statistical) {
     // SEMANTICS §3.2's proportional rule with focused bits in place of record bits: a stage
     // may reject when the partial exceeds max_distance scaled by the share of focused bits seen.
@@ -371,6 +372,7 @@ std::string ScanPlan::to_json() const {
   j["metric"] = to_string(spec.metric);
   j["max_distance"] = spec.max_distance;  // Tanimoto: the largest rank kept
   if (!spec.min_similarity.empty()) j["min_similarity"] = spec.min_similarity;
+  if (spec.metric == Metric::tanimoto) j["popcount_bound"] = popcount_bound;
   j["top_k"] = spec.top_k;
   j["mode"] = to_string(mode);
   if (mode == CascadeMode::statistical) j["safety_margin"] = spec.safety_margin;

@@ -260,6 +260,11 @@ const ScanStats &TopKAccumulator::stats(uint64_t query) const {
   return impl_->stats[query];
 }
 
+uint32_t TopKAccumulator::limit(uint64_t query) const {
+  check_query(query, impl_->n_queries);
+  return impl_->heaps[query].limit(0);
+}
+
 uint64_t TopKAccumulator::skipped(uint64_t query) const {
   check_query(query, impl_->n_queries);
   return impl_->skipped[query];

@@ -20,7 +20,7 @@ namespace {
 
 constexpr uint32_t kMinBlockRecords = 8;
 constexpr uint32_t kMaxBlockRecords = 4096;
-constexpr size_t kReservedBegin = 40;  // header bytes [40, 64) are reserved and must be zero
+constexpr size_t kReservedBegin = 44;  // header bytes [44, 64) are reserved and must be zero
 
 std::string quoted(const std::string &path) {
   return "'" + path + "'";
@@ -243,6 +243,18 @@ void encode_header(const FileHeader &h, uint8_t out[FileHeader::kSize]) {
   store_le(out + 20, h.block_records, 4);
   store_le(out + 24, h.record_count, 8);
   store_le(out + 32, h.header_bytes, 8);
+  store_le(out + 40, h.order, 4);
+}
+
+uint64_t FileHeader::section_offset() const {
+  return (record_count * (record_bits / 8) + 63) / 64 * 64;
+}
+
+uint64_t FileHeader::body_bytes() const {
+  uint64_t records = 0;
+  stored_records(record_count, layout, block_records, &records);
+  if (order != kOrderPopcount) return records * (record_bits / 8);
+  return section_offset() + 8 * (uint64_t(record_bits) + 2 + record_count);
 }
 
 FileHeader parse_header(const uint8_t *bytes, size_t available, uint64_t file_bytes,
@@ -270,8 +282,15 @@ FileHeader parse_header(const uint8_t *bytes, size_t available, uint64_t file_by
   h.block_records = static_cast<uint32_t>(load_le(bytes + 20, 4));
   h.record_count = load_le(bytes + 24, 8);
   h.header_bytes = load_le(bytes + 32, 8);
+  h.order = static_cast<uint32_t>(load_le(bytes + 40, 4));
   check_file_record_bits(h.record_bits, ErrorKind::format, where);
   check_layout(h.layout, h.block_records, ErrorKind::format, where);
+  if (h.order > FileHeader::kOrderPopcount ||
+      (h.order == FileHeader::kOrderPopcount && h.layout != Layout::row_major)) {
+    fail(ErrorKind::format, where + ": record order " + std::to_string(h.order) +
+                                " is unknown or not row-major; allowed are 0 (none) and 1 "
+                                "(popcount order, row-major layout)");
+  }
   if (h.header_bytes < FileHeader::kSize || h.header_bytes % 64 != 0) {
     fail(ErrorKind::format, where + ": header_bytes is " + std::to_string(h.header_bytes) +
                                 "; it must be a multiple of 64 and at least 64");
@@ -279,17 +298,21 @@ FileHeader parse_header(const uint8_t *bytes, size_t available, uint64_t file_by
   for (size_t i = kReservedBegin; i < FileHeader::kSize; ++i) {
     if (bytes[i] != 0) {
       fail(ErrorKind::format, where + ": reserved header byte " + std::to_string(i) + " is " +
-                                  std::to_string(bytes[i]) + "; bytes 40..63 must be zero");
+                                  std::to_string(bytes[i]) + "; bytes 44..63 must be zero");
     }
   }
   const uint64_t record_bytes = h.record_bits / 8;
   uint64_t records = 0, payload = 0;
+  // A popcount section adds at most 64 + 8 · (65538 + record_count) bytes: bound the count so
+  // that and the header fit 64 bits.
   if (!stored_records(h.record_count, h.layout, h.block_records, &records) ||
-      !multiply(records, record_bytes, &payload) || payload > UINT64_MAX - h.header_bytes) {
+      !multiply(records, record_bytes, &payload) || h.record_count > (uint64_t{1} << 56) ||
+      payload > (uint64_t{1} << 62) - h.header_bytes) {
     fail(ErrorKind::format, where + ": record_count " + std::to_string(h.record_count) + " × " +
                                 std::to_string(record_bytes) +
                                 " bytes per record overflows 64 bits");
   }
+  if (h.order == FileHeader::kOrderPopcount) payload = h.body_bytes();
   if (h.header_bytes > file_bytes || file_bytes - h.header_bytes != payload) {
     const uint64_t actual = h.header_bytes > file_bytes ? 0 : file_bytes - h.header_bytes;
     std::string expected = std::to_string(payload) + " bytes (" + std::to_string(h.record_count) +
@@ -297,6 +320,10 @@ FileHeader parse_header(const uint8_t *bytes, size_t available, uint64_t file_by
     if (h.layout == Layout::blocked) {
       expected += ", padded to " + std::to_string(records) + " records in blocks of " +
                   std::to_string(h.block_records);
+    }
+    if (h.order == FileHeader::kOrderPopcount) {
+      expected += ", padded to 64 bytes, then a popcount section of " +
+                  std::to_string(h.body_bytes() - h.section_offset()) + " bytes";
     }
     expected += ")";
     fail(ErrorKind::format, where + ": the payload after the " + std::to_string(h.header_bytes) +
@@ -388,6 +415,11 @@ FingerprintFile FingerprintFile::open(const std::string &path, const FileOpenOpt
   file.view_.record_bytes = file.header_.record_bits / 8;
   file.view_.layout = file.header_.layout;
   file.view_.block_records = file.header_.block_records;
+  if (file.header_.order == FileHeader::kOrderPopcount) {
+    // The section starts at a 64-byte boundary of a page-aligned mapping: u64 loads are aligned.
+    file.popcount_section_ = reinterpret_cast<const uint64_t *>(
+        file.view_.data + file.header_.section_offset());
+  }
   return file;
 }
 
@@ -492,6 +524,7 @@ FingerprintFile::FingerprintFile(FingerprintFile &&o) noexcept
       view_(std::exchange(o.view_, DatabaseView{})),
       header_(o.header_),
       has_header_(o.has_header_),
+      popcount_section_(std::exchange(o.popcount_section_, nullptr)),
       path_(std::move(o.path_)) {}
 
 FingerprintFile &FingerprintFile::operator=(FingerprintFile &&o) noexcept {
@@ -502,6 +535,7 @@ FingerprintFile &FingerprintFile::operator=(FingerprintFile &&o) noexcept {
     view_ = std::exchange(o.view_, DatabaseView{});
     header_ = o.header_;
     has_header_ = o.has_header_;
+    popcount_section_ = std::exchange(o.popcount_section_, nullptr);
     path_ = std::move(o.path_);
   }
   return *this;
@@ -558,7 +592,7 @@ struct FingerprintWriter::Impl {
 
 FingerprintWriter::FingerprintWriter(const std::string &path, uint32_t record_bits,
                                      uint64_t record_count, Layout layout, uint32_t block_records,
-                                     bool with_header)
+                                     bool with_header, uint32_t order)
     : impl_(std::make_unique<Impl>()) {
   const std::string where = "FingerprintWriter " + quoted(path);
   check_file_record_bits(record_bits, ErrorKind::invalid_argument, where);
@@ -577,6 +611,18 @@ FingerprintWriter::FingerprintWriter(const std::string &path, uint32_t record_bi
                                           " × " + std::to_string(record_bits / 8) +
                                           " bytes per record overflows 64 bits");
   }
+  if (order != FileHeader::kOrderNone) {
+    if (order != FileHeader::kOrderPopcount || layout != Layout::row_major || !with_header ||
+        record_count > (uint64_t{1} << 56)) {
+      fail(ErrorKind::invalid_argument,
+           where + ": the popcount order needs row-major records in a file with a header");
+    }
+    FileHeader h;
+    h.record_bits = record_bits;
+    h.record_count = record_count;
+    h.order = order;
+    impl_->expected_payload = h.body_bytes();
+  }
   impl_->path = replaceable_output_path(path);
   impl_->temp_path = impl_->path + ".tmp." + std::to_string(::getpid());
   impl_->fd = ::open(impl_->temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -591,6 +637,7 @@ FingerprintWriter::FingerprintWriter(const std::string &path, uint32_t record_bi
     h.block_records = block_records;
     h.record_count = record_count;
     h.header_bytes = FileHeader::kSize;
+    h.order = order;
     uint8_t header[FileHeader::kSize];
     encode_header(h, header);
     impl_->buffer.insert(impl_->buffer.end(), header, header + FileHeader::kSize);

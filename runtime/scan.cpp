@@ -22,6 +22,7 @@ ScanStats &ScanStats::operator+=(const ScanStats &o) {
     rejected_by_stage[size_t(s)] += o.rejected_by_stage[size_t(s)];
   statistically_pruned += o.statistically_pruned;
   words_read += o.words_read;
+  bound_skipped += o.bound_skipped;
   return *this;
 }
 

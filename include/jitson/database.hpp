@@ -54,6 +54,14 @@ struct FileHeader {
   uint32_t block_records = 0;
   uint64_t record_count = 0;
   uint64_t header_bytes = kSize;
+  // Record order (bytes 40..43): kOrderNone, or kOrderPopcount: row-major records in ascending
+  // popcount, followed by the popcount section (docs/FORMAT.md) at the next 64-byte boundary.
+  static constexpr uint32_t kOrderNone = 0;
+  static constexpr uint32_t kOrderPopcount = 1;
+  uint32_t order = kOrderNone;
+  // Bytes after the header: the records, then for kOrderPopcount the padding and the section.
+  uint64_t body_bytes() const;
+  uint64_t section_offset() const;  // from the start of the payload; kOrderPopcount only
 };
 
 // Largest record the file format allows.
@@ -119,6 +127,10 @@ class FingerprintFile {
   void release(uint64_t begin, uint64_t end) const;
 
   bool has_header() const { return has_header_; }
+  // The popcount section of a kOrderPopcount file (docs/FORMAT.md): record_bits + 2 bucket starts
+  // then record_count original indices, as little-endian u64; nullptr for other files. Not
+  // validated here: PopcountOrder::of_file checks it (jitson/popcount.hpp).
+  const uint64_t *popcount_section() const { return popcount_section_; }
   const std::string &path() const { return path_; }
 
  private:
@@ -128,6 +140,7 @@ class FingerprintFile {
   DatabaseView view_{};
   FileHeader header_{};
   bool has_header_ = false;
+  const uint64_t *popcount_section_ = nullptr;
   std::string path_;
 };
 
@@ -144,9 +157,11 @@ void encode_header(const FileHeader &h, uint8_t out[FileHeader::kSize]);
 // written through (its target is replaced, the link kept), any other link is refused.
 class FingerprintWriter {
  public:
+  // order FileHeader::kOrderPopcount: write() then takes the whole body (records, zero padding
+  // to 64 bytes, the popcount section), FileHeader::body_bytes() in all.
   FingerprintWriter(const std::string &path, uint32_t record_bits, uint64_t record_count,
                     Layout layout = Layout::row_major, uint32_t block_records = 0,
-                    bool with_header = true);
+                    bool with_header = true, uint32_t order = FileHeader::kOrderNone);
   ~FingerprintWriter();
   FingerprintWriter(const FingerprintWriter &) = delete;
   FingerprintWriter &operator=(const FingerprintWriter &) = delete;

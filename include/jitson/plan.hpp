@@ -42,6 +42,9 @@ struct ScanPlan {
   // a stage's words for a group of 8 records if any of them is active, the row scan streams the
   // focused cache lines), and prefer the sweep iff kSweepByteCost × sweep < row.
   double stage0_survival = 1;  // P[a random record survives the first stage]
+  // Tanimoto: whether a popcount-ordered database may skip records by the popcount bound
+  // (jitson/popcount.hpp): only when the focus is every bit, as stored popcounts count them all.
+  bool popcount_bound = false;
   double sweep_words_per_record = 0;
   double sweep_bytes_per_record = 0, row_bytes_per_record = 0;
   bool prefer_sweep = false;

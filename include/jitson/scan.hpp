@@ -37,6 +37,9 @@ struct ScanStats {
   // was still below the exact bound. These are the hits the mode may have lost.
   uint64_t statistically_pruned = 0;
   uint64_t words_read = 0;  // focused words loaded, summed over records (0 if not counted)
+  // Tanimoto over a popcount-ordered database (jitson/popcount.hpp): records never read because
+  // their popcount alone rules them out. Not part of `records`, which counts records examined.
+  uint64_t bound_skipped = 0;
   ScanStats &operator+=(const ScanStats &o);
 };
 

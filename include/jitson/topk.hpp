@@ -81,6 +81,9 @@ class TopKAccumulator {
   // scanned records, and "hits" counts candidates before skipping.
   const ScanStats &stats(uint64_t query) const;
   uint64_t skipped(uint64_t query) const;  // candidates dropped because their skip bit was set
+  // The exclusive distance (Tanimoto: rank) a record of any id must be below to enter query's
+  // result now: max_distance + 1 until the heap is full, then the worst held + 1.
+  uint32_t limit(uint64_t query) const;
 
  private:
   struct Impl;
