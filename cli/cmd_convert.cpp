@@ -10,6 +10,7 @@
 #include "common.hpp"
 #include "jitson/database.hpp"
 #include "jitson/layout.hpp"
+#include "jitson/popcount.hpp"
 
 namespace jitson::cli {
 namespace {
@@ -20,6 +21,7 @@ struct ConvertOptions {
   std::optional<uint32_t> bits, raw_bits;
   uint32_t block_records = kDefaultBlockRecords;
   bool block_records_given = false;
+  std::string order = "none";
 };
 
 // Where the records come from: a mapped file (jfp, raw) or hex text decoded in one pass.
@@ -106,6 +108,9 @@ int run_convert(const ConvertOptions &o) {
       to_blocked ? RecordFormat::jfp : resolve_format(o.to, o.out, std::nullopt, "--to");
   if (o.block_records_given && !to_blocked)
     throw InputError("--block-records applies only to --to blocked");
+  const bool popcount_order = o.order == "popcount";
+  if (popcount_order && (to != RecordFormat::jfp || to_blocked))
+    throw InputError("--order popcount applies only to --to jfp (a row-major jfp file)");
   const uint32_t B = o.block_records;
   if (B < 8 || B > 4096 || (B & (B - 1)) != 0)
     throw InputError(fmt::format(
@@ -133,6 +138,23 @@ int run_convert(const ConvertOptions &o) {
       out.write(text);
     });
     out.commit();
+  } else if (popcount_order) {
+    // Sorting needs every record at once: rows in memory (a mapped row-major input is used in
+    // place), then the sorted records and the section written atomically.
+    std::vector<uint8_t> rows;
+    DatabaseView view = source.set.view;
+    if (view.layout != Layout::row_major) {
+      rows.reserve(source.count * record_bytes);
+      for_each_chunk(source, [&](const uint8_t *records, uint64_t n) {
+        rows.insert(rows.end(), records, records + n * record_bytes);
+      });
+      view = DatabaseView::rows(rows.data(), source.count, record_bytes);
+    }
+    try {
+      PopcountOrder::write_file(out_path, view);
+    } catch (const Error &e) {
+      throw InputError(e.what());
+    }
   } else if (to_blocked) {
     std::unique_ptr<FingerprintWriter> out;
     try {
@@ -196,6 +218,11 @@ void add_convert_command(CLI::App &app, Action &action) {
   sub->add_option("--block-records", o->block_records,
                   "Records per block for --to blocked: a power of two 8..4096 (default 64)")
       ->each([o](const std::string &) { o->block_records_given = true; });
+  sub->add_option("--order", o->order,
+                  "Record order of a jfp output: none (as read) or popcount (ascending popcount "
+                  "with the popcount section, for Tanimoto's popcount bound; docs/FORMAT.md)")
+      ->check(CLI::IsMember({"none", "popcount"}))
+      ->capture_default_str();
   non_negative(
       sub->add_option("--bits", o->bits,
                       "Bits per record: required to read raw; checked against jfp and hex input"));
@@ -212,7 +239,8 @@ void add_convert_command(CLI::App &app, Action &action) {
       "  jitson convert records.dat db.jfp --raw-bits 16384\n"
       "  cat db.hex | jitson convert - db.jfp --from hex\n"
       "  jitson convert db.jfp db-blocked.jfp --to blocked --block-records 64\n"
-      "  jitson convert db-blocked.jfp db.jfp --to jfp");
+      "  jitson convert db-blocked.jfp db.jfp --to jfp\n"
+      "  jitson convert db.jfp db-popcount.jfp --order popcount");
   sub->callback([o, &action] { action = [o] { return run_convert(*o); }; });
 }
 

@@ -10,6 +10,8 @@
 
 #include "common.hpp"
 #include "jitson/engine.hpp"
+#include "jitson/metric.hpp"
+#include "jitson/popcount.hpp"
 #include "windowed_scan.hpp"
 
 namespace jitson::cli {
@@ -19,6 +21,7 @@ struct ScanOptions {
   std::string config, db, query_hex, queries;
   unsigned threads = 0;
   std::optional<int64_t> top_k, max_distance;
+  std::optional<std::string> min_similarity;
   std::optional<uint32_t> raw_bits;
   std::string backend, isa;
   std::string format = "table";
@@ -39,6 +42,7 @@ nlohmann::ordered_json stats_json(const ScanStats &s, size_t stages) {
   j["rejected_by_stage"] =
       std::vector<uint64_t>(s.rejected_by_stage.begin(), s.rejected_by_stage.begin() + stages);
   j["statistically_pruned"] = s.statistically_pruned;
+  j["bound_skipped"] = s.bound_skipped;
   return j;
 }
 
@@ -69,8 +73,37 @@ std::string stats_text(const ScanStats &s, size_t stages, double seconds) {
   double rate = seconds > 0 ? static_cast<double>(s.records) / seconds : 0.0;
   return fmt::format(
       "stats: records {}, evaluated_full {}, hits {}, rejected_by_stage [{}], "
-      "statistically_pruned {}; scan {:.6f} s ({:.1f} M records/s)",
-      s.records, s.evaluated_full, s.hits, rejected, s.statistically_pruned, seconds, rate / 1e6);
+      "statistically_pruned {}, bound_skipped {}; scan {:.6f} s ({:.1f} M records/s)",
+      s.records, s.evaluated_full, s.hits, rejected, s.statistically_pruned, s.bound_skipped,
+      seconds, rate / 1e6);
+}
+
+// One hit's columns after "index": the distance, or for Tanimoto the similarity (the shortest
+// decimal that reads back as the same double), the intersection and the union.
+std::string hit_columns(const Hit &h, bool tanimoto, const char *separator, int width) {
+  if (!tanimoto) return fmt::format("{:>{}}", h.distance, width);
+  const TanimotoHit t = tanimoto_of(h.distance, h.reserved);
+  return fmt::format("{:>{}}{}{:>{}}{}{:>{}}", t.similarity, width, separator, t.intersection,
+                     width, separator, t.union_bits, width);
+}
+
+// Scans a popcount-ordered file (jitson/popcount.hpp): query by query on this thread, reading
+// only the buckets the popcount bound admits (Tanimoto, full focus), with original indices.
+std::vector<ScanResult> scan_popcount_file(const std::shared_ptr<const Kernel> &kernel,
+                                           const uint8_t *queries, uint64_t n_queries,
+                                           const RecordSet &db) {
+  std::optional<PopcountOrder> order;
+  try {
+    order.emplace(PopcountOrder::of_file(*db.file));
+  } catch (const Error &e) {
+    throw InputError(e.what());
+  }
+  std::vector<ScanResult> results;
+  const size_t bytes = kernel->plan().record_bytes;
+  for (uint64_t q = 0; q < n_queries; ++q) {
+    results.push_back(scan_popcount_ordered(kernel, queries + q * bytes, *order));
+  }
+  return results;
 }
 
 // Recall of planted neighbours (the truth file `jitson gen` writes beside its queries): how many
@@ -131,6 +164,8 @@ int run_scan(const ScanOptions &o) {
   if (o.top_k) source.overrides.push_back({"--top-k", "top_k", *o.top_k});
   if (o.max_distance)
     source.overrides.push_back({"--max-distance", "max_distance", *o.max_distance});
+  if (o.min_similarity)
+    source.overrides.push_back({"--min-similarity", "min_similarity", {}, *o.min_similarity});
   if (!o.backend.empty()) source.overrides.push_back({"--backend", "backend", o.backend});
   if (!o.isa.empty()) source.overrides.push_back({"--isa", "isa", o.isa});
   if (o.query_hex.empty() == o.queries.empty())
@@ -163,7 +198,11 @@ int run_scan(const ScanOptions &o) {
   std::shared_ptr<const Kernel> kernel = source.compile(engine, spec);
 
   auto start = std::chrono::steady_clock::now();
-  std::vector<ScanResult> results = scan_in_windows(*kernel, queries, n_queries, db, o.threads);
+  const bool popcount_file = db.file && db.file->popcount_section() != nullptr;
+  std::vector<ScanResult> results =
+      popcount_file ? scan_popcount_file(kernel, queries, n_queries, db)
+                    : scan_in_windows(*kernel, queries, n_queries, db, o.threads);
+  const bool tanimoto = kernel->plan().spec.metric == Metric::tanimoto;
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   ScanStats total;
@@ -178,26 +217,40 @@ int run_scan(const ScanOptions &o) {
                       one_line_json(config), nlohmann::ordered_json(kernel->describe()).dump());
     for (uint64_t q = 0; q < results.size(); ++q) {
       out += fmt::format("{}\n    {{\"query\": {}, \"hits\": [", q ? "," : "", q);
-      for (size_t i = 0; i < results[q].hits.size(); ++i)
-        out += fmt::format("{}{{\"index\": {}, \"distance\": {}}}", i ? ", " : "",
-                           results[q].hits[i].index, results[q].hits[i].distance);
+      for (size_t i = 0; i < results[q].hits.size(); ++i) {
+        const Hit &h = results[q].hits[i];
+        if (tanimoto) {
+          const TanimotoHit t = tanimoto_of(h.distance, h.reserved);
+          out += fmt::format(
+              "{}{{\"index\": {}, \"similarity\": {}, \"intersection\": {}, \"union\": {}}}",
+              i ? ", " : "", h.index, t.similarity, t.intersection, t.union_bits);
+        } else {
+          out += fmt::format("{}{{\"index\": {}, \"distance\": {}}}", i ? ", " : "", h.index,
+                             h.distance);
+        }
+      }
       out += "]}";
     }
     out += fmt::format("{}],\n  \"stats\": {},\n  \"seconds\": {}\n}}\n",
                        results.empty() ? "" : "\n  ", one_line_json(stats_json(total, stages)),
                        nlohmann::ordered_json(seconds).dump());
   } else if (o.format == "csv") {
-    out = "query,rank,index,distance\n";
+    out = tanimoto ? "query,rank,index,similarity,intersection,union\n"
+                   : "query,rank,index,distance\n";
     for (uint64_t q = 0; q < results.size(); ++q)
       for (size_t r = 0; r < results[q].hits.size(); ++r)
         out += fmt::format("{},{},{},{}\n", q, r + 1, results[q].hits[r].index,
-                           results[q].hits[r].distance);
+                           hit_columns(results[q].hits[r], tanimoto, ",", 0));
   } else {
-    out = fmt::format("{:>5}  {:>4}  {:>12}  {:>8}\n", "query", "rank", "index", "distance");
+    out = tanimoto
+              ? fmt::format("{:>5}  {:>4}  {:>12}  {:>20}  {:>12}  {:>12}\n", "query", "rank",
+                            "index", "similarity", "intersection", "union")
+              : fmt::format("{:>5}  {:>4}  {:>12}  {:>8}\n", "query", "rank", "index", "distance");
     for (uint64_t q = 0; q < results.size(); ++q)
       for (size_t r = 0; r < results[q].hits.size(); ++r)
-        out += fmt::format("{:>5}  {:>4}  {:>12}  {:>8}\n", q, r + 1, results[q].hits[r].index,
-                           results[q].hits[r].distance);
+        out += fmt::format("{:>5}  {:>4}  {:>12}  {}\n", q, r + 1, results[q].hits[r].index,
+                           tanimoto ? hit_columns(results[q].hits[r], true, "  ", 12)
+                                    : hit_columns(results[q].hits[r], false, "", 8));
   }
   fmt::print("{}", out);
   if (!o.truth.empty()) {
@@ -236,6 +289,9 @@ void add_scan_command(CLI::App &app, Action &action) {
       ->capture_default_str();
   sub->add_option("--top-k", o->top_k, "Override the config's top_k");
   sub->add_option("--max-distance", o->max_distance, "Override the config's max_distance");
+  sub->add_option("--min-similarity", o->min_similarity,
+                  "Override the config's min_similarity (metric tanimoto), a decimal in [0, 1] "
+                  "compared exactly as written");
   sub->add_option("--backend", o->backend, "Override the config's backend");
   sub->add_option("--isa", o->isa, "Override the config's isa");
   sub->add_option("--format", o->format, "Output: table, json or csv")
@@ -249,6 +305,9 @@ void add_scan_command(CLI::App &app, Action &action) {
                 "in json)");
   sub->footer(
       "Overrides replace config fields and are checked by the same rules as the file.\n"
+      "Metric tanimoto prints similarity, intersection and union per hit, best first; over a\n"
+      "popcount-ordered file (jitson convert --order popcount) it reads only the records the\n"
+      "popcount bound admits (stats: bound_skipped).\n"
       "A progress bar appears on stderr only if it is a terminal and the scan takes > 1 s.\n"
       "Examples:\n"
       "  jitson scan --config configs/examples/full-focus.json --db db.jfp --queries q.jfp "

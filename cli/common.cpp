@@ -540,13 +540,53 @@ HexRecords read_hex_records(const std::string &path, std::optional<uint32_t> bit
 
 // ---- scan configs ----
 
+namespace {
+bool is_json_number(std::string_view s) {
+  // RFC 8259: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+  size_t i = 0;
+  auto digits = [&] {
+    const size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i - start;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+  } else if (digits() == 0) {
+    return false;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (digits() == 0) return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (digits() == 0) return false;
+  }
+  return i == s.size();
+}
+}  // namespace
+
 ScanSpec ConfigSource::load() const {
   const std::string text = this->text ? *this->text : read_config_file(path);
   try {
     if (overrides.empty()) return parse_scan_config(text);
     nlohmann::json fields = nlohmann::json::object();
-    for (const auto &o : overrides) fields[o.field] = o.value;
-    return parse_scan_config(text, fields.dump());
+    for (const auto &o : overrides) {
+      if (o.literal && !is_json_number(*o.literal)) {
+        throw InputError(fmt::format("{} {}: expected a number (as in 0.7)", o.flag, *o.literal));
+      }
+      // A literal goes in as a placeholder string, swapped for the number's text after dumping.
+      fields[o.field] = o.literal ? nlohmann::json("\x01" + o.field + "\x01") : o.value;
+    }
+    std::string overrides_text = fields.dump();
+    for (const auto &o : overrides) {
+      if (!o.literal) continue;
+      const std::string placeholder = nlohmann::json("\x01" + o.field + "\x01").dump();
+      overrides_text.replace(overrides_text.find(placeholder), placeholder.size(), *o.literal);
+    }
+    return parse_scan_config(text, overrides_text);
   } catch (const ConfigError &e) {
     rethrow(e);
   } catch (const Error &e) {

@@ -183,6 +183,9 @@ struct ConfigOverride {
   std::string flag;
   std::string field;
   nlohmann::json value;
+  // A number to pass exactly as written (min_similarity is the decimal it denotes, which a double
+  // cannot carry); checked to be a JSON number literal, then used in place of value.
+  std::optional<std::string> literal = std::nullopt;
 };
 
 // The config file plus its overrides; errors name the file (or the flag that set the field).

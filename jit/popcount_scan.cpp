@@ -27,11 +27,6 @@ ScanResult scan_popcount_ordered(const std::shared_ptr<const Kernel> &kernel, co
                                  const PopcountOrder &db) {
   if (!kernel) throw Error(ErrorKind::invalid_argument, "popcount-ordered scan: kernel is null");
   const ScanPlan &plan = kernel->plan();
-  if (plan.spec.metric != Metric::tanimoto) {
-    throw Error(ErrorKind::invalid_argument,
-                "popcount-ordered scan: the kernel's metric is hamming; the popcount bound "
-                "applies to metric \"tanimoto\"");
-  }
   const DatabaseView records = db.records();
   if (records.record_bytes != plan.record_bytes) {
     throw Error(ErrorKind::invalid_argument,

@@ -178,14 +178,18 @@ TEST(PopcountOrder, FileRoundTripAndDamageIsRefused) {
   std::remove(path.c_str());
 }
 
-TEST(PopcountOrder, HammingKernelsAndOtherSizesAreRefused) {
+TEST(PopcountOrder, HammingScansEveryRecordWithOriginalIndicesAndOtherSizesAreRefused) {
   std::mt19937_64 rng(3);
-  const std::vector<uint8_t> db = sparse_records(rng, 10, 256);
-  const PopcountOrder ordered = PopcountOrder::build(DatabaseView::rows(db.data(), 10, 256));
+  const uint64_t n = 500;
+  std::vector<uint8_t> db = sparse_records(rng, n, 256);
+  for (int t = 0; t < 50; ++t) std::memcpy(&db[(rng() % n) * 256], &db[(rng() % n) * 256], 256);
+  const PopcountOrder ordered = PopcountOrder::build(DatabaseView::rows(db.data(), n, 256));
   Engine engine;
-  const auto hamming = engine.compile(R"({"version": 1, "record_bits": 2048})");
-  EXPECT_THROW(scan_popcount_ordered(hamming, db.data(), ordered), Error);
+  const auto hamming = engine.compile(R"({"version": 1, "record_bits": 2048, "top_k": 20})");
   EXPECT_FALSE(popcount_bound_unavailable(*hamming).empty());
+  const ScanResult r = scan_popcount_ordered(hamming, &db[7 * 256], ordered);
+  EXPECT_EQ(r.hits, oracle::scan(&db[7 * 256], db.data(), n, 256, {}, UINT32_MAX, 20));
+  EXPECT_EQ(r.stats.bound_skipped, 0u);
   const auto other = engine.compile(R"({"version": 1, "record_bits": 1024, "metric": "tanimoto"})");
   EXPECT_THROW(scan_popcount_ordered(other, db.data(), ordered), Error);
 }

@@ -46,11 +46,11 @@ class PopcountOrder {
   std::shared_ptr<const void> storage_;  // owned copy (build), or null (a file's mapping)
 };
 
-// The exact Tanimoto scan of kernel (metric "tanimoto") over db: the hits of kernel.scan over
-// the original database (indices are original indices), reading only buckets the popcount bound
-// admits when the kernel's focus is every bit (a narrower focus scans every record: the stored
-// popcounts count bits outside it). stats.bound_skipped counts the records never read.
-// Error(invalid_argument) for a Hamming kernel or a record size other than the kernel's.
+// The exact scan of kernel over db: the hits kernel.scan gives over the original database
+// (indices are original indices, ties broken by them). A Tanimoto kernel whose focus is every bit
+// reads only buckets the popcount bound admits; other kernels (Hamming, or a narrower focus: the
+// stored popcounts count bits outside it) read every record. stats.bound_skipped counts the
+// records never read. Error(invalid_argument) for a record size other than the kernel's.
 ScanResult scan_popcount_ordered(const std::shared_ptr<const Kernel> &kernel, const uint8_t *query,
                                  const PopcountOrder &db);
 
