@@ -63,14 +63,22 @@ void copy_hits(const std::vector<jitson::Hit> &hits, jitson_hit *out, uint64_t n
   if (n) std::memcpy(out, hits.data(), n * sizeof(jitson_hit));
 }
 
-int scan_batch_impl(const jitson_kernel *k, const uint8_t *queries, uint64_t n_queries,
-                    const jitson::DatabaseView &db, jitson_hit *out, uint64_t out_cap_per_query,
-                    uint64_t *counts, jitson_stats *stats) {
-  const jitson::Kernel &kernel = kernel_of(k);
-  if (n_queries == 0) {
-    kernel.entry(db);  // no queries is no error, but a database the kernel cannot scan is
-    return 0;
+int copy_results(const std::vector<jitson::ScanResult> &results, jitson_hit *out,
+                 uint64_t out_cap_per_query, uint64_t *counts, jitson_stats *stats) {
+  for (uint64_t q = 0; q < results.size(); ++q) {
+    const jitson::ScanResult &r = results[q];
+    const uint64_t n = std::min<uint64_t>(r.hits.size(), out_cap_per_query);
+    copy_hits(r.hits, out ? out + q * out_cap_per_query : nullptr, n);
+    counts[q] = n;
+    copy_stats(r.stats, stats ? stats + q : nullptr);
   }
+  return 0;
+}
+
+// The arguments every batch checks; false when there are no queries.
+bool check_batch(const uint8_t *queries, uint64_t n_queries, const jitson_hit *out,
+                 uint64_t out_cap_per_query, const uint64_t *counts) {
+  if (n_queries == 0) return false;
   if (!queries) invalid("queries is NULL but n_queries > 0");
   if (!counts) invalid("counts is NULL but n_queries > 0");
   if (!out && out_cap_per_query > 0) invalid("out is NULL but out_cap_per_query > 0");
@@ -79,15 +87,33 @@ int scan_batch_impl(const jitson_kernel *k, const uint8_t *queries, uint64_t n_q
     invalid("n_queries * out_cap_per_query (" + std::to_string(n_queries) + " * " +
             std::to_string(out_cap_per_query) + ") overflows the address space");
   }
-  const std::vector<jitson::ScanResult> results = kernel.scan_batch(queries, n_queries, db);
-  for (uint64_t q = 0; q < n_queries; ++q) {
-    const jitson::ScanResult &r = results[q];
-    const uint64_t n = std::min<uint64_t>(r.hits.size(), out_cap_per_query);
-    copy_hits(r.hits, out ? out + q * out_cap_per_query : nullptr, n);
-    counts[q] = n;
-    copy_stats(r.stats, stats ? stats + q : nullptr);
+  return true;
+}
+
+int scan_batch_impl(const jitson_kernel *k, const uint8_t *queries, uint64_t n_queries,
+                    const jitson::DatabaseView &db, jitson_hit *out, uint64_t out_cap_per_query,
+                    uint64_t *counts, jitson_stats *stats) {
+  const jitson::Kernel &kernel = kernel_of(k);
+  if (!check_batch(queries, n_queries, out, out_cap_per_query, counts)) {
+    kernel.entry(db);  // no queries is no error, but a database the kernel cannot scan is
+    return 0;
   }
-  return 0;
+  return copy_results(kernel.scan_batch(queries, n_queries, db), out, out_cap_per_query, counts,
+                      stats);
+}
+
+// A popcount-ordered file: query by query through its buckets, with original indices.
+int scan_batch_ordered(const jitson_kernel *k, const uint8_t *queries, uint64_t n_queries,
+                       const jitson::PopcountOrder &order, jitson_hit *out,
+                       uint64_t out_cap_per_query, uint64_t *counts, jitson_stats *stats) {
+  const jitson::Kernel &kernel = kernel_of(k);
+  if (!check_batch(queries, n_queries, out, out_cap_per_query, counts)) return 0;
+  std::vector<jitson::ScanResult> results;
+  for (uint64_t q = 0; q < n_queries; ++q) {
+    results.push_back(
+        jitson::scan_popcount_ordered(k->kernel, queries + q * kernel.plan().record_bytes, order));
+  }
+  return copy_results(results, out, out_cap_per_query, counts, stats);
 }
 
 }  // namespace
@@ -99,7 +125,10 @@ jitson_db *jitson_db_open(const char *path, const char *options_json, char *err,
     if (!path) invalid("path is NULL");
     const jitson::FileOpenOptions options =
         options_json ? parse_open_options(options_json) : jitson::FileOpenOptions{};
-    return new jitson_db{jitson::FingerprintFile::open(path, options)};
+    auto db =
+        std::make_unique<jitson_db>(jitson_db{jitson::FingerprintFile::open(path, options), {}});
+    if (db->file.popcount_section()) db->order.emplace(jitson::PopcountOrder::of_file(db->file));
+    return db.release();
   });
 }
 
@@ -145,8 +174,11 @@ int64_t jitson_scan_db(const jitson_kernel *k, const uint8_t *query, const jitso
     if (!query) invalid("query is NULL");
     const jitson::DatabaseView view = view_of(db);
     check_out(out, out_cap);
-    // Kernel::scan picks the row kernel or, for a blocked file, the sweep.
-    const jitson::ScanResult r = kernel.scan(query, view);
+    // Kernel::scan picks the row kernel or, for a blocked file, the sweep; a popcount-ordered
+    // file is scanned bucket by bucket with original indices.
+    const jitson::ScanResult r = db->order
+                                     ? jitson::scan_popcount_ordered(k->kernel, query, *db->order)
+                                     : kernel.scan(query, view);
     const uint64_t n = std::min<uint64_t>(r.hits.size(), out_cap);
     copy_hits(r.hits, out, n);
     copy_stats(r.stats, stats);
@@ -186,7 +218,9 @@ int jitson_topk_feed_db(jitson_topk *t, const jitson_db *db, uint64_t begin, uin
       chunk = jitson::DatabaseView::rows(view.n_records ? view.record(begin) : nullptr, end - begin,
                                          view.record_bytes);
     }
-    t->acc.feed(jitson::Chunk{chunk, nullptr, begin, skip_bitmap});
+    // Positions of a popcount-ordered file are not its records' indices: ids say which they are.
+    const uint64_t *ids = db->order ? db->order->original_index().data() + begin : nullptr;
+    t->acc.feed(jitson::Chunk{chunk, ids, begin, skip_bitmap});
     return 0;
   });
 }
@@ -208,8 +242,11 @@ int jitson_scan_batch_db(const jitson_kernel *k, const uint8_t *queries, uint64_
                          uint64_t *counts, jitson_stats *stats, char *err, size_t err_len) {
   return guarded<int>(err, err_len, -1, [&] {
     kernel_of(k);  // reported before a NULL db, as in every other entry point
-    return scan_batch_impl(k, queries, n_queries, view_of(db), out, out_cap_per_query, counts,
-                           stats);
+    const jitson::DatabaseView view = view_of(db);
+    if (db->order)
+      return scan_batch_ordered(k, queries, n_queries, *db->order, out, out_cap_per_query, counts,
+                                stats);
+    return scan_batch_impl(k, queries, n_queries, view, out, out_cap_per_query, counts, stats);
   });
 }
 

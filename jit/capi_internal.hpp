@@ -4,12 +4,14 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <new>
 
 #include "jitson/database.hpp"
 #include "jitson/engine.hpp"
 #include "jitson/error.hpp"
 #include "jitson/jitson.h"
+#include "jitson/popcount.hpp"
 #include "jitson/topk.hpp"
 
 struct jitson_kernel {
@@ -23,6 +25,8 @@ struct jitson_topk {
 // A mapped fingerprint file; read-only after open, so one handle serves any number of threads.
 struct jitson_db {
   jitson::FingerprintFile file;
+  // A popcount-ordered file's order, verified at open: scans report original indices through it.
+  std::optional<jitson::PopcountOrder> order;
 };
 
 // Internal linkage, as when these lived in capi.cpp alone: each C API file gets its own copy and

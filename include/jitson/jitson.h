@@ -123,7 +123,10 @@ uint32_t jitson_db_block_records(const jitson_db *); /* 0 for a row-major file *
 const uint8_t *jitson_db_data(const jitson_db *);
 uint64_t jitson_db_payload_bytes(const jitson_db *);
 
-/* jitson_scan over every record of the file; hits carry record indices. */
+/* jitson_scan over every record of the file; hits carry record indices. A popcount-ordered file
+ * (jitson convert --order popcount; docs/FORMAT.md) is verified at open, its hits carry the
+ * records' original indices, and a Tanimoto kernel reads only the buckets its popcount bound
+ * admits (jitson_feed_db: positions [begin, end) in the file, ids the original indices). */
 int64_t jitson_scan_db(const jitson_kernel *, const uint8_t *query, const jitson_db *,
                        jitson_hit *out, uint64_t out_cap, jitson_stats *stats, char *err,
                        size_t err_len);
