@@ -16,12 +16,12 @@
 #include "jitson/cpu.hpp"
 #include "jitson/error.hpp"
 #include "kernels/gemm_internal.hpp"
+#include "runtime/streamed_buffer.hpp"
 #include "runtime/thread_pool.hpp"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <sched.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -199,44 +199,27 @@ const I8Kernel &choose_i8(const GemmOptions &options) {
 // only on request): the micro-kernels walk megabytes of packed panels, and with 4 KiB pages the
 // TLB misses cost several percent.
 
-constexpr size_t kHugePage = size_t(2) << 20;
-
 class Scratch {
  public:
   Scratch() = default;
   Scratch(const Scratch &) = delete;
   Scratch &operator=(const Scratch &) = delete;
-  ~Scratch() { release(); }
+  ~Scratch() { free_streamed(buffer_, size_); }
 
   void *get(size_t bytes) {
     if (bytes > size_) {
-      release();
-      if (bytes >= (size_t(1) << 20)) {
-        const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-        buffer_ = ::operator new (rounded, std::align_val_t{kHugePage});
-        align_ = kHugePage;
-        size_ = rounded;
-#if defined(MADV_HUGEPAGE)
-        (void)madvise(buffer_, rounded, MADV_HUGEPAGE);  // advice only: fine if refused
-#endif
-      } else {
-        buffer_ = ::operator new (bytes, std::align_val_t{64});
-        align_ = 64;
-        size_ = bytes;
-      }
+      free_streamed(buffer_, size_);
+      buffer_ = nullptr;  // allocate_streamed may throw: leave no dangling buffer
+      size_ = 0;
+      buffer_ = allocate_streamed(bytes);
+      size_ = bytes;
     }
     return buffer_;
   }
 
  private:
-  void release() {
-    if (buffer_) ::operator delete (buffer_, std::align_val_t{align_});
-    buffer_ = nullptr;
-    size_ = 0;
-  }
   void *buffer_ = nullptr;
   size_t size_ = 0;
-  size_t align_ = 64;
 };
 
 thread_local Scratch scratch_a, scratch_b, scratch_sums;

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+
 #include <string>
+#include "runtime/streamed_buffer.hpp"
 
 #include "jitson/error.hpp"
 
@@ -87,18 +89,18 @@ void to_rows(DatabaseView blocked, uint8_t *out) {
 
 BlockedDatabase::BlockedDatabase(DatabaseView rows, uint32_t block_records) {
   const uint64_t bytes = blocked_payload_bytes(rows.n_records, rows.record_bytes, block_records);
-  if (bytes) data_ = static_cast<uint8_t *>(::operator new(bytes, std::align_val_t(64)));
+  if (bytes) data_ = static_cast<uint8_t *>(allocate_streamed(bytes));
   try {
     if (bytes) to_blocked(rows, block_records, data_);
   } catch (...) {
-    ::operator delete(data_, std::align_val_t(64));
+    free_streamed(data_, bytes);
     throw;
   }
   view_ = DatabaseView::blocked(data_, rows.n_records, rows.record_bytes, block_records);
 }
 
 BlockedDatabase::~BlockedDatabase() {
-  if (data_) ::operator delete(data_, std::align_val_t(64));
+  if (data_) free_streamed(data_, view_.payload_bytes());
 }
 
 BlockedDatabase::BlockedDatabase(BlockedDatabase &&o) noexcept : data_(o.data_), view_(o.view_) {
@@ -108,7 +110,7 @@ BlockedDatabase::BlockedDatabase(BlockedDatabase &&o) noexcept : data_(o.data_),
 
 BlockedDatabase &BlockedDatabase::operator=(BlockedDatabase &&o) noexcept {
   if (this != &o) {
-    if (data_) ::operator delete(data_, std::align_val_t(64));
+    if (data_) free_streamed(data_, view_.payload_bytes());
     data_ = o.data_;
     view_ = o.view_;
     o.data_ = nullptr;

@@ -9,6 +9,7 @@
 
 #include "jitson/error.hpp"
 #include "jitson/kernels.hpp"
+#include "runtime/streamed_buffer.hpp"
 
 namespace jitson {
 namespace {
@@ -59,18 +60,25 @@ Sorted sort_by_popcount(const DatabaseView &rows) {
 PopcountOrder PopcountOrder::build(const DatabaseView &rows) {
   require_rows(rows, "PopcountOrder::build");
   const Sorted s = sort_by_popcount(rows);
+  // The records in memory kernels stream well through (runtime/streamed_buffer.hpp).
   struct Owned {
-    std::vector<uint8_t> records;
+    size_t bytes = 0;
+    uint8_t *records = nullptr;
     std::vector<uint64_t> section;
+    explicit Owned(size_t n) : bytes(std::max<size_t>(n, 1)) {
+      records = static_cast<uint8_t *>(allocate_streamed(bytes));
+    }
+    ~Owned() { free_streamed(records, bytes); }
+    Owned(const Owned &) = delete;
+    Owned &operator=(const Owned &) = delete;
   };
-  auto owned = std::make_shared<Owned>();
-  owned->records.resize(rows.n_records * rows.record_bytes);
+  auto owned = std::make_shared<Owned>(rows.n_records * rows.record_bytes);
   for (uint64_t i = 0; i < rows.n_records; ++i) {
-    std::memcpy(&owned->records[i * rows.record_bytes], rows.record(s.order[i]), rows.record_bytes);
+    std::memcpy(owned->records + i * rows.record_bytes, rows.record(s.order[i]), rows.record_bytes);
   }
   owned->section = s.section;
   PopcountOrder out;
-  out.records_ = DatabaseView::rows(owned->records.data(), rows.n_records, rows.record_bytes);
+  out.records_ = DatabaseView::rows(owned->records, rows.n_records, rows.record_bytes);
   out.starts_ = owned->section.data();
   out.ids_ = owned->section.data() + out.record_bits() + 2;
   out.storage_ = std::move(owned);
