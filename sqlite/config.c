@@ -1,6 +1,7 @@
 /* Completing the user's config text. A table knows its record width and a query its k and
- * radius, so users may write {"focus": ...} alone; this adds "version" and "record_bits" and
- * applies top_k / max_distance. It only splits the top-level object into members: anything it
+ * radius, so users may write {"focus": ...} alone; this adds "version" and "record_bits" (and
+ * "metric" for the Tanimoto functions) and applies top_k / max_distance / min_similarity. It
+ * only splits the top-level object into members: anything it
  * does not understand is passed to jitson_compile unchanged, whose strict parser names the JSON
  * Pointer of what is wrong. */
 #include <stdio.h>
@@ -93,8 +94,44 @@ static int split(const char *text, size_t len, member *m) {
   }
 }
 
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Whether the JSON string [p, end) (quotes included) decodes to plain, an ASCII text: escapes
+ * count as what they stand for ("tanim\u006fto" is "tanimoto"), as for the strict parser. */
+static int string_is(const char *p, const char *end, const char *plain) {
+  if (end - p < 2 || *p != '"' || end[-1] != '"') return 0;
+  for (const char *q = p + 1, *stop = end - 1; q < stop;) {
+    unsigned ch = (unsigned char)*q++;
+    if (ch == '\\') {
+      if (q == stop) return 0;
+      static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+      const char e = *q++;
+      const char *simple = e ? strchr(from, e) : NULL;
+      if (simple) {
+        ch = (unsigned char)to[simple - from];
+      } else if (e == 'u' && stop - q >= 4) {
+        ch = 0;
+        for (int i = 0; i < 4; ++i) {
+          const int v = hex_digit(*q++);
+          if (v < 0) return 0;
+          ch = ch * 16 + (unsigned)v;
+        }
+      } else {
+        return 0;
+      }
+    }
+    if (!*plain || ch != (unsigned char)*plain++) return 0;
+  }
+  return !*plain;
+}
+
 static int key_is(const member *m, const char *name) {
-  return m->key_len == strlen(name) && memcmp(m->key, name, m->key_len) == 0;
+  return string_is(m->key - 1, m->key + m->key_len + 1, name);
 }
 
 /* A plain non-negative integer literal, else -1 (the strict parser judges the rest). */
@@ -110,13 +147,16 @@ static int64_t int_value(const member *m) {
 }
 
 jsq_config_fields jsq_config_read(const char *text, size_t len) {
-  jsq_config_fields f = {-1, -1, -1};
+  jsq_config_fields f = {-1, -1, -1, JITSON_METRIC_HAMMING, 0};
   member m[MAX_MEMBERS];
   int n = text ? split(text, len, m) : -1;
   for (int i = 0; i < n; ++i) {
     if (key_is(&m[i], "record_bits")) f.record_bits = int_value(&m[i]);
     if (key_is(&m[i], "top_k")) f.top_k = int_value(&m[i]);
     if (key_is(&m[i], "max_distance")) f.max_distance = int_value(&m[i]);
+    if (key_is(&m[i], "metric") && string_is(m[i].value, m[i].end, "tanimoto"))
+      f.metric = JITSON_METRIC_TANIMOTO;
+    if (key_is(&m[i], "min_similarity")) f.has_min_similarity = 1;
   }
   return f;
 }
@@ -129,10 +169,11 @@ char *jsq_config_text(const char *text, size_t len, const jsq_config_edit *edit)
   member m[MAX_MEMBERS];
   const int n = split(text, len, m);
   if (n < 0) return sqlite3_mprintf("%.*s", (int)len, text);
-  int has_version = 0, has_bits = 0;
+  int has_version = 0, has_bits = 0, has_metric = 0;
   for (int i = 0; i < n; ++i) {
     has_version |= key_is(&m[i], "version");
     has_bits |= key_is(&m[i], "record_bits");
+    has_metric |= key_is(&m[i], "metric");
   }
   sqlite3_str *s = sqlite3_str_new(NULL);
   sqlite3_str_appendall(s, "{");
@@ -145,6 +186,10 @@ char *jsq_config_text(const char *text, size_t len, const jsq_config_edit *edit)
     sqlite3_str_appendf(s, "%s\"record_bits\": %u", sep, edit->record_bits);
     sep = ", ";
   }
+  if (!has_metric && edit->metric) {
+    sqlite3_str_appendf(s, "%s\"metric\": \"%s\"", sep, edit->metric);
+    sep = ", ";
+  }
   if (edit->top_k >= 0) {
     sqlite3_str_appendf(s, "%s\"top_k\": %lld", sep, (long long)edit->top_k);
     sep = ", ";
@@ -153,9 +198,15 @@ char *jsq_config_text(const char *text, size_t len, const jsq_config_edit *edit)
     sqlite3_str_appendf(s, "%s\"max_distance\": %lld", sep, (long long)edit->max_distance);
     sep = ", ";
   }
+  if (edit->min_similarity && !edit->drop_min_similarity) {
+    sqlite3_str_appendf(s, "%s\"min_similarity\": %s", sep, edit->min_similarity);
+    sep = ", ";
+  }
   for (int i = 0; i < n; ++i) {
     if (edit->top_k >= 0 && key_is(&m[i], "top_k")) continue;
     if ((edit->max_distance >= 0 || edit->drop_max_distance) && key_is(&m[i], "max_distance"))
+      continue;
+    if ((edit->min_similarity || edit->drop_min_similarity) && key_is(&m[i], "min_similarity"))
       continue;
     sqlite3_str_appendf(s, "%s%.*s", sep, (int)(m[i].end - m[i].begin), m[i].begin);
     sep = ", ";

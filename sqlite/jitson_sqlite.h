@@ -32,13 +32,20 @@ typedef struct {
   int64_t record_bits; /* what the user's config states, -1 when absent (or not an integer) */
   int64_t top_k;
   int64_t max_distance;
+  /* JITSON_METRIC_TANIMOTO when "metric" is the string "tanimoto" (escapes decoded), else
+   * JITSON_METRIC_HAMMING (the default, or a value jitson_compile rejects) */
+  int metric;
+  int has_min_similarity; /* the config has a min_similarity member */
 } jsq_config_fields;
 
 typedef struct {
-  uint32_t record_bits;  /* added when the config leaves it out */
-  int64_t top_k;         /* >= 0: replaces the config's top_k */
-  int64_t max_distance;  /* >= 0: replaces the config's max_distance */
-  int drop_max_distance; /* removes max_distance (distances, not searches) */
+  uint32_t record_bits;       /* added when the config leaves it out */
+  int64_t top_k;              /* >= 0: replaces the config's top_k */
+  int64_t max_distance;       /* >= 0: replaces the config's max_distance */
+  int drop_max_distance;      /* removes max_distance (distances, not searches) */
+  const char *metric;         /* added when the config names no metric (NULL: nothing) */
+  const char *min_similarity; /* a JSON number: replaces the config's min_similarity */
+  int drop_min_similarity;    /* removes min_similarity (similarities, not searches) */
 } jsq_config_edit;
 
 /* Reads the top-level integer fields of a config (all -1 for text that is not an object). */
@@ -50,6 +57,34 @@ char *jsq_config_text(const char *text, size_t len, const jsq_config_edit *edit)
 /* Checks a stated record_bits against the width the data has; 0, or -1 with a message. */
 int jsq_config_check_bits(const jsq_config_fields *f, uint32_t bits, const char *what, char *err,
                           size_t err_len);
+
+/* ---- metric.c: what a hit says under its kernel's metric ---- */
+/* The value of a result row: Hamming, the masked distance (similarity -1: none); Tanimoto, the
+ * similarity T = c / u (the double nearest it, 1 when u = 0) and the distance column's value,
+ * the Jaccard distance 1 - T. jitson_tanimoto, jitson_jaccard_distance, jitson0 and jitson_topk
+ * all compute them here, so equal inputs give bit-equal REALs everywhere. */
+typedef struct {
+  int64_t distance; /* Hamming; -1 for Tanimoto and for rows that are no search result */
+  double similarity;
+} jsq_score;
+jsq_score jsq_score_of(int metric, const jitson_hit *hit);
+static inline jsq_score jsq_no_score(void) {
+  const jsq_score s = {-1, -1.0};
+  return s;
+}
+static inline double jsq_jaccard_distance(double similarity) {
+  return 1.0 - similarity;
+}
+/* The distance column (INTEGER for Hamming, REAL 1 - T for Tanimoto, NULL for no score) and the
+ * similarity column (REAL T for Tanimoto, else NULL). */
+void jsq_result_distance(sqlite3_context *ctx, jsq_score s);
+void jsq_result_similarity(sqlite3_context *ctx, jsq_score s);
+/* A bound from SQL on a similarity (T >= lo as doubles, or a Jaccard distance turned into one) as
+ * a min_similarity the kernel can take: a 15-place decimal a margin below lo, far wider than any
+ * rounding of c / u or 1 - T, so that the kernel keeps every row the SQL bound keeps (and maybe
+ * a few more, which the exact test on the REALs then drops). Returns 0 (out untouched) when lo
+ * leaves no record out. */
+int jsq_similarity_floor(double lo, char *out, size_t out_len);
 
 /* ---- bits.c: row ids and layouts ---- */
 /* SQLite row ids are signed; the accumulator orders hits by unsigned row id. Flipping the sign

@@ -235,9 +235,10 @@ int jsq_search(jsq_table *t, const jitson_kernel *k, const uint8_t *query, const
     *out = sqlite3_malloc64((uint64_t)(n ? n : 1) * sizeof **out);
     if (!*out) rc = SQLITE_NOMEM;
   }
+  const int metric = jitson_kernel_metric(k);
   for (int64_t i = 0; rc == SQLITE_OK && i < n; ++i) {
     (*out)[i].rowid = jsq_key_to_id(hits[i].index);
-    (*out)[i].distance = hits[i].distance;
+    (*out)[i].score = jsq_score_of(metric, &hits[i]);
     (*out)[i].chunk_id = -1;
     (*out)[i].slot = 0;
   }
@@ -271,7 +272,7 @@ int jsq_scan_all(jsq_table *t, jsq_row **out, int64_t *n_out) {
         *out = grown;
       }
       memcpy(&(*out)[n].rowid, rowids + i * 8, 8);
-      (*out)[n].distance = -1;
+      (*out)[n].score = jsq_no_score();
       (*out)[n].chunk_id = chunk;
       (*out)[n].slot = (uint32_t)i;
       ++n;

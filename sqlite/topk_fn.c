@@ -2,14 +2,32 @@
  * kept in an ordinary table, for users who do not move them into a jitson0 table. The column is
  * read with one SELECT, 1,024 values per kernel call; ids are the rowid (or id_column, an
  * integer). NULL values are no candidates; a value that is not a BLOB of the query's length is
- * an error naming its row. Rows come ordered by (distance, id). */
+ * an error naming its row. Rows come ordered by (distance, id).
+ *
+ * With "metric": "tanimoto" in the config the rows come ordered by (similarity descending, id),
+ * the hidden column similarity holds the REAL similarity and distance the REAL 1 - similarity;
+ * the config's min_similarity bounds the search exactly (top_k, default 10, still caps it). For
+ * a Hamming config similarity is NULL. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jitson_sqlite.h"
 
-enum { COL_ID, COL_DISTANCE, COL_CONFIG, COL_QUERY, COL_TABLE, COL_COLUMN, COL_ID_COLUMN };
+/* The hidden columns from config to id_col are the function's arguments, in order; similarity
+ * comes after them so that it is none. */
+enum {
+  COL_ID,
+  COL_DISTANCE,
+  COL_CONFIG,
+  COL_QUERY,
+  COL_TABLE,
+  COL_COLUMN,
+  COL_ID_COLUMN,
+  COL_SIMILARITY
+};
+enum { PLAN_BY_SIMILARITY = 1 << 16 }; /* ORDER BY similarity DESC, id consumed */
 #define BATCH 1024
 
 typedef struct {
@@ -21,6 +39,7 @@ typedef struct {
   sqlite3_vtab_cursor base;
   jitson_hit *hits;
   int64_t n, i;
+  int metric; /* the kernel's */
 } topk_cursor;
 
 static int t_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
@@ -31,7 +50,8 @@ static int t_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
   (void)err;
   int rc = sqlite3_declare_vtab(db,
                                 "CREATE TABLE x(id INTEGER, distance INTEGER, config HIDDEN, "
-                                "query HIDDEN, tbl HIDDEN, col HIDDEN, id_col HIDDEN)");
+                                "query HIDDEN, tbl HIDDEN, col HIDDEN, id_col HIDDEN, "
+                                "similarity REAL HIDDEN)");
   if (rc != SQLITE_OK) return rc;
   sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
   topk_vtab *v = sqlite3_malloc(sizeof *v);
@@ -52,7 +72,9 @@ static int t_best_index(sqlite3_vtab *v, sqlite3_index_info *info) {
   int at[7] = {-1, -1, -1, -1, -1, -1, -1};
   for (int i = 0; i < info->nConstraint; ++i) {
     const struct sqlite3_index_constraint *c = &info->aConstraint[i];
-    if (c->iColumn < COL_CONFIG || c->op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
+    if (c->iColumn < COL_CONFIG || c->iColumn > COL_ID_COLUMN ||
+        c->op != SQLITE_INDEX_CONSTRAINT_EQ)
+      continue;
     if (!c->usable) return SQLITE_CONSTRAINT; /* wait for a join order that binds it */
     at[c->iColumn] = i;
   }
@@ -63,10 +85,15 @@ static int t_best_index(sqlite3_vtab *v, sqlite3_index_info *info) {
     info->aConstraintUsage[at[col]].argvIndex = argv_index++;
     info->aConstraintUsage[at[col]].omit = 1;
   }
-  if (info->nOrderBy >= 1 && info->aOrderBy[0].iColumn == COL_DISTANCE && !info->aOrderBy[0].desc)
-    info->orderByConsumed =
-        info->nOrderBy == 1 ||
-        (info->nOrderBy == 2 && info->aOrderBy[1].iColumn == COL_ID && !info->aOrderBy[1].desc);
+  /* as jitson0: distance ascending for both metrics, similarity descending for Tanimoto (and
+   * for Hamming, whose similarities are all NULL, with its rows then put in id order) */
+  const int n = info->nOrderBy;
+  const struct sqlite3_index_orderby *o = info->aOrderBy;
+  const int by_distance = n >= 1 && o[0].iColumn == COL_DISTANCE && !o[0].desc;
+  const int by_similarity = n >= 1 && o[0].iColumn == COL_SIMILARITY && o[0].desc;
+  if (by_distance || by_similarity)
+    info->orderByConsumed = n == 1 || (n == 2 && o[1].iColumn == COL_ID && !o[1].desc);
+  if (info->orderByConsumed && by_similarity && n == 2) plan |= PLAN_BY_SIMILARITY;
   info->idxNum = plan;
   info->estimatedCost = 1e6;
   return SQLITE_OK;
@@ -116,6 +143,12 @@ static int flush(sqlite3_vtab_cursor *cur, batch *b) {
   return SQLITE_OK;
 }
 
+static int by_id(const void *a, const void *b) {
+  /* keys order as the ids do (jsq_id_to_key) */
+  const uint64_t x = ((const jitson_hit *)a)->index, y = ((const jitson_hit *)b)->index;
+  return x < y ? -1 : x > y;
+}
+
 static int t_filter(sqlite3_vtab_cursor *cur, int plan, const char *idx_str, int argc,
                     sqlite3_value **argv) {
   (void)idx_str;
@@ -127,6 +160,7 @@ static int t_filter(sqlite3_vtab_cursor *cur, int plan, const char *idx_str, int
   int i = 0;
   for (int col = COL_CONFIG; col <= COL_ID_COLUMN; ++col)
     if (plan & (1 << col) && i < argc) arg[col] = argv[i++];
+  c->metric = JITSON_METRIC_HAMMING;
   const char *table = text_of(arg[COL_TABLE]), *column = text_of(arg[COL_COLUMN]);
   const char *id_column = text_of(arg[COL_ID_COLUMN]);
   if (!arg[COL_QUERY] || !table || !column)
@@ -149,12 +183,13 @@ static int t_filter(sqlite3_vtab_cursor *cur, int plan, const char *idx_str, int
   char err[600];
   if (jsq_config_check_bits(&f, bytes * 8, "the query", err, sizeof err) != 0)
     return fail(cur, "jitson_topk: %s", err);
-  const jsq_config_edit edit = {bytes * 8, -1, -1, 0};
+  const jsq_config_edit edit = {bytes * 8, -1, -1, 0, NULL, NULL, 0};
   char *text = jsq_config_text(config, config_len, &edit);
   if (!text) return SQLITE_NOMEM;
   jitson_kernel *k = jsq_compile(text, err, sizeof err);
   sqlite3_free(text);
   if (!k) return fail(cur, "jitson_topk: %s", err);
+  c->metric = jitson_kernel_metric(k);
 
   uint8_t query[JSQ_MAX_RECORD_BYTES] = {0};
   memcpy(query, sqlite3_value_blob(arg[COL_QUERY]), (size_t)qlen);
@@ -217,6 +252,8 @@ static int t_filter(sqlite3_vtab_cursor *cur, int plan, const char *idx_str, int
       rc = fail(cur, "jitson_topk: %s", err);
     }
   }
+  if (rc == SQLITE_OK && c->metric == JITSON_METRIC_HAMMING && (plan & PLAN_BY_SIMILARITY))
+    qsort(c->hits, (size_t)c->n, sizeof *c->hits, by_id); /* every similarity is NULL */
   jitson_topk_destroy(b.acc);
   sqlite3_free(b.records);
   jitson_kernel_release(k);
@@ -236,7 +273,8 @@ static int t_eof(sqlite3_vtab_cursor *cur) {
 static int t_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
   topk_cursor *c = (topk_cursor *)cur;
   if (col == COL_ID) sqlite3_result_int64(ctx, jsq_key_to_id(c->hits[c->i].index));
-  if (col == COL_DISTANCE) sqlite3_result_int64(ctx, c->hits[c->i].distance);
+  if (col == COL_DISTANCE) jsq_result_distance(ctx, jsq_score_of(c->metric, &c->hits[c->i]));
+  if (col == COL_SIMILARITY) jsq_result_similarity(ctx, jsq_score_of(c->metric, &c->hits[c->i]));
   return SQLITE_OK;
 }
 

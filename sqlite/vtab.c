@@ -1,11 +1,21 @@
 /* The jitson0 module: CREATE VIRTUAL TABLE fps USING jitson0(bits=16384 [, block_records=64]
  * [, chunk_records=1024] [, primary_key=id]).
  *
- * Columns: fp BLOB (the record), and hidden distance, k, config. What xBestIndex takes over
- * (and SQLite then never re-checks): fp MATCH :q, k = :n, config = :json, distance <= :r (or <),
- * rowid = :id and rowid IN (...) (all values at once: the filter), and LIMIT/OFFSET when every
- * other constraint is one of these, so that the kernel's top_k is the LIMIT. With fp MATCH the
- * rows come ordered by (distance, rowid), so ORDER BY distance [, rowid] costs nothing. */
+ * Columns: fp BLOB (the record), and hidden distance, k, config, similarity. What xBestIndex
+ * takes over (and SQLite then never re-checks): fp MATCH :q, k = :n, config = :json,
+ * distance <= :r (or <), similarity >= :t (or >), rowid = :id and rowid IN (...) (all values at
+ * once: the filter), and LIMIT/OFFSET when every other constraint is one of these, so that the
+ * kernel's top_k is the LIMIT. With fp MATCH the rows come ordered by (distance, rowid), so
+ * ORDER BY distance [, rowid] costs nothing.
+ *
+ * A config with "metric": "tanimoto" makes the search a Tanimoto one: rows ordered by
+ * (similarity descending, rowid) (ORDER BY similarity DESC [, rowid] costs nothing either),
+ * similarity the REAL T and distance the REAL 1 - T. Its exact range bound is the config's
+ * min_similarity. A SQL bound on those REALs (similarity >= :t, distance <= :r) is applied to
+ * the REALs exactly as SQLite would compare them: the kernel gets a min_similarity a margin
+ * below it (jsq_similarity_floor), and the rows it lets through are tested on their REALs. Both
+ * bounds keep a prefix of the (similarity, rowid) order, so k and LIMIT still give the first k
+ * rows that pass. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +32,10 @@ enum {
   PLAN_ROWID = 32,
   PLAN_LIMIT = 64,
   PLAN_OFFSET = 128,
-  PLAN_ROWID_IN = 256
+  PLAN_ROWID_IN = 256,
+  PLAN_GE = 512, /* similarity >= */
+  PLAN_GT = 1024,
+  PLAN_BY_SIMILARITY = 2048 /* ORDER BY similarity DESC, rowid consumed */
 };
 
 typedef struct {
@@ -96,10 +109,11 @@ static int parse_args(jsq_table *t, int argc, const char *const *argv, char **er
               (c > value && *c >= '0' && *c <= '9')))
           bad = c;
       if (!value[0] || bad || !sqlite3_stricmp(value, "fp") || !sqlite3_stricmp(value, "k") ||
-          !sqlite3_stricmp(value, "distance") || !sqlite3_stricmp(value, "config")) {
+          !sqlite3_stricmp(value, "distance") || !sqlite3_stricmp(value, "config") ||
+          !sqlite3_stricmp(value, "similarity")) {
         *err = sqlite3_mprintf(
             "jitson0: primary_key=%s: a plain column name other than fp, "
-            "distance, k and config",
+            "distance, k, config and similarity",
             value);
         return SQLITE_ERROR;
       }
@@ -154,12 +168,13 @@ static int connect_or_create(sqlite3 *db, int argc, const char *const *argv, sql
   if (rc == SQLITE_OK) {
     char *decl = t->id_name ? sqlite3_mprintf(
                                   "CREATE TABLE x(fp BLOB, distance INTEGER HIDDEN, "
-                                  "k INTEGER HIDDEN, config TEXT HIDDEN, \"%w\" "
-                                  "INTEGER)",
+                                  "k INTEGER HIDDEN, config TEXT HIDDEN, "
+                                  "similarity REAL HIDDEN, \"%w\" INTEGER)",
                                   t->id_name)
                             : sqlite3_mprintf(
                                   "CREATE TABLE x(fp BLOB, distance INTEGER HIDDEN, "
-                                  "k INTEGER HIDDEN, config TEXT HIDDEN)");
+                                  "k INTEGER HIDDEN, config TEXT HIDDEN, "
+                                  "similarity REAL HIDDEN)");
     rc = decl ? sqlite3_declare_vtab(db, decl) : SQLITE_NOMEM;
     sqlite3_free(decl);
   }
@@ -208,7 +223,7 @@ static int x_best_index(sqlite3_vtab *v, sqlite3_index_info *info) {
   jsq_table *t = (jsq_table *)v;
   int at[9];
   for (int i = 0; i < 9; ++i) at[i] = -1;
-  enum { A_MATCH, A_K, A_CONFIG, A_DIST, A_ROWID, A_LIMIT, A_OFFSET };
+  enum { A_MATCH, A_K, A_CONFIG, A_DIST, A_SIM, A_ROWID, A_LIMIT, A_OFFSET };
   int plan = 0, unhandled = 0;
   for (int i = 0; i < info->nConstraint; ++i) {
     const struct sqlite3_index_constraint *c = &info->aConstraint[i];
@@ -222,6 +237,9 @@ static int x_best_index(sqlite3_vtab *v, sqlite3_index_info *info) {
     } else if (c->iColumn == JSQ_COL_DISTANCE &&
                (c->op == SQLITE_INDEX_CONSTRAINT_LE || c->op == SQLITE_INDEX_CONSTRAINT_LT)) {
       slot = A_DIST, flag = c->op == SQLITE_INDEX_CONSTRAINT_LE ? PLAN_LE : PLAN_LT;
+    } else if (c->iColumn == JSQ_COL_SIMILARITY &&
+               (c->op == SQLITE_INDEX_CONSTRAINT_GE || c->op == SQLITE_INDEX_CONSTRAINT_GT)) {
+      slot = A_SIM, flag = c->op == SQLITE_INDEX_CONSTRAINT_GE ? PLAN_GE : PLAN_GT;
     } else if (is_id_column(t, c->iColumn) && c->op == SQLITE_INDEX_CONSTRAINT_EQ) {
       slot = A_ROWID, flag = PLAN_ROWID;
     } else if (c->op == SQLITE_INDEX_CONSTRAINT_LIMIT) {
@@ -245,12 +263,12 @@ static int x_best_index(sqlite3_vtab *v, sqlite3_index_info *info) {
   }
   /* LIMIT is a top_k only for a search whose every other constraint is ours */
   if (!(plan & PLAN_MATCH) || unhandled) plan &= ~(PLAN_LIMIT | PLAN_OFFSET);
-  if (!(plan & PLAN_MATCH) && (plan & (PLAN_LE | PLAN_LT))) plan &= ~(PLAN_LE | PLAN_LT);
+  if (!(plan & PLAN_MATCH)) plan &= ~(PLAN_LE | PLAN_LT | PLAN_GE | PLAN_GT);
   int argv_index = 1;
   for (int slot = A_MATCH; slot <= A_OFFSET; ++slot) {
     if (at[slot] < 0) continue;
-    const int flag_of[] = {PLAN_MATCH, PLAN_K,     PLAN_CONFIG, PLAN_LE | PLAN_LT,
-                           PLAN_ROWID, PLAN_LIMIT, PLAN_OFFSET};
+    const int flag_of[] = {PLAN_MATCH,        PLAN_K,     PLAN_CONFIG, PLAN_LE | PLAN_LT,
+                           PLAN_GE | PLAN_GT, PLAN_ROWID, PLAN_LIMIT,  PLAN_OFFSET};
     if (!(plan & flag_of[slot])) continue;
     info->aConstraintUsage[at[slot]].argvIndex = argv_index++;
     info->aConstraintUsage[at[slot]].omit = 1;
@@ -260,11 +278,16 @@ static int x_best_index(sqlite3_vtab *v, sqlite3_index_info *info) {
     }
   }
   if (plan & PLAN_MATCH) {
+    /* distance ascending is the order of both metrics; similarity descending that of Tanimoto,
+     * and of Hamming too when it stands alone (every similarity is NULL). A Hamming search
+     * under ORDER BY similarity DESC, rowid is put in rowid order by x_filter. */
     const int n = info->nOrderBy;
-    int ordered =
-        n >= 1 && info->aOrderBy[0].iColumn == JSQ_COL_DISTANCE && !info->aOrderBy[0].desc;
-    if (ordered && n >= 2)
-      ordered = n == 2 && is_id_column(t, info->aOrderBy[1].iColumn) && !info->aOrderBy[1].desc;
+    const struct sqlite3_index_orderby *o = info->aOrderBy;
+    const int by_distance = n >= 1 && o[0].iColumn == JSQ_COL_DISTANCE && !o[0].desc;
+    const int by_similarity = n >= 1 && o[0].iColumn == JSQ_COL_SIMILARITY && o[0].desc;
+    int ordered = by_distance || by_similarity;
+    if (ordered && n >= 2) ordered = n == 2 && is_id_column(t, o[1].iColumn) && !o[1].desc;
+    if (ordered && by_similarity && n == 2) plan |= PLAN_BY_SIMILARITY;
     info->orderByConsumed = ordered;
     info->estimatedCost = (plan & PLAN_ROWID) ? 100.0 : 10000.0;
     info->estimatedRows = 10;
@@ -348,8 +371,43 @@ static int collect_ids(sqlite3_value *v, int in, int64_t **out, int64_t *n) {
 }
 
 typedef struct {
-  sqlite3_value *match, *k, *config, *dist, *rowid, *limit, *offset;
+  sqlite3_value *match, *k, *config, *dist, *sim, *rowid, *limit, *offset;
 } plan_args;
+
+/* The SQL bounds on a Tanimoto row's REALs, tested as SQLite compares two REALs. */
+typedef struct {
+  int has_sim, sim_strict, has_dist, dist_strict;
+  double sim, dist;
+} real_bounds;
+
+static int passes(const real_bounds *b, jsq_score s) {
+  if (b->has_sim && !(b->sim_strict ? s.similarity > b->sim : s.similarity >= b->sim)) return 0;
+  const double d = jsq_jaccard_distance(s.similarity);
+  return !b->has_dist || (b->dist_strict ? d < b->dist : d <= b->dist);
+}
+
+static int by_rowid(const void *a, const void *b) {
+  const int64_t x = ((const jsq_row *)a)->rowid, y = ((const jsq_row *)b)->rowid;
+  return x < y ? -1 : x > y;
+}
+
+/* The kernel of a search, its config completed for metric: a Hamming bound r becomes
+ * max_distance, a Tanimoto one min_sim (NULL: none) min_similarity. */
+static jitson_kernel *compile_search(jsq_table *t, const char *config, size_t config_len,
+                                     int metric, int64_t top_k, int64_t r, const char *min_sim,
+                                     char *err, size_t err_len) {
+  const int tanimoto = metric == JITSON_METRIC_TANIMOTO;
+  const jsq_config_edit edit = {
+      t->bits, top_k, tanimoto ? -1 : r, 0, NULL, tanimoto ? min_sim : NULL, 0};
+  char *text = jsq_config_text(config, config_len, &edit);
+  if (!text) {
+    snprintf(err, err_len, "out of memory");
+    return NULL;
+  }
+  jitson_kernel *kernel = jsq_compile(text, err, err_len);
+  sqlite3_free(text);
+  return kernel;
+}
 
 static int search(jsq_table *t, jsq_cursor *c, int plan, const plan_args *a) {
   if (sqlite3_value_type(a->match) == SQLITE_NULL) return SQLITE_OK; /* MATCH NULL: no rows */
@@ -360,6 +418,7 @@ static int search(jsq_table *t, jsq_cursor *c, int plan, const plan_args *a) {
                      t->name, sqlite3_value_type(a->match) == SQLITE_BLOB ? "a BLOB" : "not a BLOB",
                      sqlite3_value_bytes(a->match), t->bits, t->bytes);
   int64_t k = -1, r = -1, limit = -1;
+  real_bounds bounds = {0};
   if (a->k) {
     if (!int_of(a->k, &k) || k < 1 || k > JSQ_MAX_TOP_K)
       return jsq_error(t, SQLITE_ERROR, "jitson0 %s: k = %s: k is an integer from 1 to %d", t->name,
@@ -372,9 +431,21 @@ static int search(jsq_table *t, jsq_cursor *c, int plan, const plan_args *a) {
       return jsq_error(t, SQLITE_ERROR, "jitson0 %s: distance %s needs a number", t->name,
                        plan & PLAN_LE ? "<=" : "<");
     double d = sqlite3_value_double(a->dist);
+    bounds.has_dist = 1;
+    bounds.dist_strict = !(plan & PLAN_LE);
+    bounds.dist = d;
     d = plan & PLAN_LE ? floor(d) : ceil(d) - 1;
-    if (d < 0) return SQLITE_OK; /* nothing is that close */
+    if (d < 0) return SQLITE_OK; /* nothing is that close (1 - similarity is >= 0 too) */
     r = d > 65536 ? 65536 : (int64_t)d;
+  }
+  if (a->sim) {
+    const int type = sqlite3_value_numeric_type(a->sim);
+    if (type != SQLITE_INTEGER && type != SQLITE_FLOAT)
+      return jsq_error(t, SQLITE_ERROR, "jitson0 %s: similarity %s needs a number", t->name,
+                       plan & PLAN_GE ? ">=" : ">");
+    bounds.has_sim = 1;
+    bounds.sim_strict = !(plan & PLAN_GE);
+    bounds.sim = sqlite3_value_double(a->sim);
   }
   if (a->limit) {
     int64_t off = 0;
@@ -394,10 +465,10 @@ static int search(jsq_table *t, jsq_cursor *c, int plan, const plan_args *a) {
   if (limit >= 0 && (top_k < 0 || limit < top_k)) top_k = limit;
   if (top_k < 0 && f.top_k >= 1) top_k = f.top_k;
   if (top_k < 0) {
-    if (r < 0 && f.max_distance < 0)
+    if (r < 0 && !bounds.has_sim && f.max_distance < 0 && !f.has_min_similarity)
       return jsq_error(t, SQLITE_ERROR,
-                       "jitson0 %s: fp MATCH needs k = N, a LIMIT, or distance <= r (or top_k / "
-                       "max_distance in the config)",
+                       "jitson0 %s: fp MATCH needs k = N, a LIMIT, distance <= r or similarity "
+                       ">= t (or top_k / max_distance / min_similarity in the config)",
                        t->name);
     const int64_t live = jsq_store_live(t);
     if (live <= 0) return live < 0 ? SQLITE_ERROR : SQLITE_OK;
@@ -405,12 +476,36 @@ static int search(jsq_table *t, jsq_cursor *c, int plan, const plan_args *a) {
   }
   if (top_k > JSQ_MAX_TOP_K) top_k = JSQ_MAX_TOP_K;
   if (r >= 0 && f.max_distance >= 0 && f.max_distance < r) r = f.max_distance;
-  const jsq_config_edit edit = {t->bits, top_k, r, 0};
-  char *text = jsq_config_text(config, config_len, &edit);
-  if (!text) return SQLITE_NOMEM;
-  jitson_kernel *kernel = jsq_compile(text, err, sizeof err);
-  sqlite3_free(text);
+  /* A Tanimoto search's SQL bounds, as a min_similarity for the kernel when the config has none
+   * (with one, the config's exact bound scans and the SQL bounds only test the rows). */
+  char floor_text[32];
+  const char *min_sim = NULL;
+  if (!f.has_min_similarity) {
+    double lo = bounds.has_sim ? bounds.sim : -1;
+    if (bounds.has_dist && 1.0 - bounds.dist > lo) lo = 1.0 - bounds.dist;
+    if (jsq_similarity_floor(lo, floor_text, sizeof floor_text)) min_sim = floor_text;
+  }
+  jitson_kernel *kernel =
+      compile_search(t, config, config_len, f.metric, top_k, r, min_sim, err, sizeof err);
   if (!kernel) return jsq_error(t, SQLITE_ERROR, "jitson0 %s: %s", t->name, err);
+  const int tanimoto = f.metric == JITSON_METRIC_TANIMOTO;
+  if (jitson_kernel_metric(kernel) != f.metric) {
+    jitson_kernel_release(kernel);
+    return jsq_error(t, SQLITE_ERROR, "jitson0 %s: internal: the config's metric was misread",
+                     t->name);
+  }
+  if (!tanimoto && bounds.has_sim) {
+    jitson_kernel_release(kernel);
+    return jsq_error(t, SQLITE_ERROR,
+                     "jitson0 %s: similarity %s applies to metric \"tanimoto\" (config = "
+                     "'{\"metric\": \"tanimoto\"}'); a Hamming search has no similarity and is "
+                     "bounded with distance <= r",
+                     t->name, plan & PLAN_GE ? ">=" : ">");
+  }
+  if (bounds.has_sim && (bounds.sim_strict ? bounds.sim >= 1 : bounds.sim > 1)) {
+    jitson_kernel_release(kernel);
+    return SQLITE_OK; /* no similarity exceeds 1 */
+  }
   int64_t *ids = NULL, n_ids = 0;
   int rc = SQLITE_OK;
   if (plan & PLAN_ROWID) rc = collect_ids(a->rowid, plan & PLAN_ROWID_IN, &ids, &n_ids);
@@ -419,6 +514,16 @@ static int search(jsq_table *t, jsq_cursor *c, int plan, const plan_args *a) {
                     n_ids, (uint64_t)top_k, &c->rows, &c->n);
   sqlite3_free(ids);
   jitson_kernel_release(kernel);
+  if (rc == SQLITE_OK && tanimoto && (bounds.has_sim || bounds.has_dist)) {
+    /* the rows past the kernel's margin; what is left is a prefix of the order, so the first
+     * top_k rows of the kernel that pass are the first top_k that pass */
+    int64_t kept = 0;
+    for (int64_t i = 0; i < c->n; ++i)
+      if (passes(&bounds, c->rows[i].score)) c->rows[kept++] = c->rows[i];
+    c->n = kept;
+  }
+  if (rc == SQLITE_OK && !tanimoto && (plan & PLAN_BY_SIMILARITY))
+    qsort(c->rows, (size_t)c->n, sizeof *c->rows, by_rowid); /* every similarity is NULL */
   return rc;
 }
 
@@ -436,6 +541,7 @@ static int x_filter(sqlite3_vtab_cursor *cur, int plan, const char *idx_str, int
   if (plan & PLAN_K) a.k = argv[i++];
   if (plan & PLAN_CONFIG) a.config = argv[i++];
   if (plan & (PLAN_LE | PLAN_LT)) a.dist = argv[i++];
+  if (plan & (PLAN_GE | PLAN_GT)) a.sim = argv[i++];
   if (plan & PLAN_ROWID) a.rowid = argv[i++];
   if (plan & PLAN_LIMIT) a.limit = argv[i++];
   if (plan & PLAN_OFFSET) a.offset = argv[i++];
@@ -457,7 +563,7 @@ static int x_filter(sqlite3_vtab_cursor *cur, int plan, const char *idx_str, int
       rc = jsq_store_locate(t, ids[j], &row->chunk_id, &row->slot, &found);
       if (found) {
         row->rowid = ids[j];
-        row->distance = -1;
+        row->score = jsq_no_score();
         c->n++;
       }
     }
@@ -542,7 +648,10 @@ static int x_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
       if (sqlite3_vtab_nochange(ctx)) return SQLITE_OK; /* an UPDATE that leaves fp alone */
       return read_fp(t, c, ctx);
     case JSQ_COL_DISTANCE:
-      if (c->rows[c->i].distance >= 0) sqlite3_result_int64(ctx, c->rows[c->i].distance);
+      jsq_result_distance(ctx, c->rows[c->i].score);
+      return SQLITE_OK;
+    case JSQ_COL_SIMILARITY:
+      jsq_result_similarity(ctx, c->rows[c->i].score);
       return SQLITE_OK;
     case JSQ_COL_ID:
       sqlite3_result_int64(ctx, c->rows[c->i].rowid);

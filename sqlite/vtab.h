@@ -18,10 +18,11 @@
 
 enum {
   JSQ_COL_FP,
-  JSQ_COL_DISTANCE,
+  JSQ_COL_DISTANCE, /* Hamming: INTEGER distance; Tanimoto: REAL 1 - similarity */
   JSQ_COL_K,
   JSQ_COL_CONFIG,
-  JSQ_COL_ID /* only with primary_key=NAME: the rowid under the user's name */
+  JSQ_COL_SIMILARITY, /* Tanimoto: REAL similarity; Hamming: NULL */
+  JSQ_COL_ID          /* only with primary_key=NAME: the rowid under the user's name */
 };
 
 enum {
@@ -92,12 +93,13 @@ int jsq_check_data(jsq_table *t, int64_t chunk_id, const char *what, int bytes, 
 /* search.c */
 typedef struct {
   int64_t rowid;
-  int64_t distance; /* -1: not a search */
+  jsq_score score;  /* jsq_no_score(): not a search */
   int64_t chunk_id; /* -1: not known yet (looked up when fp is read) */
   uint32_t slot;
 } jsq_row;
 
-/* The hits of one query, best first by (distance, rowid). filter (n_filter ids, or NULL for the
+/* The hits of one query, best first by (distance, rowid): for a Tanimoto kernel (similarity
+ * descending, rowid), the order of its ranks. filter (n_filter ids, or NULL for the
  * whole table) restricts the candidates exactly. *out is sqlite3_malloc'd. */
 int jsq_search(jsq_table *t, const jitson_kernel *k, const uint8_t *query, const int64_t *filter,
                int64_t n_filter, uint64_t top_k, jsq_row **out, int64_t *n_out);

@@ -5,7 +5,15 @@ jitson_distance, and sqlite-vec's vec0 bit[N] KNN and scalar vec_distance_hammin
 the widest vec0 takes). INSERT of all records into jitson0 is compared with `jitson gen` writing
 the same bytes. One thread everywhere; medians over the queries; warm OS cache.
 
+The Tanimoto suite (issue 18): top-10 and a min_similarity 0.7 range over --tanimoto-records
+records of --tanimoto-bits bits at --density set bits (numpy, seeded; each query has planted
+neighbours), through jitson0 with a "metric": "tanimoto" config, against jitson_topk over a
+plain table, the brute force ORDER BY jitson_tanimoto(...) DESC, id over that table, and the same
+kernel over the records in memory (the C API's jitson_scan). sqlite-vec is checked for a
+Jaccard/Tanimoto function (0.1.9 has none: its bit vectors know only Hamming).
+
   bench/sqlite/run.sh [--records 200000 ...]   # makes the venv (numpy, sqlite-vec from PyPI)
+  bench/sqlite/run.sh build --suite tanimoto   # 200,000 x 2,048 bits at 4 %
   python bench_sqlite.py --ext build/sqlite/libjitson_sqlite.so --libjitson build/libjitson.so \
       --jitson build/cli/jitson --records 200000 --bits 16384 8192 --dir /tmp/jsq-bench
 """
@@ -46,6 +54,10 @@ class Jitson:
         L.jitson_scan_db.argtypes = [vp, cp, vp, vp, ctypes.c_uint64, vp, cp, sz]
         L.jitson_kernel_describe.restype = cp
         L.jitson_kernel_describe.argtypes = [vp]
+        L.jitson_scan.restype = ctypes.c_int64
+        L.jitson_scan.argtypes = [vp, cp, vp, ctypes.c_uint64, vp, ctypes.c_uint64, vp, cp, sz]
+        L.jitson_tanimoto_of.restype = None
+        L.jitson_tanimoto_of.argtypes = [vp, vp, vp, ctypes.POINTER(ctypes.c_double)]
         self.err = ctypes.create_string_buffer(512)
         self.engine = L.jitson_engine_create(b'{"threads": 1}', self.err, 512)
 
@@ -67,6 +79,19 @@ class Jitson:
         if n < 0:
             raise RuntimeError(self.err.value.decode())
         return [(int(hits[i].index) + 1, int(hits[i].distance)) for i in range(n)]
+
+    def scan_tanimoto(self, kernel, query, records, cap):
+        """The kernel over records in memory (row i is id i + 1): (id, similarity) best first."""
+        hits = (self.Hit * cap)()
+        n = self.L.jitson_scan(kernel, query, records.ctypes.data, records.shape[0], hits, cap, None,
+                               self.err, 512)
+        if n < 0:
+            raise RuntimeError(self.err.value.decode())
+        out, t = [], ctypes.c_double()
+        for i in range(n):
+            self.L.jitson_tanimoto_of(ctypes.byref(hits[i]), None, None, ctypes.byref(t))
+            out.append((int(hits[i].index) + 1, t.value))
+        return out
 
 
 def read_jfp(path):
@@ -203,6 +228,114 @@ def run(args, bits, n, report):
     print(json.dumps(row), flush=True)
 
 
+def tanimoto_data(n, bits, density, n_queries, seed=7):
+    """n records at density set bits, and queries each with 3 planted neighbours (the query with
+    about a tenth of its bits moved, similarity ~0.8) among the records."""
+    rng = np.random.default_rng(seed)
+    nbytes = bits // 8
+    recs = np.empty((n, nbytes), dtype=np.uint8)
+    for at in range(0, n, 8192):
+        m = min(8192, n - at)
+        recs[at:at + m] = np.packbits(rng.random((m, bits)) < density, axis=1, bitorder="little")
+    queries = np.packbits(rng.random((n_queries, bits)) < density, axis=1, bitorder="little")
+    moved = max(1, int(bits * density / 10))
+    for qi in range(n_queries):
+        for j in range(3):
+            near = np.unpackbits(queries[qi], bitorder="little").astype(bool)
+            near[rng.choice(np.flatnonzero(near), moved, replace=False)] = False
+            near[rng.choice(np.flatnonzero(~near), moved, replace=False)] = True
+            recs[rng.integers(0, n)] = np.packbits(near, bitorder="little")
+    return recs, queries
+
+
+def run_tanimoto(args, report):
+    n, bits = args.tanimoto_records, args.tanimoto_bits
+    nbytes = bits // 8
+    t = now()
+    recs, queries = tanimoto_data(n, bits, args.density, args.queries)
+    row = {"suite": "tanimoto", "bits": bits, "records": n, "density": args.density,
+           "mean_bits_set": float(np.bitwise_count(recs).sum(axis=1).mean()), "data_s": now() - t}
+    qs = [q.tobytes() for q in queries]
+    d = os.path.join(args.dir, f"tanimoto-{bits}-{n}")
+    os.makedirs(d, exist_ok=True)
+    dbpath = os.path.join(d, "jitson0.db")
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        if os.path.exists(dbpath + suffix):
+            os.remove(dbpath + suffix)
+    con = connect(dbpath, args.ext)
+    con.execute(f"PRAGMA page_size = {args.page_size}")
+    con.execute(f"CREATE VIRTUAL TABLE fps USING jitson0(bits={bits})")
+    t = now()
+    con.execute("BEGIN")
+    con.executemany("INSERT INTO fps(rowid, fp) VALUES (?, ?)", ((i + 1, recs[i]) for i in range(n)))
+    con.execute("COMMIT")
+    row["insert_s"] = now() - t
+    con.execute("CREATE TABLE plain(id INTEGER PRIMARY KEY, v BLOB)")
+    con.execute("BEGIN")
+    con.executemany("INSERT INTO plain VALUES (?, ?)", ((i + 1, recs[i]) for i in range(n)))
+    con.execute("COMMIT")
+    con.close()
+    con = connect(dbpath, args.ext)
+
+    top10 = '{"metric": "tanimoto"}'
+    rng_cfg = '{"metric": "tanimoto", "min_similarity": 0.7}'
+    knn = lambda q: con.execute("SELECT rowid, similarity FROM fps WHERE fp MATCH ? AND config = ? "
+                                "AND k = 10", (q, top10)).fetchall()
+    rng = lambda q: con.execute("SELECT rowid, similarity FROM fps WHERE fp MATCH ? AND config = ?",
+                                (q, rng_cfg)).fetchall()
+    row["jitson0_knn_s"], got_knn = median_time(knn, qs, args.repeat)
+    row["jitson0_range_s"], got_rng = median_time(rng, qs, args.repeat)
+    row["range_hits"] = len(got_rng)
+    con.execute("PRAGMA mmap_size = 17179869184")
+    row["jitson0_knn_mmap_s"], _ = median_time(knn, qs, args.repeat)
+    con.execute("PRAGMA mmap_size = 0")
+    tvf = lambda q: con.execute("SELECT id, similarity FROM jitson_topk(?, ?, 'plain', 'v')",
+                                (top10, q)).fetchall()
+    row["jitson_topk_s"], got_tvf = median_time(tvf, qs, args.repeat)
+    brute = lambda q: con.execute("SELECT id, jitson_tanimoto(v, ?) s FROM plain ORDER BY s DESC, id LIMIT 10",
+                                  (q,)).fetchall()
+    row["order_by_jitson_tanimoto_s"], got_brute = median_time(brute, qs[-3:])
+    assert got_brute == knn(qs[-1]) and got_tvf == knn(qs[-1]), (got_brute, got_tvf)
+    assert all(s >= 0.7 for _, s in got_rng) and got_rng[:1] == knn(qs[-1])[:1]
+
+    j = Jitson(args.libjitson)
+    k_knn = j.compile(f'{{"version": 1, "record_bits": {bits}, "metric": "tanimoto", "top_k": 10}}')
+    row["memory_knn_s"], want = median_time(lambda q: j.scan_tanimoto(k_knn, q, recs, 10), qs, args.repeat)
+    assert want == got_knn, (want, got_knn)
+    row["kernel"] = j.L.jitson_kernel_describe(k_knn).decode()
+    con.close()
+
+    if args.vec:
+        vc = connect(":memory:", args.ext, args.vec)
+        names = sorted(r[0] for r in vc.execute("SELECT name FROM pragma_function_list WHERE name LIKE 'vec%'"))
+        version = vc.execute("SELECT vec_version()").fetchone()[0]
+        vc.close()
+        found = [f for f in names if "jaccard" in f or "tanimoto" in f]
+        row["sqlite_vec"] = (f"sqlite-vec {version}: " + (", ".join(found) if found else
+                             "no Jaccard/Tanimoto function (" + ", ".join(x for x in names if "distance" in x)
+                             + "); not compared"))
+    report.append(row)
+    print(json.dumps(row), flush=True)
+
+
+def print_tanimoto(report):
+    print("\n| bits | records | density | jitson0 top-10 | (mmap_size) | jitson0 range >= 0.7 | "
+          "jitson_topk (plain table) | ORDER BY jitson_tanimoto | kernel in memory | "
+          "ORDER BY / jitson0 | jitson_topk / jitson0 | jitson0 / memory |")
+    print("|" + "---|" * 12)
+    ms = lambda s: f"{s * 1000:.1f} ms"
+    for r in report:
+        print(f"| {r['bits']} | {r['records']} | {r['density']:.0%} | {ms(r['jitson0_knn_s'])} | "
+              f"{ms(r['jitson0_knn_mmap_s'])} | {ms(r['jitson0_range_s'])} | {ms(r['jitson_topk_s'])} | "
+              f"{ms(r['order_by_jitson_tanimoto_s'])} | {ms(r['memory_knn_s'])} | "
+              f"{r['order_by_jitson_tanimoto_s'] / r['jitson0_knn_s']:.1f} × | "
+              f"{r['jitson_topk_s'] / r['jitson0_knn_s']:.2f} × | {r['jitson0_knn_s'] / r['memory_knn_s']:.2f} × |")
+    for r in report:
+        if r.get("sqlite_vec"):
+            print(r["sqlite_vec"])
+        print(f"kernel: {r['kernel']}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ext", required=True)
@@ -215,6 +348,10 @@ def main():
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--page-size", type=int, default=65536, help="PRAGMA page_size of the databases")
     ap.add_argument("--dir", default="/tmp/jitson-sqlite-bench")
+    ap.add_argument("--suite", nargs="+", choices=["hamming", "tanimoto"], default=["hamming", "tanimoto"])
+    ap.add_argument("--tanimoto-records", type=int, default=200_000)
+    ap.add_argument("--tanimoto-bits", type=int, default=2048)
+    ap.add_argument("--density", type=float, default=0.04, help="share of set bits (Tanimoto suite)")
     args = ap.parse_args()
     if not args.vec:
         try:
@@ -224,6 +361,12 @@ def main():
             args.vec = None
     print(f"# {platform.machine()}, SQLite {sqlite3.sqlite_version}, page_size {args.page_size}, "
           f"sqlite-vec {'yes' if args.vec else 'no'}", flush=True)
+    if "tanimoto" in args.suite:
+        tanimoto = []
+        run_tanimoto(args, tanimoto)
+        print_tanimoto(tanimoto)
+    if "hamming" not in args.suite:
+        return
     report = []
     for n in args.records:
         for bits in args.bits:

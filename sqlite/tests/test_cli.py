@@ -1,8 +1,9 @@
 """The extension through the real sqlite3 shell: .load, copy-paste SQL of the README, a database
 file written by one process and searched by another."""
 import subprocess
+from fractions import Fraction
 
-from conftest import brute_topk, open_db, rand_records
+from conftest import brute_tanimoto, brute_topk, open_db, rand_records
 
 
 def shell(cli, ext, db, sql):
@@ -56,3 +57,33 @@ def test_shell_reports_errors(sqlite3_cli, ext, tmp_path):
                          "INSERT INTO fps(fp) VALUES (x'00');")
     assert rc != 0
     assert "fp is a BLOB of 1 bytes; the table holds records of 128 bits (16 bytes); row not inserted" in err
+
+
+def test_shell_tanimoto(sqlite3_cli, ext, tmp_path):
+    """A Tanimoto search and jitson_tanimoto in the shell, against exact fractions: the shell prints
+    REALs with 15 significant digits, so similarities are compared at that precision."""
+    db = str(tmp_path / "tani.db")
+    recs = rand_records(500, 256, seed=21, density=0.04)
+    recs[77] = recs[9]
+    con = open_db(ext, db)
+    con.execute("CREATE VIRTUAL TABLE fps USING jitson0(bits=2048, chunk_records=64)")
+    con.execute("BEGIN")
+    con.executemany("INSERT INTO fps(rowid, fp) VALUES (?, ?)", [(i + 1, r.tobytes()) for i, r in enumerate(recs)])
+    con.execute("COMMIT")
+    con.close()
+    q = recs[9]
+    rc, out, err = shell(sqlite3_cli, ext, db,
+                         f"SELECT rowid, similarity FROM fps WHERE fp MATCH x'{q.tobytes().hex()}' AND k = 8 "
+                         """AND config = '{"metric": "tanimoto"}';\n"""
+                         f"SELECT jitson_tanimoto(fp, x'{q.tobytes().hex()}') FROM fps WHERE rowid = 78;\n"
+                         f"SELECT count(*) FROM fps WHERE fp MATCH x'{q.tobytes().hex()}' "
+                         """AND config = '{"metric": "tanimoto", "min_similarity": 0.1}';""")
+    assert rc == 0, err
+    lines = out.split()
+    want = brute_tanimoto(list(range(1, 501)), recs, q, None)
+    got = [line.split("|") for line in lines[:8]]
+    assert [int(i) for i, _ in got] == [i for i, _ in want[:8]]
+    assert [float(s) for _, s in got] == [float(f"{float(t):.15g}") for _, t in want[:8]]
+    assert got[:2] == [["10", "1.0"], ["78", "1.0"]]
+    assert lines[8] == "1.0"
+    assert int(lines[9]) == sum(1 for _, t in want if t >= Fraction(1, 10))
