@@ -11,6 +11,10 @@
 #   JITSON_PG_BIN      PostgreSQL binaries (default /usr/lib/postgresql/15/bin)
 #   JITSON_PG_VENV     venv with psycopg, pytest and numpy (default DIR/pg-venv; made from PyPI
 #                      when missing)
+#   PGVECTOR_SRC       a pgvector source tree, built and installed here with PGXS, so that the
+#                      Tanimoto tests compare jitson's <%> with pgvector's (and fail without it).
+#                      Unset: the comparison runs if pgvector is installed already, else it is
+#                      skipped. Nothing is downloaded.
 #
 # Missing PostgreSQL, server headers, the postgres user or the venv is a failure, never a skip.
 # The installed extension is machine-wide state, so runs are serialised with a lock file.
@@ -73,6 +77,14 @@ make_args=(-C "$obj" -f "$here/Makefile" VPATH="$here" PG_CONFIG="$pg_bin/pg_con
   JITSON_LIB_DIR="$lib_dir" JITSON_INCLUDE_DIR="$include_dir")
 make -s "${make_args[@]}" >&2 || die "building the extension failed"
 make -s "${make_args[@]}" install >&2 || die "make install failed"
+if [[ -n "${PGVECTOR_SRC:-}" ]]; then
+  [[ -f "$PGVECTOR_SRC/vector.control" ]] ||
+    die "PGVECTOR_SRC=$PGVECTOR_SRC holds no pgvector source (vector.control)"
+  make -s -C "$PGVECTOR_SRC" PG_CONFIG="$pg_bin/pg_config" with_llvm=no >&2 &&
+    make -s -C "$PGVECTOR_SRC" PG_CONFIG="$pg_bin/pg_config" with_llvm=no install >&2 ||
+    die "building or installing pgvector from $PGVECTOR_SRC failed"
+  export JITSON_PG_REQUIRE_PGVECTOR=1
+fi
 
 tmp=$(mktemp -d "$lib_dir/pg-test.XXXXXX")
 chmod 755 "$tmp"

@@ -5,9 +5,17 @@ heap), then times the same queries: jitson_topk (top-10 and a range query), jits
 (parallel workers), pgvector's exact `ORDER BY v <~> q LIMIT 10`, and `ORDER BY bit_count(v # q)`,
 on one core (max_parallel_workers_per_gather = 0) and with 2 workers. Checks that every method
 returns the same hits. Optionally the sharded query over postgres_fdw against one server.
+
+Then Tanimoto: --tanimoto-rows (default --rows) fingerprints of bit(2048) at ~4 % bit density
+(in the heap: 256-byte values stay in line), queries that are stored rows with a few bits moved
+(so a threshold finds near neighbours): jitson_topk_tanimoto top-10 against pgvector's exact
+`ORDER BY v <%> q, id LIMIT 10` and plain SQL bit_count, a threshold query (min_similarity 0.7
+against `WHERE v <%> q <= 1 - 0.7`), and jitson_topk_tanimoto_agg with 2 workers; hits compared,
+ratios printed. --only hamming / tanimoto runs one part.
 """
 import argparse
 import json
+import re
 import statistics
 import struct
 import sys
@@ -64,6 +72,120 @@ def median_ms(conn, sql, queries, extra=None):
     return statistics.median(times), min(times), max(times), results
 
 
+def load_sparse(conn, table, rows, bits, density, seed):
+    """rows random bit(bits) values, each bit set with probability density, by binary COPY."""
+    conn.execute(f"DROP TABLE IF EXISTS {table}")
+    conn.execute(f"CREATE TABLE {table} (id bigint, v bit({bits}))")
+    rng = np.random.default_rng(seed)
+    nbytes = bits // 8
+    batch = 2000
+    with conn.cursor() as cur, cur.copy(f"COPY {table} (id, v) FROM STDIN (FORMAT binary)") as cp:
+        cp.write(b"PGCOPY\n\xff\r\n\0" + struct.pack("!ii", 0, 0))
+        rowhead = struct.pack("!h", 2)
+        for start in range(0, rows, batch):
+            n = min(batch, rows - start)
+            data = np.packbits(rng.random((n, bits), dtype=np.float32) < density, axis=1)
+            out = bytearray()
+            for i in range(n):
+                out += rowhead + struct.pack("!iqii", 8, start + i + 1, 4 + nbytes, bits)
+                out += data[i].tobytes()
+            cp.write(bytes(out))
+        cp.write(struct.pack("!h", -1))
+    conn.execute(f"VACUUM ANALYZE {table}")
+    conn.execute(f"VACUUM {table}")
+
+
+def bench_tanimoto(conn, args):
+    """Tanimoto top-10 and a threshold query: jitson against pgvector's <%> and plain SQL."""
+    B, rows = args.tanimoto_bits, args.tanimoto_rows or args.rows
+    table, t = "bench_tanimoto", args.tanimoto_threshold
+    if not args.skip_load:
+        start = time.time()
+        load_sparse(conn, table, rows, B, args.tanimoto_density, seed=2)
+        print(f"loaded {table}: {rows} rows x {B} bits at {args.tanimoto_density:.0%} density in "
+              f"{time.time() - start:.1f} s "
+              f"({conn.execute('SELECT pg_size_pretty(pg_total_relation_size(%s::regclass))', (table,)).fetchone()[0]}; "
+              f"{conn.execute(f'SELECT avg(bit_count(v))::numeric(8,1) FROM {table}').fetchone()[0]} bits set on average)",
+              flush=True)
+    rng = np.random.default_rng(98)
+    queries = []
+    for rid in rng.integers(1, rows + 1, size=args.queries):
+        row = np.array([c == "1" for c in conn.execute(f"SELECT v::text FROM {table} WHERE id = %s",
+                                                       (int(rid),)).fetchone()[0]], dtype=np.uint8)
+        ones, zeros = np.flatnonzero(row), np.flatnonzero(row == 0)
+        moved = max(1, len(ones) // 20)  # 5 % of the bits moved: T = 0.9 with the source row
+        row[rng.choice(ones, size=moved, replace=False)] = 0
+        row[rng.choice(zeros, size=moved, replace=False)] = 1
+        queries.append("".join(map(str, row)))
+    cfg10 = json.dumps({"top_k": 10})
+    cfg_t = json.dumps({"top_k": 1000000, "min_similarity": t})
+    jt = f"SELECT id, similarity FROM jitson_topk_tanimoto(%s::jsonb, %s::varbit, '{table}', 'v', 'id')"
+    # (id, Jaccard distance) from every method: 1 - T is pgvector's float8 exactly (postgres/jitson--0.2.sql)
+    methods = {
+        "jitson_topk_tanimoto top-10": (jt, lambda q: (cfg10, q), True),
+        "jitson_topk_tanimoto_agg top-10": (
+            f"SELECT jitson_topk_tanimoto_agg(v, %s::varbit, %s::jsonb, id)::text FROM {table}", lambda q: (q, cfg10), False),
+        "bit_count(v & q) / bit_count(v | q)": (
+            f"SELECT id, bit_count(v & %s::bit({B}))::float8 / bit_count(v | %s::bit({B})) FROM {table} ORDER BY 2 DESC, 1 LIMIT 10",
+            lambda q: (q, q), True),
+        f"jitson_topk_tanimoto T >= {t}": (jt, lambda q: (cfg_t, q), True),
+    }
+    if args.pgvector:
+        methods["pgvector v <%> q top-10"] = (
+            f"SELECT id, v <%%> %s::bit({B}) FROM {table} ORDER BY v <%%> %s::bit({B}), id LIMIT 10",
+            lambda q: (q, q), True)
+        methods[f"pgvector v <%> q <= 1 - {t}"] = (
+            f"SELECT id, v <%%> %s::bit({B}) FROM {table} WHERE v <%%> %s::bit({B}) <= 1 - {t}::float8 "
+            f"ORDER BY v <%%> %s::bit({B}), id", lambda q: (q, q, q), True)
+
+    def hits(name, rows_):
+        """(id, Jaccard distance) pairs: 1 - T of a similarity is pgvector's float8 exactly."""
+        if name.startswith("jitson_topk_tanimoto_agg"):
+            # jitson_tanimoto_hit[] as text: {"(id,similarity,intersection,union_bits)",...}
+            return [(int(i), 1.0 - float(s)) for i, s in re.findall(r"\((-?\d+),([^,]+),", rows_[0][0])]
+        if name.startswith("pgvector"):
+            return list(rows_)
+        return [(i, 1.0 - s) for i, s in rows_]
+
+    print(f"tanimoto kernel: {conn.execute('SELECT jitson_compile(%s::jsonb)', (json.dumps({'record_bits': B, 'metric': 'tanimoto', 'top_k': 10}),)).fetchone()[0]}")
+    conn.execute("SET max_parallel_workers_per_gather = 0")
+    floor = median_ms(conn, f"SELECT count(*) FROM {table}", [()] * len(queries))[0]
+    print(f"tanimoto workers=0 {'page walk (count(*))':38} median {floor:9.1f} ms  (the floor: no value read)", flush=True)
+    results, truth = {}, {}
+    for workers in (0, 2):
+        conn.execute(f"SET max_parallel_workers_per_gather = {workers}")
+        for k, v in (("parallel_setup_cost", 0 if workers else 1000), ("parallel_tuple_cost", 0 if workers else 0.1)):
+            conn.execute(f"SET {k} = {v}")
+        for name, (sql, mk, serial) in methods.items():
+            if workers == 2 and name.startswith("jitson_topk_tanimoto ") or workers == 0 and not serial:
+                continue  # one backend scans in jitson_topk_tanimoto; the parallel form is the aggregate
+            med, lo, hi, res = median_ms(conn, sql, queries, mk)
+            results[(workers, name)] = (med, lo, hi)
+            kind = "range" if "<=" in name or ">=" in name else "top"
+            for qi, r in enumerate(res):
+                got = hits(name, r)
+                truth.setdefault((kind, qi), got)
+                assert got == truth[(kind, qi)], f"{name} ({workers} workers) disagrees on query {qi}: {got[:5]}"
+            print(f"tanimoto workers={workers} {name:38} median {med:9.1f} ms  (min {lo:.1f}, max {hi:.1f})", flush=True)
+    found = [len(truth[("range", qi)]) for qi in range(len(queries))]
+    tenth = [1.0 - truth[("top", qi)][-1][1] for qi in range(len(queries))]
+    print(f"tanimoto: T >= {t} finds {min(found)} to {max(found)} rows per query; "
+          f"the 10th best T is {min(tenth):.3f} to {max(tenth):.3f}")
+    print("tanimoto ratios (median time of the peer / median time of jitson; > 1 means jitson is faster)")
+    pairs = [(0, "jitson_topk_tanimoto top-10", "pgvector v <%> q top-10"),
+             (0, "jitson_topk_tanimoto top-10", "bit_count(v & q) / bit_count(v | q)"),
+             (0, f"jitson_topk_tanimoto T >= {t}", f"pgvector v <%> q <= 1 - {t}"),
+             (2, "jitson_topk_tanimoto_agg top-10", "pgvector v <%> q top-10"),
+             (2, "jitson_topk_tanimoto_agg top-10", "bit_count(v & q) / bit_count(v | q)")]
+    for workers, mine, peer in pairs:
+        if (workers, mine) in results and (workers, peer) in results:
+            print(f"  workers={workers}: {peer:38} / {mine:32} = {results[(workers, peer)][0] / results[(workers, mine)][0]:6.1f} x")
+    for name in ("jitson_topk_tanimoto top-10", "pgvector v <%> q top-10"):
+        if (0, name) in results:
+            print(f"  workers=0: {name:38} / page walk floor{'':17} = {results[(0, name)][0] / floor:6.2f} x")
+    print(flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dsn", required=True)
@@ -74,12 +196,21 @@ def main():
     ap.add_argument("--shard-dsn", action="append", default=[], help="a shard's libpq DSN (3 for the sharded test)")
     ap.add_argument("--shard-fdw", action="append", default=[], help="host:port of each shard, as the coordinator reaches it")
     ap.add_argument("--skip-load", action="store_true")
+    ap.add_argument("--only", choices=("all", "hamming", "tanimoto"), default="all")
+    ap.add_argument("--tanimoto-rows", type=int, default=None, help="default: --rows")
+    ap.add_argument("--tanimoto-bits", type=int, default=2048)
+    ap.add_argument("--tanimoto-density", type=float, default=0.04)
+    ap.add_argument("--tanimoto-threshold", type=float, default=0.7)
     args = ap.parse_args()
 
     conn = psycopg.connect(args.dsn, autocommit=True)
     conn.execute("CREATE EXTENSION IF NOT EXISTS jitson")
     if args.pgvector:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    if args.only != "hamming":
+        bench_tanimoto(conn, args)
+    if args.only == "tanimoto":
+        return 0
     B = args.bits
     tables = {"default": "bench_default", "plain": "bench_plain"}
     if not args.skip_load:
