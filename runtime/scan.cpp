@@ -9,6 +9,7 @@
 #include "jitson/cpu.hpp"
 #include "jitson/error.hpp"
 #include "jitson/kernels.hpp"
+#include "jitson/limits.hpp"
 #include "runtime/thread_pool.hpp"
 #include "runtime/topk_heap.hpp"
 
@@ -130,13 +131,20 @@ bool is_plain_full_scan(const Cascade &c) {
 
 namespace {
 
-// Focused query bits of each stage: the `a` of the Tanimoto bounds, once per call.
-void query_bits_per_stage(const Cascade &c, const uint8_t *query, uint32_t *bits) {
+// Focused query bits of each stage: the `a` of the Tanimoto bounds, once per call. Whole words
+// go through the ISA's popcount (kernels of this file are built for the baseline, where
+// std::popcount is a library call); masked words are few.
+void query_bits_per_stage(const Cascade &c, const KernelTable &k, const uint8_t *query,
+                          uint32_t *bits) {
+  static constexpr uint8_t kZeros[kMaxRecordBits / 8] = {};
   for (size_t s = 0; s < c.stages.size(); ++s) {
     uint32_t n = 0;
     for (const Segment &seg : c.stages[s].segments) {
-      for (uint32_t w = 0; w < seg.n_words; ++w) {
-        n += uint32_t(std::popcount(load_word(query + 8 * (seg.first_word + w)) & seg.mask));
+      const uint8_t *at = query + 8 * size_t(seg.first_word);
+      if (seg.full) {
+        n += uint32_t(k.hamming(at, kZeros, 8 * size_t(seg.n_words)));
+      } else {
+        n += uint32_t(std::popcount(load_word(at) & seg.mask));
       }
     }
     bits[s] = n;
@@ -147,7 +155,7 @@ uint64_t scan_block_tanimoto(const BlockArgs *a, const Cascade &c, const KernelT
   const size_t stride = c.record_bytes;
   const size_t n_stages = c.stages.size();
   uint32_t stage_query_bits[kMaxStages];
-  query_bits_per_stage(c, a->query, stage_query_bits);
+  query_bits_per_stage(c, k, a->query, stage_query_bits);
   uint32_t query_bits = 0;
   for (size_t s = 0; s < n_stages; ++s) query_bits += stage_query_bits[s];
 
