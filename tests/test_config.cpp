@@ -280,7 +280,7 @@ TEST(ConfigSyntax, RandomEditsOnlyEverRaiseConfigErrors) {
 TEST(ConfigFields, UnknownFieldIsRejectedWithTheAllowedList) {
   EXPECT_TRUE(rejects(config(R"("threshold": 5)"), "/threshold",
                       "unknown field; allowed: version, name, record_bits, metric, "
-                      "max_distance, top_k, focus, cascade, prefetch_records, tuning, isa, "
+                      "max_distance, min_similarity, top_k, focus, cascade, prefetch_records, tuning, isa, "
                       "backend, layout"));
 }
 
@@ -362,9 +362,9 @@ TEST(ConfigFields, NumbersWithAFractionOrAnExponentAreNotIntegers) {
       0u);
 }
 
-TEST(ConfigFields, MetricMustBeHamming) {
+TEST(ConfigFields, MetricMustBeHammingOrTanimoto) {
   EXPECT_TRUE(rejects(config(R"("metric": "cosine")"), "/metric",
-                      "unknown value \"cosine\"; allowed: hamming"));
+                      "unknown value \"cosine\"; allowed: hamming, tanimoto"));
   EXPECT_TRUE(rejects(config(R"("metric": 1)"), "/metric", "expected a string"));
 }
 
