@@ -48,6 +48,24 @@ Source open_source(const ConvertOptions &o, RecordFormat from) {
       throw InputError(
           fmt::format("{}: records are {} bits, not --bits {}", o.in, s.set.record_bits, *o.bits));
   }
+  if (s.set.file && s.set.file->popcount_section()) {
+    // A popcount-ordered file converts in its records' original order: positions are not
+    // indices (docs/FORMAT.md), and a round trip through --order popcount gives the file back.
+    std::optional<PopcountOrder> order;
+    try {
+      order.emplace(PopcountOrder::of_file(*s.set.file));
+    } catch (const Error &e) {
+      throw InputError(e.what());
+    }
+    const DatabaseView sorted = s.set.view;
+    std::vector<uint8_t> rows(sorted.n_records * sorted.record_bytes);
+    const std::span<const uint64_t> index = order->original_index();
+    for (uint64_t p = 0; p < sorted.n_records; ++p) {
+      std::memcpy(&rows[index[p] * sorted.record_bytes], sorted.record(p), sorted.record_bytes);
+    }
+    s.set.decoded = std::move(rows);
+    s.set.view = DatabaseView::rows(s.set.decoded.data(), sorted.n_records, sorted.record_bytes);
+  }
   s.count = s.set.view.n_records;
   s.record_bits = s.set.record_bits;
   return s;

@@ -159,6 +159,11 @@ TEST_F(CliTanimoto, PopcountOrderedFileGivesTheSameHitsAndSkipsRecords) {
       EXPECT_EQ(ordered.err.find("bound_skipped 0;"), std::string::npos) << ordered.err;
     }
   }
+  // Converting it back gives the original file, byte for byte.
+  const ProgramResult back = jitson_cli({"convert", path("dbp.jfp"), path("back.jfp")});
+  ASSERT_EQ(back.exit_code, 0) << describe(back);
+  std::ifstream a(path("db.jfp"), std::ios::binary), b(path("back.jfp"), std::ios::binary);
+  EXPECT_TRUE(std::equal(std::istreambuf_iterator<char>(a), {}, std::istreambuf_iterator<char>(b)));
   // A Hamming scan of the ordered file reports original indices too.
   const std::string hamming = path("h.json");
   std::ofstream(hamming) << R"({"version": 1, "record_bits": 2048, "top_k": 5})";
