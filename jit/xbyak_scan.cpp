@@ -33,6 +33,7 @@
 
 #include "jit/code_arena.hpp"
 #include "jit/xbyak_common.hpp"
+#include "jit/xbyak_tanimoto.hpp"
 #include "jitson/error.hpp"
 
 namespace jitson {
@@ -963,9 +964,7 @@ void ScanEmitter::emit(const CodeLayout &layout) {
 std::shared_ptr<CompiledCode> compile_xbyak(const ScanPlan &plan, CodeArena &arena,
                                             const XbyakTuning &tuning) {
   xbyak_common::require_xbyak_isa(plan, "code");
-  if (plan.cascade.metric != Metric::hamming) {
-    throw Error(ErrorKind::unsupported, "xbyak generates Hamming scans only");
-  }
+  if (plan.cascade.metric == Metric::tanimoto) return compile_xbyak_tanimoto(plan, arena, tuning);
   const CodeLayout layout = make_layout(plan, tuning);
   return xbyak_common::emit_and_install<ScanEmitter>(
       arena, estimate_code_bytes(layout), "xbyak scan",

@@ -27,8 +27,8 @@ using u128 = unsigned __int128;
 
 // Backends that generate Tanimoto code themselves; the rest fall back to the runtime backend
 // (the kernel says so in describe()).
-constexpr bool kXbyakGeneratesTanimoto = false;
-constexpr bool kLlvmGeneratesTanimoto = false;
+constexpr bool kXbyakGeneratesTanimoto = true;
+constexpr bool kLlvmGeneratesTanimoto = true;
 
 // ---- The rank: strictly decreasing in T, equal exactly for equal T, decodable.
 
