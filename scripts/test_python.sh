@@ -45,7 +45,8 @@ echo "test_python.sh: pip wheel . and its install took $((SECONDS - start)) s"
 
 "$py" -m pip install --quiet pytest "numpy>=2" pyarrow faiss-cpu duckdb polars matplotlib ||
   die "pip install of the test dependencies failed"
-"$py" -m pip install --quiet rdkit || echo "test_python.sh: rdkit not installable; its example is skipped"
+"$py" -m pip install --quiet rdkit ||
+  echo "test_python.sh: rdkit not installable; its examples and the RDKit tests of test_tanimoto.py are skipped"
 
 # From a scratch directory: the installed jitson, never the source tree's python/jitson.
 cd "$work"

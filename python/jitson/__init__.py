@@ -1,4 +1,4 @@
-"""jitson: exact Hamming search over binary fingerprints with JIT-compiled scan kernels.
+"""jitson: exact Hamming and Tanimoto search over binary fingerprints with JIT-compiled kernels.
 
 Compile a scan config (a dict or JSON text, configs/scan.schema.json) once, then search numpy
 arrays, memory-mapped .jfp files and Arrow data (pyarrow, Polars, DuckDB) in place::
@@ -8,6 +8,11 @@ arrays, memory-mapped .jfp files and Arrow data (pyarrow, Polars, DuckDB) in pla
     kernel = engine.compile({"version": 1, "record_bits": 2048, "top_k": 10})
     db = np.random.default_rng(0).integers(0, 256, (100_000, 256), dtype=np.uint8)
     distances, ids = kernel.search(db[:3], db)      # (3, 10) int32 and int64
+
+A config with ``"metric": "tanimoto"`` (and optionally ``"min_similarity": 0.7``) searches by
+Tanimoto similarity instead: ``similarities, ids = kernel.search(...)`` gives float64
+similarities, most similar first (ties by id), padded with NaN and id -1; ``counts=True`` adds
+the exact intersections and unions. ``jitson.tanimoto(a, b)`` compares two fingerprints.
 
 Records are bit-packed uint8 rows: bit i of a record is bit i % 8 (least significant first) of
 byte i / 8, as numpy.packbits(bitorder="little") writes them (jitson.pack_bits). See the README's
@@ -56,6 +61,7 @@ __all__ = [
     "save",
     "set_gemm_threads",
     "sgemm",
+    "tanimoto",
     "to_blocked",
     "unpack_bits",
 ]
@@ -99,3 +105,45 @@ def unpack_bits(records, count: int | None = None) -> _np.ndarray:
     if r.dtype != _np.uint8:
         raise ValueError(f"unpack_bits: expected dtype uint8, got {r.dtype}")
     return _np.unpackbits(r, axis=-1, count=count, bitorder="little").astype(bool)
+
+
+_tanimoto_engine: Engine | None = None
+
+
+def _record(x, what: str) -> _np.ndarray:
+    if isinstance(x, (bytes, bytearray, memoryview)):
+        x = _np.frombuffer(x, dtype=_np.uint8)
+    r = _np.asarray(x)
+    if r.dtype != _np.uint8:
+        raise ValueError(f"tanimoto: {what}: expected uint8 records (pack_bits), got {r.dtype}")
+    if r.ndim != 1 or r.size == 0 or r.size % 8 != 0:
+        raise ValueError(
+            f"tanimoto: {what}: expected one record, a 1-D uint8 array of a multiple of 8 bytes, "
+            f"got shape {r.shape}"
+        )
+    return _np.ascontiguousarray(r)
+
+
+def tanimoto(a, b, focus=None, *, counts: bool = False):
+    """Tanimoto similarity of two fingerprints, computed by a ``"metric": "tanimoto"`` kernel.
+
+    ``a`` and ``b`` are records of the same size: 1-D uint8 arrays (or bytes) of a multiple of 8
+    bytes, as ``pack_bits`` writes them. ``focus`` is None (every bit counts) or a config's focus
+    object, e.g. ``{"ranges": [[0, 1024]], "bits": [2000]}``. With c = |a & b & focus| and
+    u = |(a | b) & focus|, returns the similarity c / u as a float, the double nearest the exact
+    fraction (1.0 when u = 0: two empty fingerprints are identical), which is what RDKit's
+    ``DataStructs.TanimotoSimilarity`` computes; with ``counts=True``, ``(similarity, c, u)``.
+    Kernels are compiled once per record size and focus (runtime backend, one thread).
+    """
+    global _tanimoto_engine
+    qa, qb = _record(a, "a"), _record(b, "b")
+    if qa.size != qb.size:
+        raise ValueError(f"tanimoto: a has {qa.size * 8} bits, b has {qb.size * 8}")
+    config = {"version": 1, "record_bits": qa.size * 8, "metric": "tanimoto", "top_k": 1, "backend": "runtime"}
+    if focus is not None:
+        config["focus"] = focus
+    if _tanimoto_engine is None:
+        _tanimoto_engine = Engine(threads=1)
+    similarities, _, c, u = _tanimoto_engine.compile(config).search(qa[None], qb[None], counts=True)
+    similarity = float(similarities[0, 0])
+    return (similarity, int(c[0, 0]), int(u[0, 0])) if counts else similarity

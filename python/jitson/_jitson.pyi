@@ -1,7 +1,7 @@
 """jitson's native module; use the `jitson` package."""
 
 import os
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -86,6 +86,18 @@ class Kernel:
         """The config's top_k: search's default k."""
 
     @property
+    def metric(self) -> str:
+        """
+        The config's metric: 'hamming' (search gives distances) or 'tanimoto' (similarities).
+        """
+
+    @property
+    def min_similarity(self) -> str | None:
+        """
+        A tanimoto kernel's threshold as its canonical decimal text ('0.7'; exact, unlike the float in .config), or None (no threshold, or a Hamming kernel).
+        """
+
+    @property
     def code_bytes(self) -> int:
         """Bytes of generated machine code."""
 
@@ -96,15 +108,23 @@ class Kernel:
     def dump_asm(self) -> str:
         """Disassembly of the generated code ('' for the runtime backend)."""
 
-    def search(self, queries: Queries, database: Records, k: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+    @overload
+    def search(self, queries: Queries, database: Records, k: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None, counts: Literal[False] = False) -> tuple[NDArray[Any], NDArray[np.int64]]:
         """
-        search(queries, database, k=None, *, threads=None, column=None, id_column=None) -> (distances, ids). The k nearest records of every query by (distance, id): int32 distances and int64 ids of shape (n_queries, k), padded with -1 in both where fewer than k records qualify. k=None uses the config's top_k. Arrow values: fixed_size_binary, binary, large_binary or binary_view (Polars), read in place; a stream checks for Ctrl-C between batches.
+        search(queries, database, k=None, *, threads=None, column=None, id_column=None, counts=False). Hamming kernel -> (distances, ids): the k nearest records of every query by (distance, id), int32 distances and int64 ids of shape (n_queries, k), padded with -1 in both where fewer than k records qualify. Tanimoto kernel -> (similarities, ids): the k most similar records by (similarity descending, id), float64 similarities c / u (c = |q & r & focus|, u = |(q | r) & focus|; 1.0 when u = 0), the double nearest the exact fraction, as RDKit computes it; padded with NaN and id -1. counts=True (tanimoto only) -> (similarities, ids, intersections, unions), the exact c and u as uint32, padded with 0. k=None uses the config's top_k. Arrow values: fixed_size_binary, binary, large_binary or binary_view (Polars), read in place; a stream checks for Ctrl-C between batches.
         """
 
-    def range_search(self, queries: Queries, database: Records, max_distance: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
+    @overload
+    def search(self, queries: Queries, database: Records, k: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None, counts: Literal[True]) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.uint32], NDArray[np.uint32]]: ...
+
+    @overload
+    def range_search(self, queries: Queries, database: Records, max_distance: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None, min_similarity: float | str | Any | None = None, counts: Literal[False] = False) -> tuple[NDArray[np.int64], NDArray[Any], NDArray[np.int64]]:
         """
-        range_search(queries, database, max_distance=None, ...) -> (lims, distances, ids). Every record within distance <= max_distance (inclusive; FAISS uses < radius), as FAISS's range_search: query i's hits are distances[lims[i]:lims[i+1]], ordered by (distance, id), at most 1,000,000 per query.
+        range_search(queries, database, max_distance=None, *, ..., min_similarity=None, counts=False) -> (lims, distances, ids). Every record within distance <= max_distance (inclusive; FAISS uses < radius), as FAISS's range_search: query i's hits are distances[lims[i]:lims[i+1]], ordered by (distance, id), at most 1,000,000 per query. Tanimoto kernel -> (lims, similarities, ids) (with counts=True also intersections, unions): every record with similarity >= min_similarity (inclusive, the exact decimal: a float is read as its repr, 0.7 is 7/10; a str or decimal.Decimal as written), ordered by (similarity descending, id); min_similarity=None uses the config's.
         """
+
+    @overload
+    def range_search(self, queries: Queries, database: Records, max_distance: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None, min_similarity: float | str | Any | None = None, counts: Literal[True]) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.uint32], NDArray[np.uint32]]: ...
 
     def __repr__(self) -> str: ...
 
@@ -189,10 +209,14 @@ class Accumulator:
     def merge(self, other: Accumulator) -> None:
         """Adds another accumulator's hits (same queries, same kernel meaning)."""
 
-    def result(self) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+    @overload
+    def result(self, *, counts: Literal[False] = False) -> tuple[NDArray[Any], NDArray[np.int64]]:
         """
-        (distances int32, ids int64) of shape (n_queries, top_k), padded with -1.
+        result(*, counts=False). Hamming kernel: (distances int32, ids int64) of shape (n_queries, top_k), padded with -1. Tanimoto kernel: (similarities float64, ids int64), padded with NaN and -1, and with counts=True also (intersections, unions) uint32, padded with 0; as Kernel.search.
         """
+
+    @overload
+    def result(self, *, counts: Literal[True]) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.uint32], NDArray[np.uint32]]: ...
 
     def reset(self) -> None:
         """Forgets every hit."""

@@ -269,6 +269,18 @@ NB_MODULE(_jitson, m) {
           "top_k", [](const PyKernel &k) { return k.kernel->spec().top_k; },
           "The config's top_k: search's default k.")
       .def_prop_ro(
+          "metric", [](const PyKernel &k) { return to_string(k.kernel->spec().metric); },
+          "The config's metric: 'hamming' (search gives distances) or 'tanimoto' (similarities).")
+      .def_prop_ro(
+          "min_similarity",
+          [](const PyKernel &k) -> std::optional<std::string> {
+            const std::string &t = k.kernel->spec().min_similarity;
+            if (t.empty()) return std::nullopt;
+            return t;
+          },
+          "A tanimoto kernel's threshold as its canonical decimal text ('0.7'; exact, unlike the "
+          "float in .config), or None (no threshold, or a Hamming kernel).")
+      .def_prop_ro(
           "code_bytes", [](const PyKernel &k) { return k.kernel->code_bytes(); },
           "Bytes of generated machine code.")
       .def_prop_ro(
@@ -282,19 +294,31 @@ NB_MODULE(_jitson, m) {
           "Disassembly of the generated code ('' for the runtime backend).")
       .def("search", &kernel_search, "queries"_a, "database"_a, "k"_a = nb::none(), nb::kw_only(),
            "threads"_a = nb::none(), "column"_a = nb::none(), "id_column"_a = nb::none(),
-           "search(queries, database, k=None, *, threads=None, column=None, id_column=None) -> "
-           "(distances, ids). The k nearest records of every query by (distance, id): int32 "
-           "distances and int64 ids of shape (n_queries, k), padded with -1 in both where fewer "
-           "than k records qualify. k=None uses the config's top_k. Arrow values: "
-           "fixed_size_binary, binary, large_binary or binary_view (Polars), read in place; a "
-           "stream checks for Ctrl-C between batches.")
+           "counts"_a = false,
+           "search(queries, database, k=None, *, threads=None, column=None, id_column=None, "
+           "counts=False). Hamming kernel -> (distances, ids): the k nearest records of every "
+           "query by (distance, id), int32 distances and int64 ids of shape (n_queries, k), "
+           "padded with -1 in both where fewer than k records qualify. Tanimoto kernel -> "
+           "(similarities, ids): the k most similar records by (similarity descending, id), "
+           "float64 similarities c / u (c = |q & r & focus|, u = |(q | r) & focus|; 1.0 when u = "
+           "0), the double nearest the exact fraction, as RDKit computes it; padded with NaN and "
+           "id -1. counts=True (tanimoto only) -> (similarities, ids, intersections, unions), the "
+           "exact c and u as uint32, padded with 0. k=None uses the config's top_k. Arrow "
+           "values: fixed_size_binary, binary, large_binary or binary_view (Polars), read in "
+           "place; a stream checks for Ctrl-C between batches.")
       .def("range_search", &kernel_range_search, "queries"_a, "database"_a,
            "max_distance"_a = nb::none(), nb::kw_only(), "threads"_a = nb::none(),
-           "column"_a = nb::none(), "id_column"_a = nb::none(),
-           "range_search(queries, database, max_distance=None, ...) -> (lims, distances, ids). "
-           "Every record within distance <= max_distance (inclusive; FAISS uses < radius), as "
-           "FAISS's range_search: query i's hits are distances[lims[i]:lims[i+1]], ordered by "
-           "(distance, id), at most 1,000,000 per query.")
+           "column"_a = nb::none(), "id_column"_a = nb::none(), "min_similarity"_a = nb::none(),
+           "counts"_a = false,
+           "range_search(queries, database, max_distance=None, *, ..., min_similarity=None, "
+           "counts=False) -> (lims, distances, ids). Every record within distance <= "
+           "max_distance (inclusive; FAISS uses < radius), as FAISS's range_search: query i's "
+           "hits are distances[lims[i]:lims[i+1]], ordered by (distance, id), at most 1,000,000 "
+           "per query. Tanimoto kernel -> (lims, similarities, ids) (with counts=True also "
+           "intersections, unions): every record with similarity >= min_similarity (inclusive, "
+           "the exact decimal: a float is read as its repr, 0.7 is 7/10; a str or "
+           "decimal.Decimal as written), ordered by (similarity descending, id); "
+           "min_similarity=None uses the config's.")
       .def("__repr__",
            [](const PyKernel &k) { return "<jitson.Kernel " + k.kernel->describe() + ">"; });
 
@@ -386,8 +410,11 @@ NB_MODULE(_jitson, m) {
            "fails or is interrupted (Ctrl-C between chunks or stream batches) changes nothing.")
       .def("merge", &PyAccumulator::merge, "other"_a,
            "Adds another accumulator's hits (same queries, same kernel meaning).")
-      .def("result", &PyAccumulator::result,
-           "(distances int32, ids int64) of shape (n_queries, top_k), padded with -1.")
+      .def("result", &PyAccumulator::result, nb::kw_only(), "counts"_a = false,
+           "result(*, counts=False). Hamming kernel: (distances int32, ids int64) of shape "
+           "(n_queries, top_k), padded with -1. Tanimoto kernel: (similarities float64, ids "
+           "int64), padded with NaN and -1, and with counts=True also (intersections, unions) "
+           "uint32, padded with 0; as Kernel.search.")
       .def(
           "reset", [](PyAccumulator &a) { a.acc->reset(); }, "Forgets every hit.")
       .def("stats", &PyAccumulator::stats, "query"_a = 0,

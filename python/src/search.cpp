@@ -3,12 +3,16 @@
 // GIL released, Ctrl-C checked between chunks); Arrow arrays with nulls or variable-width values
 // and Arrow streams go through TopKAccumulator and jitson's Arrow reader.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "common.hpp"
 #include "jitson/arrow.hpp"
+#include "jitson/config.hpp"
 #include "jitson/error.hpp"
+#include "jitson/metric.hpp"
 #include "search.hpp"
 
 namespace jitson::py {
@@ -175,18 +179,145 @@ nb::ndarray<nb::numpy, T> owned_array(std::vector<T> &&values,
   return nb::ndarray<nb::numpy, T>(heap->data(), shape, owner);
 }
 
-nb::tuple padded(const HitLists &hits, uint64_t k) {
-  const size_t nq = hits.size();
-  std::vector<int32_t> d(nq * k, -1);
-  std::vector<int64_t> ids(nq * k, -1);
-  for (size_t q = 0; q < nq; ++q) {
-    for (size_t j = 0; j < hits[q].size() && j < k; ++j) {
-      d[q * k + j] = static_cast<int32_t>(hits[q][j].distance);
-      ids[q * k + j] = static_cast<int64_t>(hits[q][j].index);
+// The arrays a result is made of, by metric: Hamming (distances int32, ids int64); Tanimoto
+// (similarities float64, ids int64) and with counts (intersections uint32, unions uint32) after
+// them. Slots without a hit keep the padding: distance -1, similarity NaN, id -1, counts 0.
+class HitColumns {
+ public:
+  HitColumns(Metric metric, bool counts, size_t n) : metric_(metric), counts_(counts) {
+    ids_.assign(n, -1);
+    if (metric_ == Metric::hamming) {
+      distances_.assign(n, -1);
+      return;
+    }
+    similarities_.assign(n, std::numeric_limits<double>::quiet_NaN());
+    if (counts_) {
+      intersections_.assign(n, 0);
+      unions_.assign(n, 0);
     }
   }
-  return nb::make_tuple(owned_array(std::move(d), {nq, static_cast<size_t>(k)}),
-                        owned_array(std::move(ids), {nq, static_cast<size_t>(k)}));
+  void set(size_t at, const Hit &h) {
+    ids_[at] = static_cast<int64_t>(h.index);
+    if (metric_ == Metric::hamming) {
+      distances_[at] = static_cast<int32_t>(h.distance);
+      return;
+    }
+    // The rank and the union give c and u exactly; the similarity is the double nearest c / u.
+    const TanimotoHit t = tanimoto_of(h.distance, h.reserved);
+    similarities_[at] = t.similarity;
+    if (counts_) {
+      intersections_[at] = t.intersection;
+      unions_[at] = t.union_bits;
+    }
+  }
+  // The arrays in their order, shaped `shape`, appended to `out`.
+  void append_to(std::vector<nb::object> &out, std::initializer_list<size_t> shape) {
+    if (metric_ == Metric::hamming) {
+      out.push_back(nb::cast(owned_array(std::move(distances_), shape)));
+    } else {
+      out.push_back(nb::cast(owned_array(std::move(similarities_), shape)));
+    }
+    out.push_back(nb::cast(owned_array(std::move(ids_), shape)));
+    if (metric_ == Metric::tanimoto && counts_) {
+      out.push_back(nb::cast(owned_array(std::move(intersections_), shape)));
+      out.push_back(nb::cast(owned_array(std::move(unions_), shape)));
+    }
+  }
+
+ private:
+  Metric metric_;
+  bool counts_;
+  std::vector<int32_t> distances_;
+  std::vector<double> similarities_;
+  std::vector<int64_t> ids_;
+  std::vector<uint32_t> intersections_, unions_;
+};
+
+nb::tuple as_tuple(const std::vector<nb::object> &items) {
+  nb::tuple t = nb::steal<nb::tuple>(PyTuple_New(static_cast<Py_ssize_t>(items.size())));
+  for (size_t i = 0; i < items.size(); ++i) {
+    PyTuple_SET_ITEM(t.ptr(), static_cast<Py_ssize_t>(i), items[i].inc_ref().ptr());
+  }
+  return t;
+}
+
+// counts=True is for Tanimoto kernels only: a Hamming hit carries no intersection or union.
+void check_counts(const Kernel &kernel, bool counts) {
+  if (counts && kernel.spec().metric != Metric::tanimoto) {
+    value_error("counts=True applies to metric \"tanimoto\" kernels (a Hamming hit has a distance, "
+                "no intersection or union)");
+  }
+}
+
+nb::tuple padded(const HitLists &hits, uint64_t k, Metric metric, bool counts) {
+  const size_t nq = hits.size();
+  HitColumns columns(metric, counts, nq * k);
+  for (size_t q = 0; q < nq; ++q) {
+    for (size_t j = 0; j < hits[q].size() && j < k; ++j) columns.set(q * k + j, hits[q][j]);
+  }
+  std::vector<nb::object> out;
+  columns.append_to(out, {nq, static_cast<size_t>(k)});
+  return as_tuple(out);
+}
+
+// RFC 8259's number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+bool json_number(const std::string &s) {
+  size_t i = 0;
+  auto digits = [&] {
+    const size_t from = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i > from;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
+}
+
+// A min_similarity argument as the JSON number text the config parser reads exactly: an int, a
+// decimal string, a decimal.Decimal as written, or a float (numpy's too) as its shortest
+// round-trip decimal (repr: 0.7 is the decimal 0.7, i.e. exactly 7/10).
+std::string similarity_literal(nb::handle value) {
+  std::string text;
+  if (PyBool_Check(value.ptr())) {
+    throw nb::type_error("min_similarity must be a number in [0, 1], not a bool");
+  } else if (nb::isinstance<nb::str>(value)) {
+    text = nb::cast<std::string>(value);
+  } else if (PyIndex_Check(value.ptr())) {
+    nb::object index = nb::steal(PyNumber_Index(value.ptr()));
+    if (!index.is_valid()) throw nb::python_error();
+    text = nb::cast<std::string>(nb::str(index));
+  } else if (PyObject_IsInstance(value.ptr(),
+                                 nb::module_::import_("decimal").attr("Decimal").ptr()) == 1) {
+    text = nb::cast<std::string>(nb::str(value));
+  } else if (PyFloat_Check(value.ptr()) || PyObject_HasAttrString(value.ptr(), "__float__")) {
+    const double d = PyFloat_AsDouble(value.ptr());
+    if (d == -1.0 && PyErr_Occurred()) throw nb::python_error();
+    if (!std::isfinite(d)) value_error("min_similarity must be a number in [0, 1], got " +
+                                       nb::cast<std::string>(nb::repr(value)));
+    text = nb::cast<std::string>(nb::repr(nb::steal(PyFloat_FromDouble(d))));
+  } else {
+    throw nb::type_error(("min_similarity must be a float, an int, a decimal string or a "
+                          "decimal.Decimal, got " +
+                          std::string(nb::type_name(value.type()).c_str()))
+                             .c_str());
+  }
+  if (!json_number(text)) {
+    value_error("min_similarity: '" + text + "' is not a decimal number (e.g. 0.7 or \"0.7\")");
+  }
+  return text;
 }
 
 unsigned thread_count(std::optional<int64_t> threads) {
@@ -208,49 +339,88 @@ std::shared_ptr<const Kernel> kernel_variant(const PyKernel &pk, uint32_t top_k,
   return pk.engine->compile(spec);
 }
 
+std::shared_ptr<const Kernel> tanimoto_variant(const PyKernel &pk, uint32_t top_k,
+                                               nb::handle min_similarity) {
+  // The threshold goes through the config parser (the exact decimal and its rank limit, or a
+  // ConfigError naming /min_similarity); the rest of the spec is the kernel's own.
+  const std::string literal = similarity_literal(min_similarity);
+  const ScanSpec threshold = parse_scan_config(
+      "{\"version\": 1, \"record_bits\": 64, \"metric\": \"tanimoto\", \"min_similarity\": " +
+      literal + "}");
+  ScanSpec spec = pk.kernel->spec();
+  spec.top_k = top_k;
+  spec.max_distance = threshold.max_distance;
+  spec.min_similarity = threshold.min_similarity;
+  nb::gil_scoped_release release;
+  return pk.engine->compile(spec);
+}
+
 nb::tuple kernel_search(const PyKernel &pk, nb::handle queries, nb::handle database,
                         std::optional<int64_t> k, std::optional<int64_t> threads,
                         const std::optional<std::string> &column_name,
-                        const std::optional<std::string> &id_column_name) {
+                        const std::optional<std::string> &id_column_name, bool counts) {
   if (k && (*k < 1 || *k > kMaxTopK)) {
     value_error("k must be in [1, 1000000] (the config's top_k range), got " + std::to_string(*k));
   }
+  check_counts(*pk.kernel, counts);
   const uint32_t top_k = k ? static_cast<uint32_t>(*k) : pk.kernel->spec().top_k;
   const unsigned t = thread_count(threads);
   std::shared_ptr<const Kernel> kernel = kernel_variant(pk, top_k, std::nullopt);
   Queries q = query_records(queries, kernel->spec().record_bytes());
-  return padded(run(kernel, q, database, t, column_name, id_column_name), top_k);
+  return padded(run(kernel, q, database, t, column_name, id_column_name), top_k,
+                kernel->spec().metric, counts);
 }
 
 nb::tuple kernel_range_search(const PyKernel &pk, nb::handle queries, nb::handle database,
                               std::optional<int64_t> max_distance, std::optional<int64_t> threads,
                               const std::optional<std::string> &column_name,
-                              const std::optional<std::string> &id_column_name) {
-  if (max_distance && (*max_distance < 0 || *max_distance > UINT32_MAX)) {
-    value_error("max_distance must be in [0, 2^32 - 1]");
-  }
-  std::optional<uint32_t> md;
-  if (max_distance) md = static_cast<uint32_t>(*max_distance);
-  if (!md && pk.kernel->spec().max_distance >= pk.kernel->spec().focus_bits()) {
-    value_error("range_search needs a bound: pass max_distance or compile a config with one");
-  }
+                              const std::optional<std::string> &id_column_name,
+                              nb::handle min_similarity, bool counts) {
+  check_counts(*pk.kernel, counts);
+  const ScanSpec &spec = pk.kernel->spec();
   const unsigned t = thread_count(threads);
-  std::shared_ptr<const Kernel> kernel = kernel_variant(pk, kMaxTopK, md);
+  std::shared_ptr<const Kernel> kernel;
+  if (spec.metric == Metric::tanimoto) {
+    if (max_distance) {
+      value_error("max_distance applies to metric \"hamming\" kernels; a tanimoto kernel's "
+                  "range_search takes min_similarity");
+    }
+    if (min_similarity.is_none()) {
+      if (spec.min_similarity.empty()) {
+        value_error("range_search needs a bound: pass min_similarity or compile a config with one");
+      }
+      kernel = kernel_variant(pk, kMaxTopK, std::nullopt);
+    } else {
+      kernel = tanimoto_variant(pk, kMaxTopK, min_similarity);
+    }
+  } else {
+    if (!min_similarity.is_none()) {
+      value_error("min_similarity applies to metric \"tanimoto\" kernels; a Hamming kernel's "
+                  "range_search takes max_distance");
+    }
+    if (max_distance && (*max_distance < 0 || *max_distance > UINT32_MAX)) {
+      value_error("max_distance must be in [0, 2^32 - 1]");
+    }
+    std::optional<uint32_t> md;
+    if (max_distance) md = static_cast<uint32_t>(*max_distance);
+    if (!md && spec.max_distance >= spec.focus_bits()) {
+      value_error("range_search needs a bound: pass max_distance or compile a config with one");
+    }
+    kernel = kernel_variant(pk, kMaxTopK, md);
+  }
   Queries q = query_records(queries, kernel->spec().record_bytes());
   HitLists hits = run(kernel, q, database, t, column_name, id_column_name);
   std::vector<int64_t> lims(hits.size() + 1, 0);
   for (size_t i = 0; i < hits.size(); ++i) lims[i + 1] = lims[i] + hits[i].size();
-  std::vector<int32_t> d(lims.back());
-  std::vector<int64_t> ids(lims.back());
+  const auto n = static_cast<size_t>(lims.back());
+  HitColumns columns(kernel->spec().metric, counts, n);
   for (size_t i = 0; i < hits.size(); ++i) {
-    for (size_t j = 0; j < hits[i].size(); ++j) {
-      d[lims[i] + j] = static_cast<int32_t>(hits[i][j].distance);
-      ids[lims[i] + j] = static_cast<int64_t>(hits[i][j].index);
-    }
+    for (size_t j = 0; j < hits[i].size(); ++j) columns.set(lims[i] + j, hits[i][j]);
   }
-  const size_t n = d.size(), nl = lims.size();
-  return nb::make_tuple(owned_array(std::move(lims), {nl}), owned_array(std::move(d), {n}),
-                        owned_array(std::move(ids), {n}));
+  const size_t nl = lims.size();
+  std::vector<nb::object> out{nb::cast(owned_array(std::move(lims), {nl}))};
+  columns.append_to(out, {n});
+  return as_tuple(out);
 }
 
 int64_t time_scan_ns(const PyKernel &pk, nb::handle queries, nb::handle database, int64_t repeats) {
@@ -425,10 +595,11 @@ void PyAccumulator::merge(const PyAccumulator &other) {
   acc->merge(*other.acc);
 }
 
-nb::tuple PyAccumulator::result() const {
+nb::tuple PyAccumulator::result(bool counts) const {
+  check_counts(*kernel, counts);
   HitLists hits(acc->n_queries());
   for (uint64_t q = 0; q < hits.size(); ++q) hits[q] = acc->hits(q);
-  return padded(hits, kernel->spec().top_k);
+  return padded(hits, kernel->spec().top_k, kernel->spec().metric, counts);
 }
 
 nb::dict PyAccumulator::stats(uint64_t query) const {

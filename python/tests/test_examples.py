@@ -13,7 +13,12 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples" / "python"
 
 @pytest.mark.parametrize(
     "name,module",
-    [("duckdb_topk.py", "duckdb"), ("polars_search.py", "polars"), ("rdkit_fingerprints.py", "rdkit")],
+    [
+        ("duckdb_topk.py", "duckdb"),
+        ("polars_search.py", "polars"),
+        ("rdkit_fingerprints.py", "rdkit"),
+        ("rdkit_tanimoto.py", "rdkit"),
+    ],
 )
 def test_example(name, module, tmp_path):
     pytest.importorskip(module)
