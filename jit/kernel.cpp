@@ -152,6 +152,11 @@ size_t Kernel::code_bytes() const {
 
 std::pair<BlockFn, const void *> Kernel::sweep_entry(uint32_t block_records) const {
   if (!plan_.build_sweep) {
+    if (plan_.spec.metric == Metric::tanimoto) {
+      throw Error(ErrorKind::unsupported,
+                  "a tanimoto kernel scans row-major databases only (the blocked sweep is "
+                  "Hamming's); convert the database back to rows (jitson convert --to jfp)");
+    }
     throw Error(ErrorKind::unsupported,
                 "this kernel was compiled with \"layout\": \"row\" and has no sweep for the "
                 "blocked layout; compile with \"layout\": \"blocked\" or \"auto\"");
