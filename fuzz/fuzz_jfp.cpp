@@ -8,10 +8,12 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "fuzz_common.hpp"
 #include "jitson/database.hpp"
 #include "jitson/error.hpp"
+#include "jitson/popcount.hpp"
 
 using jitson::fuzz::fail;
 
@@ -68,5 +70,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
          (unsigned long long)payload, (unsigned long long)h.header_bytes, size);
   if (payload && std::memcmp(v.data, data + h.header_bytes, payload) != 0)
     fail("the view's payload differs from the file's bytes");
+
+  // A popcount section either verifies, and then says the truth of every record, or is refused.
+  if (h.order == jitson::FileHeader::kOrderPopcount) {
+    if (!f->popcount_section()) fail("a popcount-ordered file has no popcount section");
+    if (h.body_bytes() != size - h.header_bytes) fail("the popcount section does not end the file");
+    try {
+      const jitson::PopcountOrder order = jitson::PopcountOrder::of_file(*f);
+      const auto starts = order.bucket_starts();
+      const auto index = order.original_index();
+      std::vector<bool> seen(v.n_records, false);
+      for (uint32_t b = 0; b <= h.record_bits; ++b) {
+        for (uint64_t p = starts[b]; p < starts[b + 1]; ++p) {
+          uint32_t bits = 0;
+          for (uint32_t i = 0; i < v.record_bytes; ++i) bits += __builtin_popcount(v.record(p)[i]);
+          if (bits != b)
+            fail("record %llu in bucket %u has popcount %u", (unsigned long long)p, b, bits);
+        }
+      }
+      for (uint64_t p = 0; p < v.n_records; ++p) {
+        if (index[p] >= v.n_records || seen[index[p]]) fail("original indices are no permutation");
+        seen[index[p]] = true;
+      }
+    } catch (const jitson::Error &) {
+    } catch (const std::exception &e) {
+      fail("PopcountOrder::of_file threw a non-jitson exception: %s", e.what());
+    }
+  } else if (f->popcount_section()) {
+    fail("a file without the popcount order has a popcount section");
+  }
   return 0;
 }
