@@ -48,16 +48,26 @@
 namespace jitson {
 namespace {
 
-// A full run of more than this many vector chunks becomes a rolled loop of kChunksPerTrip
+// A full run of more than straight_chunks vector chunks becomes a rolled loop of chunks_per_trip
 // chunks per trip: each chunk costs two popcounts and two accumulators here, so straight code
 // stops paying off sooner than in the Hamming kernel, and loops keep big records quick to compile.
-constexpr uint32_t kStraightChunks = 8;
-constexpr uint32_t kChunksPerTrip = 8;
+// AVX2 halves both: its byte popcounts are ~6 instructions each, which doubles the code (and the
+// compile time) of a straight run for the same bytes.
+constexpr uint32_t straight_chunks(uint32_t vector_words) {
+  return vector_words == 8 ? 8 : 4;
+}
+constexpr uint32_t chunks_per_trip(uint32_t vector_words) {
+  return vector_words == 8 ? 4 : 2;
+}
 // AVX2 sums byte popcounts of up to this many chunks before widening (8 * 31 = 248 < 256).
 constexpr uint32_t kMaxByteChunks = 31;
 // A stage of more loads than this walks constant tables of them in a loop instead (scattered
-// focus on big records would otherwise emit thousands of loads).
-constexpr size_t kMaxStraightPieces = 32;
+// focus on big records would otherwise emit thousands of loads); AVX2 chunks cost twice the code.
+constexpr size_t max_straight_pieces(uint32_t vector_words) {
+  return vector_words == 8 ? 8 : 4;
+}
+// A stage spanning at most this many words counts the query's bits in straight code, not a loop.
+constexpr uint32_t kStraightQueryWords = 8;
 // Masked query pieces kept in registers across the records of a call (the rest is reloaded from
 // L1 for each record): zmm / ymm chunks, and scalar words. Each record chunk needs two
 // accumulators and two temporaries besides, hence fewer than the Hamming kernel keeps.
@@ -76,7 +86,7 @@ struct Piece {
   std::array<uint64_t, 8> and_masks{};
 };
 
-// kChunksPerTrip * trips whole chunks from first_word, as a rolled loop.
+// chunks_per_trip * trips whole chunks from first_word, as a rolled loop.
 struct LoopRun {
   uint32_t first_word = 0;
   uint32_t trips = 0;
@@ -103,11 +113,13 @@ std::vector<StageLayout> layout_stages(const Cascade &cascade, uint32_t vector_w
       // when records are line-aligned; the words around them become pieces.
       const uint32_t aligned = (seg.first_word + vector_words - 1) / vector_words * vector_words;
       uint32_t loop_begin = end, loop_end = end;
-      if (seg.full && aligned < end && (end - aligned) / vector_words > kStraightChunks) {
-        const uint32_t trips = (end - aligned) / vector_words / kChunksPerTrip;
+      const uint32_t per_trip = chunks_per_trip(vector_words);
+      if (seg.full && aligned < end &&
+          (end - aligned) / vector_words > straight_chunks(vector_words)) {
+        const uint32_t trips = (end - aligned) / vector_words / per_trip;
         layout.loops.push_back(LoopRun{aligned, trips});
         loop_begin = aligned;
-        loop_end = aligned + trips * kChunksPerTrip * vector_words;
+        loop_end = aligned + trips * per_trip * vector_words;
       }
       const uint64_t mask = seg.full ? ~uint64_t{0} : seg.mask;
       for (uint32_t word = seg.first_word; word < end; ++word) {
@@ -147,7 +159,7 @@ std::vector<StageLayout> layout_stages(const Cascade &cascade, uint32_t vector_w
       }
       layout.pieces.push_back(p);
     }
-    layout.tabled = layout.pieces.size() > kMaxStraightPieces;
+    layout.tabled = layout.pieces.size() > max_straight_pieces(vector_words);
     layouts.push_back(std::move(layout));
   }
   return layouts;
@@ -207,7 +219,7 @@ class TanimotoEmitter {
   void emit(const std::string &name);
 
  private:
-  // Popcounts of one stage in two channels: 0 = d (or, for the query alone, its bits), 1 = u.
+  // Popcounts of one stage in two channels: 0 = d, 1 = u.
   struct Accumulator {
     std::array<std::vector<llvm::Value *>, 2> chunks;  // per chunk (AVX2: byte counts)
     std::array<std::vector<llvm::Value *>, 2> wide;    // chunk_type_ sums
@@ -240,11 +252,12 @@ class TanimotoEmitter {
   void add(Accumulator &acc, size_t channel, llvm::Value *count);
   Sums finish(Accumulator &acc);
 
-  // Stage emission: with the record (d and u) or, before the record loop, the query alone.
-  Sums emit_stage(const StageLayout &layout, bool record);
-  void emit_piece(Accumulator &acc, const Piece &piece, bool record);
-  void emit_loop(Accumulator &acc, const LoopRun &run, bool record);
-  void emit_table(Accumulator &acc, const std::vector<Piece> &pieces, bool vector, bool record);
+  Sums emit_stage(const StageLayout &layout);
+  void emit_piece(Accumulator &acc, const Piece &piece);
+  void emit_loops(Accumulator &acc, const std::vector<LoopRun> &runs);
+  void emit_table(Accumulator &acc, const std::vector<Piece> &pieces, bool vector);
+  void preload_query();
+  std::vector<llvm::Value *> query_bits();
   llvm::Value *table(llvm::Constant *data, unsigned align);
   llvm::MDNode *no_unroll_loop_id();
 
@@ -276,7 +289,6 @@ class TanimotoEmitter {
   llvm::MDNode *input_scope_ = nullptr, *output_scope_ = nullptr;
   // q ∧ f of a piece of layouts_ (a window may hold pieces of two stages with different masks).
   std::map<const Piece *, llvm::Value *> preloaded_;
-  uint32_t preload_vectors_ = 0, preload_scalars_ = 0;
 };
 
 llvm::Value *TanimotoEmitter::tree_sum(std::vector<llvm::Value *> values) {
@@ -364,23 +376,7 @@ TanimotoEmitter::Sums TanimotoEmitter::finish(Accumulator &acc) {
   return sums;
 }
 
-void TanimotoEmitter::emit_piece(Accumulator &acc, const Piece &piece, bool record) {
-  if (!record) {
-    // Before the record loop: the query's focused bits, and q ∧ f kept in registers for the
-    // first pieces.
-    llvm::Value *q = load_piece(piece, query_);
-    if (piece.needs_and) q = b_.CreateAnd(q, and_mask(piece));
-    uint32_t &kept = piece.lanes == 1 ? preload_scalars_ : preload_vectors_;
-    const uint32_t budget = piece.lanes == 1
-                                ? kPreloadScalars
-                                : (vector_words_ == 8 ? kPreloadVectors512 : kPreloadVectors256);
-    if (kept < budget) {
-      preloaded_[&piece] = q;
-      ++kept;
-    }
-    add(acc, 0, popcount(q));
-    return;
-  }
+void TanimotoEmitter::emit_piece(Accumulator &acc, const Piece &piece) {
   stream_prefetch(uint64_t(piece.word) * 8);
   llvm::Value *q = query_piece(piece);
   llvm::Value *r = load_piece(piece, record_);
@@ -398,10 +394,19 @@ llvm::MDNode *TanimotoEmitter::no_unroll_loop_id() {
   return loop_id;
 }
 
-// kChunksPerTrip * run.trips whole chunks as a rolled loop that LLVM must not unroll; the query
-// chunks come from L1 on every trip.
-void TanimotoEmitter::emit_loop(Accumulator &acc, const LoopRun &run, bool record) {
-  const size_t channels = record ? 2 : 1;
+// The stage's runs as one rolled loop (LLVM must not unroll it) of chunks_per_trip whole chunks
+// per trip, the query chunks from L1 on every trip. Several runs (a focus of several ranges) share
+// the loop through a constant table of trip offsets: one loop body to compile, not one per run.
+void TanimotoEmitter::emit_loops(Accumulator &acc, const std::vector<LoopRun> &runs) {
+  const uint64_t chunk_bytes = uint64_t(vector_words_) * 8,
+                 trip_bytes = chunks_per_trip(vector_words_) * chunk_bytes;
+  std::vector<uint64_t> trip_offsets;
+  for (const LoopRun &run : runs) {
+    for (uint32_t t = 0; t < run.trips; ++t)
+      trip_offsets.push_back(uint64_t(run.first_word) * 8 + t * trip_bytes);
+  }
+  llvm::Value *offset_table =
+      runs.size() > 1 ? table(llvm::ConstantDataArray::get(ctx_, trip_offsets), 8) : nullptr;
   llvm::BasicBlock *preheader = b_.GetInsertBlock();
   llvm::BasicBlock *body = llvm::BasicBlock::Create(ctx_, "run", fn_);
   llvm::BasicBlock *after = llvm::BasicBlock::Create(ctx_, "run.end", fn_);
@@ -409,42 +414,46 @@ void TanimotoEmitter::emit_loop(Accumulator &acc, const LoopRun &run, bool recor
   b_.SetInsertPoint(body);
   llvm::PHINode *trip = b_.CreatePHI(i64_, 2, "trip");
   trip->addIncoming(b_.getInt64(0), preheader);
+  // AVX2: byte counts of every trip fit a byte (at most 8 per chunk) up to kMaxByteChunks chunks,
+  // so a short loop widens them once after the loop instead of once per trip.
+  const uint64_t chunks = trip_offsets.size() * chunks_per_trip(vector_words_);
+  const bool byte_sums = bytes_type_ && chunks <= kMaxByteChunks;
+  llvm::Type *sum_type = byte_sums ? static_cast<llvm::Type *>(bytes_type_) : chunk_type_;
   std::array<llvm::PHINode *, 2> sums{};
-  for (size_t ch = 0; ch < channels; ++ch) {
-    sums[ch] = b_.CreatePHI(chunk_type_, 2, "run.sum");
-    sums[ch]->addIncoming(llvm::Constant::getNullValue(chunk_type_), preheader);
+  for (size_t ch = 0; ch < 2; ++ch) {
+    sums[ch] = b_.CreatePHI(sum_type, 2, "run.sum");
+    sums[ch]->addIncoming(llvm::Constant::getNullValue(sum_type), preheader);
   }
-  const uint64_t chunk_bytes = uint64_t(vector_words_) * 8;
-  llvm::Value *base = b_.CreateAdd(b_.getInt64(uint64_t(run.first_word) * 8),
-                                   b_.CreateMul(trip, b_.getInt64(kChunksPerTrip * chunk_bytes)));
+  llvm::Value *base =
+      offset_table
+          ? b_.CreateAlignedLoad(i64_, b_.CreateGEP(i64_, offset_table, trip), llvm::Align(8))
+          : b_.CreateAdd(b_.getInt64(trip_offsets[0]), b_.CreateMul(trip, b_.getInt64(trip_bytes)));
   std::array<std::vector<llvm::Value *>, 2> counts;
-  for (uint32_t c = 0; c < kChunksPerTrip; ++c) {
+  for (uint32_t c = 0; c < chunks_per_trip(vector_words_); ++c) {
     llvm::Value *offset = b_.CreateAdd(base, b_.getInt64(c * chunk_bytes));
     llvm::Value *q = tag_input(
         b_.CreateAlignedLoad(chunk_type_, b_.CreateGEP(i8_, query_, offset), llvm::Align(1)));
-    if (!record) {
-      counts[0].push_back(popcount(q));
-      continue;
-    }
-    if ((uint64_t(run.first_word) * 8 + c * chunk_bytes) % 64 == 0) stream_prefetch(offset);
+    if ((trip_offsets[0] + c * chunk_bytes) % 64 == 0) stream_prefetch(offset);
     llvm::Value *r = tag_input(
         b_.CreateAlignedLoad(chunk_type_, b_.CreateGEP(i8_, record_, offset), llvm::Align(1)));
     counts[0].push_back(popcount(b_.CreateXor(q, r)));
     counts[1].push_back(popcount(b_.CreateOr(q, r)));
   }
   std::array<llvm::Value *, 2> next_sums{};
-  for (size_t ch = 0; ch < channels; ++ch) {
+  for (size_t ch = 0; ch < 2; ++ch) {
     llvm::Value *trip_sum = tree_sum(counts[ch]);
-    if (bytes_type_) trip_sum = widen_bytes(trip_sum);  // 8 chunks: at most 64 per byte
+    if (bytes_type_ && !byte_sums) trip_sum = widen_bytes(trip_sum);
     next_sums[ch] = b_.CreateAdd(sums[ch], trip_sum);
     sums[ch]->addIncoming(next_sums[ch], body);
   }
   llvm::Value *next_trip = b_.CreateAdd(trip, b_.getInt64(1));
   trip->addIncoming(next_trip, body);
-  auto *branch = b_.CreateCondBr(b_.CreateICmpULT(next_trip, b_.getInt64(run.trips)), body, after);
+  auto *branch =
+      b_.CreateCondBr(b_.CreateICmpULT(next_trip, b_.getInt64(trip_offsets.size())), body, after);
   branch->setMetadata(llvm::LLVMContext::MD_loop, no_unroll_loop_id());
   b_.SetInsertPoint(after);
-  for (size_t ch = 0; ch < channels; ++ch) acc.wide[ch].push_back(next_sums[ch]);
+  for (size_t ch = 0; ch < 2; ++ch)
+    acc.wide[ch].push_back(byte_sums ? widen_bytes(next_sums[ch]) : next_sums[ch]);
 }
 
 llvm::Value *TanimotoEmitter::table(llvm::Constant *data, unsigned align) {
@@ -457,9 +466,7 @@ llvm::Value *TanimotoEmitter::table(llvm::Constant *data, unsigned align) {
 
 // One loop over constant tables of pieces (byte offset, AVX-512 lane mask, AND masks): vector
 // chunks (vector) or scalar words.
-void TanimotoEmitter::emit_table(Accumulator &acc, const std::vector<Piece> &pieces, bool vector,
-                                 bool record) {
-  const size_t channels = record ? 2 : 1;
+void TanimotoEmitter::emit_table(Accumulator &acc, const std::vector<Piece> &pieces, bool vector) {
   const uint32_t lanes = vector ? vector_words_ : 1;
   llvm::Type *value_type = vector ? static_cast<llvm::Type *>(chunk_type_) : i64_;
   std::vector<uint64_t> offsets, masks;
@@ -484,7 +491,7 @@ void TanimotoEmitter::emit_table(Accumulator &acc, const std::vector<Piece> &pie
   index->addIncoming(b_.getInt64(0), preheader);
   llvm::Type *sum_type = vector ? static_cast<llvm::Type *>(chunk_type_) : i64_;
   std::array<llvm::PHINode *, 2> sums{};
-  for (size_t ch = 0; ch < channels; ++ch) {
+  for (size_t ch = 0; ch < 2; ++ch) {
     sums[ch] = b_.CreatePHI(sum_type, 2, "pieces.sum");
     sums[ch]->addIncoming(llvm::Constant::getNullValue(sum_type), preheader);
   }
@@ -502,18 +509,13 @@ void TanimotoEmitter::emit_table(Accumulator &acc, const std::vector<Piece> &pie
                                          b_.CreateBitCast(bits, llvm::FixedVectorType::get(i1_, 8)),
                                          llvm::Constant::getNullValue(chunk_type_)));
   };
+  stream_prefetch(offset);
   llvm::Value *q = load(query_);
-  std::array<llvm::Value *, 2> counts{};
-  if (record) {
-    stream_prefetch(offset);
-    llvm::Value *r = load(record_);
-    counts[0] = popcount(b_.CreateAnd(b_.CreateXor(q, r), mask));
-    counts[1] = popcount(b_.CreateAnd(b_.CreateOr(q, r), mask));
-  } else {
-    counts[0] = popcount(b_.CreateAnd(q, mask));
-  }
+  llvm::Value *r = load(record_);
+  const std::array<llvm::Value *, 2> counts = {popcount(b_.CreateAnd(b_.CreateXor(q, r), mask)),
+                                               popcount(b_.CreateAnd(b_.CreateOr(q, r), mask))};
   std::array<llvm::Value *, 2> next_sums{};
-  for (size_t ch = 0; ch < channels; ++ch) {
+  for (size_t ch = 0; ch < 2; ++ch) {
     llvm::Value *count = vector && bytes_type_ ? widen_bytes(counts[ch]) : counts[ch];
     next_sums[ch] = b_.CreateAdd(sums[ch], count);
     sums[ch]->addIncoming(next_sums[ch], body);
@@ -524,7 +526,7 @@ void TanimotoEmitter::emit_table(Accumulator &acc, const std::vector<Piece> &pie
       b_.CreateCondBr(b_.CreateICmpULT(next_index, b_.getInt64(pieces.size())), body, after);
   branch->setMetadata(llvm::LLVMContext::MD_loop, no_unroll_loop_id());
   b_.SetInsertPoint(after);
-  for (size_t ch = 0; ch < channels; ++ch) {
+  for (size_t ch = 0; ch < 2; ++ch) {
     if (vector) {
       acc.wide[ch].push_back(next_sums[ch]);
     } else {
@@ -533,19 +535,106 @@ void TanimotoEmitter::emit_table(Accumulator &acc, const std::vector<Piece> &pie
   }
 }
 
-TanimotoEmitter::Sums TanimotoEmitter::emit_stage(const StageLayout &layout, bool record) {
+TanimotoEmitter::Sums TanimotoEmitter::emit_stage(const StageLayout &layout) {
   Accumulator acc;
   window_prefetched_.assign((plan_.record_bytes + 63) / 64, false);
-  for (const LoopRun &run : layout.loops) emit_loop(acc, run, record);
+  if (!layout.loops.empty()) emit_loops(acc, layout.loops);
   if (!layout.tabled) {
-    for (const Piece &piece : layout.pieces) emit_piece(acc, piece, record);
+    for (const Piece &piece : layout.pieces) emit_piece(acc, piece);
     return finish(acc);
   }
   std::vector<Piece> vectors, scalars;
   for (const Piece &piece : layout.pieces) (piece.lanes > 1 ? vectors : scalars).push_back(piece);
-  if (!vectors.empty()) emit_table(acc, vectors, true, record);
-  if (!scalars.empty()) emit_table(acc, scalars, false, record);
+  if (!vectors.empty()) emit_table(acc, vectors, true);
+  if (!scalars.empty()) emit_table(acc, scalars, false);
   return finish(acc);
+}
+
+// q ∧ f of the first pieces, loaded once per call and kept in registers for every record.
+void TanimotoEmitter::preload_query() {
+  uint32_t vectors = vector_words_ == 8 ? kPreloadVectors512 : kPreloadVectors256;
+  uint32_t scalars = kPreloadScalars;
+  for (const StageLayout &layout : layouts_) {
+    if (layout.tabled) continue;  // table loops load the query as they go
+    for (const Piece &piece : layout.pieces) {
+      uint32_t &budget = piece.lanes == 1 ? scalars : vectors;
+      if (budget == 0) continue;
+      --budget;
+      llvm::Value *q = load_piece(piece, query_);
+      preloaded_[&piece] = piece.needs_and ? b_.CreateAnd(q, and_mask(piece)) : q;
+    }
+  }
+}
+
+// The query's focused bits of each stage but the first, once per call, with scalar POPCNT over the
+// words the stage spans (a loop, with a constant table of their masks unless all are full, when it
+// spans more than kStraightQueryWords words). Compact IR whatever the focus: vector code per stage
+// would add half a record's worth of code to compile, to save a few cycles per focused word and
+// call (a call covers ~256 KB of records). Words of the span outside the stage are masked to
+// zero; they lie inside the query, so reading them is allowed.
+std::vector<llvm::Value *> TanimotoEmitter::query_bits() {
+  std::vector<llvm::Value *> bits = {nullptr};  // stage 0's are never needed
+  for (size_t s = 1; s < plan_.cascade.stages.size(); ++s) {
+    const CascadeStage &stage = plan_.cascade.stages[s];
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (const Segment &seg : stage.segments) {
+      if (seg.n_words == 0) continue;
+      lo = std::min(lo, seg.first_word);
+      hi = std::max(hi, seg.first_word + seg.n_words);
+    }
+    if (lo >= hi) {
+      bits.push_back(b_.getInt64(0));
+      continue;
+    }
+    std::vector<uint64_t> masks(hi - lo, 0);
+    for (const Segment &seg : stage.segments) {
+      for (uint32_t w = 0; w < seg.n_words; ++w)
+        masks[seg.first_word + w - lo] = seg.full ? ~uint64_t{0} : seg.mask;
+    }
+    auto word_bits = [&](llvm::Value *word, llvm::Value *mask) {
+      llvm::Value *address = b_.CreateGEP(i8_, query_, b_.CreateMul(word, b_.getInt64(8)));
+      llvm::Value *q = tag_input(b_.CreateAlignedLoad(i64_, address, llvm::Align(1)));
+      if (mask) q = b_.CreateAnd(q, mask);
+      return b_.CreateUnaryIntrinsic(llvm::Intrinsic::ctpop, q);
+    };
+    if (masks.size() <= kStraightQueryWords) {
+      std::vector<llvm::Value *> counts;
+      for (uint32_t w = lo; w < hi; ++w) {
+        const uint64_t mask = masks[w - lo];
+        if (mask != 0)
+          counts.push_back(
+              word_bits(b_.getInt64(w), mask == ~uint64_t{0} ? nullptr : b_.getInt64(mask)));
+      }
+      bits.push_back(counts.empty() ? b_.getInt64(0) : tree_sum(counts));
+      continue;
+    }
+    const bool all_full =
+        std::all_of(masks.begin(), masks.end(), [](uint64_t m) { return m == ~uint64_t{0}; });
+    llvm::Value *mask_table =
+        all_full ? nullptr : table(llvm::ConstantDataArray::get(ctx_, masks), 8);
+    llvm::BasicBlock *preheader = b_.GetInsertBlock();
+    llvm::BasicBlock *body = llvm::BasicBlock::Create(ctx_, "qbits", fn_);
+    llvm::BasicBlock *after = llvm::BasicBlock::Create(ctx_, "qbits.end", fn_);
+    b_.CreateBr(body);
+    b_.SetInsertPoint(body);
+    llvm::PHINode *index = b_.CreatePHI(i64_, 2, "qbits.i");
+    llvm::PHINode *sum = b_.CreatePHI(i64_, 2, "qbits.sum");
+    index->addIncoming(b_.getInt64(0), preheader);
+    sum->addIncoming(b_.getInt64(0), preheader);
+    llvm::Value *mask = all_full ? nullptr
+                                 : b_.CreateAlignedLoad(i64_, b_.CreateGEP(i64_, mask_table, index),
+                                                        llvm::Align(8));
+    llvm::Value *next_sum =
+        b_.CreateAdd(sum, word_bits(b_.CreateAdd(index, b_.getInt64(lo)), mask));
+    llvm::Value *next_index = b_.CreateAdd(index, b_.getInt64(1));
+    index->addIncoming(next_index, body);
+    sum->addIncoming(next_sum, body);
+    b_.CreateCondBr(b_.CreateICmpULT(next_index, b_.getInt64(masks.size())), body, after)
+        ->setMetadata(llvm::LLVMContext::MD_loop, no_unroll_loop_id());
+    b_.SetInsertPoint(after);
+    bits.push_back(next_sum);
+  }
+  return bits;
 }
 
 void TanimotoEmitter::stream_prefetch(uint64_t offset) {
@@ -631,17 +720,16 @@ void TanimotoEmitter::emit(const std::string &name) {
       b_.CreateGEP(i8_, records, b_.CreateMul(n_records, b_.getInt64(plan_.record_bytes)));
   b_.CreateCondBr(b_.CreateICmpEQ(n_records, b_.getInt64(0)), done, preload);
 
-  // The query's focused bits per stage, once per call (after the emptiness test: a block of no
-  // records reads nothing): a, and a_left after each probe stage.
+  // Query work once per call, after the emptiness test (a block of no records reads nothing):
+  // a_left after each probe stage, the query's focused bits of the stages after it (a itself is
+  // never needed: den = a_left + u, and the last stage has u whole).
   b_.SetInsertPoint(preload);
-  std::vector<llvm::Value *> query_bits;
-  for (const StageLayout &layout : layouts_) query_bits.push_back(emit_stage(layout, false)[0]);
-  llvm::Value *a = tree_sum(query_bits);
-  std::vector<llvm::Value *> a_left;
-  llvm::Value *left = a;
-  for (size_t s = 0; s + 1 < n_stages; ++s) {
-    left = b_.CreateSub(left, query_bits[s]);
-    a_left.push_back(left);
+  preload_query();
+  const std::vector<llvm::Value *> stage_query_bits = query_bits();
+  std::vector<llvm::Value *> a_left(n_stages - 1);
+  for (size_t s = n_stages - 1; s-- > 0;) {
+    a_left[s] = s + 2 < n_stages ? b_.CreateAdd(a_left[s + 1], stage_query_bits[s + 1])
+                                 : stage_query_bits[s + 1];
   }
   llvm::Value *scale = b_.getInt64(kTanimotoScale);
   b_.CreateBr(loop);
@@ -652,7 +740,7 @@ void TanimotoEmitter::emit(const std::string &name) {
   if (plan_.prefetch_records > 0 && n_stages > 1) emit_prefetch(record_);
   llvm::Value *d = nullptr, *u = nullptr;
   for (size_t s = 0; s < n_stages; ++s) {
-    const Sums sums = emit_stage(layouts_[s], true);
+    const Sums sums = emit_stage(layouts_[s]);
     d = d ? b_.CreateAdd(d, sums[0], "d") : sums[0];
     u = u ? b_.CreateAdd(u, sums[1], "u") : sums[1];
     if (s + 1 == n_stages) break;
@@ -729,6 +817,11 @@ std::shared_ptr<CompiledCode> compile_llvm_tanimoto(const ScanPlan &plan, LlvmJi
         ErrorKind::unsupported,
         std::string("LLVM generates Tanimoto scans for avx512 or avx2; the plan asks for ") +
             isa_name(plan.isa));
+  }
+  for (const CascadeStage &stage : plan.cascade.stages) {
+    // The runtime's Tanimoto cascade has no statistical bounds (configs cannot ask for them).
+    if (stage.statistical_bound != UINT32_MAX)
+      throw Error(ErrorKind::unsupported, "LLVM Tanimoto: statistical stage bounds");
   }
   const LlvmIsaTarget &target = jit.state().target(plan.isa);
   if (target.vector_words != (plan.isa == Isa::avx512 ? 8u : 4u))
