@@ -1,6 +1,14 @@
 """jitson Tanimoto search against FPSim2, RDKit's BulkTanimotoSimilarity and chemfp: 1,000,000
 RDKit Morgan fingerprints (radius 2, 2,048 bits), one core, threshold 0.7 and top-10.
 
+jitson runs twice: the plain scan of the unordered records ("jitson", every record read), and
+with the popcount bound ("jitson+bound"): the records ordered by popcount once before timing
+(jitson.order_by_popcount, a sorted copy, as FPSim2's database is sorted by popcount before its
+searches), each search reading only the popcount buckets the bound T <= min(a, b) / max(a, b)
+admits. The fraction of records each reads is printed (Kernel.search(stats=True)), and the
+bounded search's speed against FPSim2 and RDKit is checked against the targets: at threshold 0.7
+at least 3x FPSim2 and 20x RDKit, at top-10 at least 2x FPSim2 (PASS/MISS lines).
+
 The records are the Morgan fingerprints of the ~15,000 molecules RDKit ships as SMILES
 (RDConfig.RDDataDir: NCI/first_5K.smi and Pains/test_data/wehi_mols.csv), tiled to the record
 count: the first copy is the real fingerprints, every later copy moves two set bits of each
@@ -129,11 +137,45 @@ def ordered(ids: np.ndarray, sims: np.ndarray) -> np.ndarray:
 
 # ---- the systems: setup(db) -> (threshold(q_index) -> ids, top_k(q_index) -> (ids, sims))
 
-def setup_jitson(db, queries):
+BACKEND = "auto"  # --backend: the code generator of jitson's kernels
+
+
+def jitson_kernels():
     engine = jitson.Engine(threads=1)
     thr = engine.compile({"version": 1, "record_bits": BITS, "metric": "tanimoto",
-                          "min_similarity": THRESHOLD, "top_k": 10})
-    top = engine.compile({"version": 1, "record_bits": BITS, "metric": "tanimoto", "top_k": K})
+                          "min_similarity": THRESHOLD, "top_k": 10, "backend": BACKEND})
+    top = engine.compile({"version": 1, "record_bits": BITS, "metric": "tanimoto", "top_k": K,
+                          "backend": BACKEND})
+    return thr, top
+
+
+def setup_jitson_bound(db, queries):
+    thr, top = jitson_kernels()
+    t0 = time.perf_counter()
+    by_popcount = jitson.order_by_popcount(db)  # once, before timing (FPSim2 sorts its file too)
+    print(f"  jitson+bound: records ordered by popcount (jitson.order_by_popcount, a sorted copy) "
+          f"in {time.perf_counter() - t0:.2f} s")
+
+    def threshold(i):
+        _, s, ids = thr.range_search(queries[i : i + 1], by_popcount, threads=1)
+        return ids, s
+
+    def top_k(i):
+        s, ids = top.search(queries[i : i + 1], by_popcount, threads=1)
+        return ids[0], s[0]
+
+    def fraction_read(database):
+        """Records read / records, over every query: (threshold, top-k)."""
+        *_, st = thr.range_search(queries, database, threads=1, stats=True)
+        *_, sk = top.search(queries, database, threads=1, stats=True)
+        total = len(queries) * len(db)
+        return st["records"].sum() / total, sk["records"].sum() / total
+
+    return threshold, top_k, lambda: (fraction_read(db), fraction_read(by_popcount))
+
+
+def setup_jitson(db, queries):
+    thr, top = jitson_kernels()
     print(f"  jitson {jitson.__version__}: {top.describe()}")
 
     def threshold(i):
@@ -257,7 +299,11 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--backend", default="auto", choices=["auto", "xbyak", "llvm", "runtime"],
+                    help="code generator of jitson's kernels (default: auto, i.e. xbyak)")
     args = ap.parse_args()
+    global BACKEND
+    BACKEND = args.backend
     n = args.records
 
     cpu = min(os.sched_getaffinity(0))
@@ -287,6 +333,8 @@ def main() -> None:
     try:
         print("setup:")
         systems["jitson"] = setup_jitson(db, queries)
+        bound_threshold, bound_top_k, fractions = setup_jitson_bound(db, queries)
+        systems["jitson+bound"] = (bound_threshold, bound_top_k)
         for name, setup in (("FPSim2", lambda: setup_fpsim2(db, queries, workdir)),
                             ("RDKit", lambda: setup_rdkit(db, queries)),
                             ("chemfp", lambda: setup_chemfp(db, queries))):
@@ -304,6 +352,12 @@ def main() -> None:
             hits.append(len(ids))
             for name, (threshold, top_k) in systems.items():
                 if name == "jitson":
+                    continue
+                if name == "jitson+bound":  # exact: the same ids, order and doubles
+                    bids, bsims = threshold(i)
+                    kids, ksims = top_k(i)
+                    assert np.array_equal(bids, ids) and np.array_equal(bsims, sims), f"bound: query {i}"
+                    assert np.array_equal(kids, tids) and np.array_equal(ksims, tsims), f"bound: query {i}"
                     continue
                 oids, osims = threshold(i)
                 assert sorted(oids.tolist()) == sorted(ids.tolist()), f"{name}: threshold hits differ, query {i}"
@@ -332,18 +386,41 @@ def main() -> None:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
+    (plain_thr, plain_top), (bound_thr, bound_top) = fractions()
+    print(f"\nrecords read (all queries): threshold {THRESHOLD}: jitson {plain_thr:.1%}, jitson+bound "
+          f"{bound_thr:.1%}; top-{K}: jitson {plain_top:.1%}, jitson+bound {bound_top:.1%}")
+
     print(f"\nmedian of {args.rounds} alternated rounds, time per query ({n:,} records, one core):")
+    medians = {}
     for case, label in (("threshold", f"threshold {THRESHOLD}"), ("top_k", f"top-{K}")):
         med = {name: statistics.median(times[(case, name)]) for name in names}
+        medians[case] = med
         for name in names:
-            print(f"  {label:14s} {name:8s} {med[name] * 1e3:9.2f} ms  {n / med[name] / 1e6:8.1f} M records/s")
-        ratios = [f"jitson/{name} {med[name] / med['jitson']:.1f}x" for name in names if name != "jitson"]
-        print(f"  {label:14s} speed ratios (other's time / jitson's): " + ", ".join(ratios))
+            print(f"  {label:14s} {name:12s} {med[name] * 1e3:9.2f} ms  {n / med[name] / 1e6:8.1f} M records/s")
+        for base in ("jitson", "jitson+bound"):
+            ratios = [f"{base}/{name} {med[name] / med[base]:.1f}x" for name in names
+                      if not name.startswith("jitson")]
+            print(f"  {label:14s} speed ratios (other's time / {base}'s): " + ", ".join(ratios))
+        print(f"  {label:14s} jitson+bound/jitson {med['jitson'] / med['jitson+bound']:.1f}x")
+
+    # The targets for the bounded search: (case, other system, at least this many times faster).
+    print()
+    for case, label, other, target in (("threshold", f"threshold {THRESHOLD}", "FPSim2", 3.0),
+                                       ("threshold", f"threshold {THRESHOLD}", "RDKit", 20.0),
+                                       ("top_k", f"top-{K}", "FPSim2", 2.0)):
+        med = medians[case]
+        if other not in med:
+            print(f"SKIP {label}: jitson+bound/{other} >= {target:.0f}x: {other} not measured")
+            continue
+        ratio = med[other] / med["jitson+bound"]
+        print(f"{'PASS' if ratio >= target else 'MISS'} {label}: jitson+bound/{other} {ratio:.2f}x "
+              f"(target >= {target:.0f}x)")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for name, reason in skipped.items():
         print(f"{name} not measured: {reason}")
     print("RDKit's time includes turning BulkTanimotoSimilarity's list into numpy and selecting the "
-          "hits; FPSim2 prunes by popcount bins, jitson by its exact bound cascade.")
+          "hits; FPSim2 prunes by popcount bins, jitson by its exact bound cascade, jitson+bound by "
+          "popcount buckets too, then the cascade.")
 
 
 if __name__ == "__main__":

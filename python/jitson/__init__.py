@@ -14,6 +14,15 @@ Tanimoto similarity instead: ``similarities, ids = kernel.search(...)`` gives fl
 similarities, most similar first (ties by id), padded with NaN and id -1; ``counts=True`` adds
 the exact intersections and unions. ``jitson.tanimoto(a, b)`` compares two fingerprints.
 
+For repeated Tanimoto searches of one database, order it by popcount once: a record of popcount b
+can reach at most min(a, b) / max(a, b) against a query of popcount a, so a search of a
+popcount-ordered database reads only the records that bound admits (at 0.7, typically a small
+fraction of them), and reports the same hits with the original indices::
+
+    ordered = jitson.order_by_popcount(db)          # a sorted copy, built once
+    lims, sims, ids = kernel.range_search(queries, ordered, min_similarity=0.7)
+    jitson.write_popcount_ordered("db.jfp", db)     # or a file: jitson.open("db.jfp")
+
 Records are bit-packed uint8 rows: bit i of a record is bit i % 8 (least significant first) of
 byte i / 8, as numpy.packbits(bitorder="little") writes them (jitson.pack_bits). See the README's
 "Python" section for Arrow, files, chunked search, GEMM and the error types.
@@ -37,10 +46,12 @@ from ._jitson import (
     gemm_kernel_name,
     gemm_u8i8,
     open,
+    order_by_popcount,
     save,
     set_gemm_threads,
     sgemm,
     to_blocked,
+    write_popcount_ordered,
 )
 
 __all__ = [
@@ -57,6 +68,7 @@ __all__ = [
     "gemm_kernel_name",
     "gemm_u8i8",
     "open",
+    "order_by_popcount",
     "pack_bits",
     "save",
     "set_gemm_threads",
@@ -64,6 +76,7 @@ __all__ = [
     "tanimoto",
     "to_blocked",
     "unpack_bits",
+    "write_popcount_ordered",
 ]
 
 

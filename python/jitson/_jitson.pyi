@@ -109,22 +109,34 @@ class Kernel:
         """Disassembly of the generated code ('' for the runtime backend)."""
 
     @overload
-    def search(self, queries: Queries, database: Records, k: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None, counts: Literal[False] = False) -> tuple[NDArray[Any], NDArray[np.int64]]:
+    def search(self, queries: Queries, database: Records, k: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None, counts: Literal[False] = False, stats: Literal[False] = False) -> tuple[NDArray[Any], NDArray[np.int64]]:
         """
-        search(queries, database, k=None, *, threads=None, column=None, id_column=None, counts=False). Hamming kernel -> (distances, ids): the k nearest records of every query by (distance, id), int32 distances and int64 ids of shape (n_queries, k), padded with -1 in both where fewer than k records qualify. Tanimoto kernel -> (similarities, ids): the k most similar records by (similarity descending, id), float64 similarities c / u (c = |q & r & focus|, u = |(q | r) & focus|; 1.0 when u = 0), the double nearest the exact fraction, as RDKit computes it; padded with NaN and id -1. counts=True (tanimoto only) -> (similarities, ids, intersections, unions), the exact c and u as uint32, padded with 0. k=None uses the config's top_k. Arrow values: fixed_size_binary, binary, large_binary or binary_view (Polars), read in place; a stream checks for Ctrl-C between batches.
-        """
-
-    @overload
-    def search(self, queries: Queries, database: Records, k: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None, counts: Literal[True]) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.uint32], NDArray[np.uint32]]: ...
-
-    @overload
-    def range_search(self, queries: Queries, database: Records, max_distance: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None, min_similarity: float | str | Any | None = None, counts: Literal[False] = False) -> tuple[NDArray[np.int64], NDArray[Any], NDArray[np.int64]]:
-        """
-        range_search(queries, database, max_distance=None, *, ..., min_similarity=None, counts=False) -> (lims, distances, ids). Every record within distance <= max_distance (inclusive; FAISS uses < radius), as FAISS's range_search: query i's hits are distances[lims[i]:lims[i+1]], ordered by (distance, id), at most 1,000,000 per query. Tanimoto kernel -> (lims, similarities, ids) (with counts=True also intersections, unions): every record with similarity >= min_similarity (inclusive, the exact decimal: a float is read as its repr, 0.7 is 7/10; a str or decimal.Decimal as written), ordered by (similarity descending, id); min_similarity=None uses the config's.
+        search(queries, database, k=None, *, threads=None, column=None, id_column=None, counts=False, stats=False). Hamming kernel -> (distances, ids): the k nearest records of every query by (distance, id), int32 distances and int64 ids of shape (n_queries, k), padded with -1 in both where fewer than k records qualify. Tanimoto kernel -> (similarities, ids): the k most similar records by (similarity descending, id), float64 similarities c / u (c = |q & r & focus|, u = |(q | r) & focus|; 1.0 when u = 0), the double nearest the exact fraction, as RDKit computes it; padded with NaN and id -1. counts=True (tanimoto only) -> (similarities, ids, intersections, unions), the exact c and u as uint32, padded with 0. k=None uses the config's top_k. Arrow values: fixed_size_binary, binary, large_binary or binary_view (Polars), read in place; a stream checks for Ctrl-C between batches. A popcount-ordered Database (jitson.open of a popcount-ordered file, jitson.order_by_popcount) gives original indices; a Tanimoto kernel whose focus is every bit reads only the popcounts its bound admits (one thread per query, queries spread over threads). stats=True adds a last item, a dict of uint64 arrays of n_queries: 'records' (records the kernel read) and 'bound_skipped' (records the popcount bound ruled out unread; 0 for a database that is not popcount-ordered).
         """
 
     @overload
-    def range_search(self, queries: Queries, database: Records, max_distance: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None, min_similarity: float | str | Any | None = None, counts: Literal[True]) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.uint32], NDArray[np.uint32]]: ...
+    def search(self, queries: Queries, database: Records, k: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None, counts: Literal[True], stats: Literal[False] = False) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.uint32], NDArray[np.uint32]]: ...
+
+    @overload
+    def search(self, queries: Queries, database: Records, k: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None, counts: Literal[False] = False, stats: Literal[True]) -> tuple[NDArray[Any], NDArray[np.int64], dict[str, NDArray[np.uint64]]]: ...
+
+    @overload
+    def search(self, queries: Queries, database: Records, k: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None, counts: Literal[True], stats: Literal[True]) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.uint32], NDArray[np.uint32], dict[str, NDArray[np.uint64]]]: ...
+
+    @overload
+    def range_search(self, queries: Queries, database: Records, max_distance: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None, min_similarity: float | str | Any | None = None, counts: Literal[False] = False, stats: Literal[False] = False) -> tuple[NDArray[np.int64], NDArray[Any], NDArray[np.int64]]:
+        """
+        range_search(queries, database, max_distance=None, *, ..., min_similarity=None, counts=False, stats=False) -> (lims, distances, ids). Every record within distance <= max_distance (inclusive; FAISS uses < radius), as FAISS's range_search: query i's hits are distances[lims[i]:lims[i+1]], ordered by (distance, id), at most 1,000,000 per query. Tanimoto kernel -> (lims, similarities, ids) (with counts=True also intersections, unions): every record with similarity >= min_similarity (inclusive, the exact decimal: a float is read as its repr, 0.7 is 7/10; a str or decimal.Decimal as written), ordered by (similarity descending, id); min_similarity=None uses the config's. Popcount-ordered databases and stats=True as in search.
+        """
+
+    @overload
+    def range_search(self, queries: Queries, database: Records, max_distance: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None, min_similarity: float | str | Any | None = None, counts: Literal[True], stats: Literal[False] = False) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.uint32], NDArray[np.uint32]]: ...
+
+    @overload
+    def range_search(self, queries: Queries, database: Records, max_distance: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None, min_similarity: float | str | Any | None = None, counts: Literal[False] = False, stats: Literal[True]) -> tuple[NDArray[np.int64], NDArray[Any], NDArray[np.int64], dict[str, NDArray[np.uint64]]]: ...
+
+    @overload
+    def range_search(self, queries: Queries, database: Records, max_distance: int | None = None, *, threads: int | None = None, column: str | None = None, id_column: str | None = None, min_similarity: float | str | Any | None = None, counts: Literal[True], stats: Literal[True]) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.uint32], NDArray[np.uint32], dict[str, NDArray[np.uint64]]]: ...
 
     def __repr__(self) -> str: ...
 
@@ -174,13 +186,35 @@ class Database:
 
     @property
     def source(self) -> str:
-        """'file', 'buffer', 'arrow' or 'blocked copy'."""
+        """'file', 'buffer', 'arrow', 'blocked copy' or 'popcount-ordered copy'."""
+
+    @property
+    def popcount_ordered(self) -> bool:
+        """
+        Whether the records are in ascending popcount with their original indices (a popcount-ordered file, or jitson.order_by_popcount): searches report original indices and Tanimoto searches skip the popcounts their bound rules out.
+        """
+
+    @property
+    def original_index(self) -> NDArray[np.uint64] | None:
+        """
+        A popcount-ordered database's original index of the record at each position (a read-only uint64 array), or None.
+        """
 
     def __repr__(self) -> str: ...
 
 def open(path: str | os.PathLike, raw_record_bits: int | None = None, *, populate: bool = False) -> Database:
     """
-    open(path, raw_record_bits=None, *, populate=False) -> Database. Memory-maps a .jfp file (row-major or blocked, docs/FORMAT.md) read-only, or a headerless file of raw records when raw_record_bits is given. Raises OSError for a missing, unreadable or malformed file.
+    open(path, raw_record_bits=None, *, populate=False) -> Database. Memory-maps a .jfp file (row-major or blocked, docs/FORMAT.md) read-only, or a headerless file of raw records when raw_record_bits is given. Raises OSError for a missing, unreadable or malformed file. A popcount-ordered file (jitson convert --order popcount, jitson.write_popcount_ordered) is verified at open (one pass over it; a damaged popcount section is an OSError naming what is wrong) and is popcount_ordered: searches and accumulator feeds report its records' original indices.
+    """
+
+def order_by_popcount(database: Records, *, record_bits: int | None = None) -> Database:
+    """
+    order_by_popcount(database, *, record_bits=None) -> Database: a popcount-ordered COPY of row-major records (a 2-D uint8 array, a buffer of whole records with record_bits, an Arrow fixed_size_binary array or a Database), sorted by popcount (ties by index) into memory of its own, with a bucket index and the original indices: built once (about one pass plus a sort), then searched with the popcount bound by every Tanimoto kernel and reported with original indices. A database that is already popcount-ordered is returned as is.
+    """
+
+def write_popcount_ordered(path: str | os.PathLike, database: Records, *, record_bits: int | None = None) -> None:
+    """
+    write_popcount_ordered(path, database, *, record_bits=None): writes the records as a popcount-ordered .jfp file (order = popcount and the popcount section, docs/FORMAT.md; what jitson convert --order popcount writes), atomically; jitson.open reads it back popcount_ordered with the original indices.
     """
 
 def to_blocked(records: Records, block_records: int = 64, *, record_bits: int | None = None) -> Database:
@@ -203,7 +237,7 @@ class Accumulator:
 
     def feed(self, records: Records, row_ids: Any | None = None, base_row: int = 0, skip: NDArray[Any] | None = None, *, column: str | None = None, id_column: str | None = None) -> None:
         """
-        feed(records, row_ids=None, base_row=0, skip=None, *, column=None, id_column=None). records: uint8 (n, record_bytes) array or buffer, Database, Arrow array, record batch or stream. Ids are row_ids[i] (int64/uint64) or base_row + i; skip: bool per record or bit-packed uint8 (1 = skip). Arrow nulls are skipped. All or nothing: a feed that fails or is interrupted (Ctrl-C between chunks or stream batches) changes nothing.
+        feed(records, row_ids=None, base_row=0, skip=None, *, column=None, id_column=None). records: uint8 (n, record_bytes) array or buffer, Database, Arrow array, record batch or stream. Ids are row_ids[i] (int64/uint64) or base_row + i; skip: bool per record or bit-packed uint8 (1 = skip). Arrow nulls are skipped. A popcount-ordered Database brings its own ids: base_row + each record's original index (row_ids refused), and skip is by original index. All or nothing: a feed that fails or is interrupted (Ctrl-C between chunks or stream batches) changes nothing.
         """
 
     def merge(self, other: Accumulator) -> None:

@@ -19,6 +19,7 @@
 #include "jitson/database.hpp"
 #include "jitson/engine.hpp"
 #include "jitson/layout.hpp"
+#include "jitson/popcount.hpp"
 #include "jitson/topk.hpp"
 
 namespace jitson::py {
@@ -98,8 +99,8 @@ std::unique_ptr<StreamImport> one_batch_stream(std::unique_ptr<ArrowImport> arra
 // Record bytes of an Arrow fixed_size_binary format "w:N", or 0 for any other format.
 uint32_t fixed_binary_width(const char *format);
 
-// A database the kernels scan: a mapped file, a blocked copy, or a view of Python-owned memory
-// (a buffer or an Arrow array) kept alive by `owner`.
+// A database the kernels scan: a mapped file, a blocked copy, a popcount-ordered copy, or a view
+// of Python-owned memory (a buffer or an Arrow array) kept alive by `owner`.
 struct Database {
   DatabaseView view{};
   std::shared_ptr<FingerprintFile> file;
@@ -108,7 +109,12 @@ struct Database {
   std::unique_ptr<ArrowImport> arrow;
   nb::object owner;  // the Python object whose memory the view reads
   std::string path;
-  std::string source;  // "file", "buffer", "arrow", "blocked copy"
+  std::string source;  // "file", "buffer", "arrow", "blocked copy", "popcount-ordered copy"
+  // Records in ascending popcount (a popcount-ordered file, verified at open, or the copy
+  // jitson.order_by_popcount builds): `view` is order->records(), whose positions are not the
+  // records' indices. Every scan goes through scan_popcount_ordered (original indices, the
+  // popcount bound) and an accumulator feed passes original_index() as row ids.
+  std::optional<PopcountOrder> order;
 };
 // A Database over a Python object: a buffer-protocol object (2-D uint8 or 1-D raw bytes) or an
 // Arrow array of fixed_size_binary without nulls. record_bits 0: taken from the object's shape

@@ -6,7 +6,10 @@
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 
+#include <cstring>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "common.hpp"
 #include "jitson/error.hpp"
@@ -88,6 +91,9 @@ std::shared_ptr<Database> open_file(const std::filesystem::path &fs_path,
   try {
     nb::gil_scoped_release release;  // MAP_POPULATE reads the whole file
     db->file = std::make_shared<FingerprintFile>(FingerprintFile::open(path, o));
+    // A popcount-ordered file: its section verified against the records (one pass), so a damaged
+    // one is refused here rather than giving wrong ids; scans report original indices.
+    if (db->file->popcount_section()) db->order = PopcountOrder::of_file(*db->file);
   } catch (const Error &e) {
     // A malformed file is an OSError too (the brief: files raise OSError); a bad raw_record_bits
     // is the caller's argument.
@@ -113,6 +119,10 @@ std::shared_ptr<Database> to_blocked_db(nb::handle records, int64_t block_record
     src = database_from_object(records, record_bits ? static_cast<uint32_t>(*record_bits) : 0);
   }
   if (src->view.layout != Layout::row_major) throw nb::value_error("records are already blocked");
+  if (src->order) {
+    throw nb::value_error("to_blocked: a popcount-ordered database's positions are not its "
+                          "records' indices; block the original records instead");
+  }
   auto db = std::make_shared<Database>();
   {
     nb::gil_scoped_release release;
@@ -137,6 +147,11 @@ void save_file(const std::filesystem::path &fs_path, nb::handle records,
   if (src->view.layout != Layout::row_major) {
     throw nb::value_error("save: records must be row-major (the file's layout is block_records)");
   }
+  if (src->order) {
+    throw nb::value_error("save: a popcount-ordered database's records are in popcount order; "
+                          "write it with jitson.write_popcount_ordered (keeps the original "
+                          "indices)");
+  }
   const DatabaseView v = src->view;
   try {
     nb::gil_scoped_release release;
@@ -150,6 +165,64 @@ void save_file(const std::filesystem::path &fs_path, nb::handle records,
       FingerprintWriter w(path, v.record_bytes * 8, v.n_records, Layout::row_major, 0, header);
       w.write(v.data, v.payload_bytes());
       w.commit();
+    }
+  } catch (const Error &e) {
+    if (e.kind() == ErrorKind::invalid_argument) throw nb::value_error(e.what());
+    PyErr_SetString(PyExc_OSError, e.what());
+    throw nb::python_error();
+  }
+}
+
+// The records a popcount order is built from or written of: a Database or an object
+// database_from_object takes (record_bits for a 1-D buffer).
+std::shared_ptr<Database> source_database(nb::handle records, std::optional<int64_t> record_bits,
+                                          const char *what) {
+  if (record_bits && (*record_bits <= 0 || *record_bits % 64 != 0 || *record_bits > 65536)) {
+    throw nb::value_error("record_bits must be a multiple of 64 from 64 to 65536");
+  }
+  std::shared_ptr<Database> src =
+      nb::isinstance<Database>(records)
+          ? nb::cast<std::shared_ptr<Database>>(records)
+          : database_from_object(records, record_bits ? static_cast<uint32_t>(*record_bits) : 0);
+  if (src->view.layout != Layout::row_major) {
+    value_error(std::string(what) +
+                ": records must be row-major (a blocked copy cannot be ordered)");
+  }
+  return src;
+}
+
+nb::object order_by_popcount(nb::handle records, std::optional<int64_t> record_bits) {
+  std::shared_ptr<Database> src = source_database(records, record_bits, "order_by_popcount");
+  if (src->order) return nb::borrow(records);  // already ordered: its ids are the original ones
+  auto db = std::make_shared<Database>();
+  {
+    nb::gil_scoped_release release;
+    db->order = PopcountOrder::build(src->view);
+  }
+  db->view = db->order->records();
+  db->source = "popcount-ordered copy";
+  return nb::cast(db);
+}
+
+void write_popcount_ordered(const std::filesystem::path &fs_path, nb::handle records,
+                            std::optional<int64_t> record_bits) {
+  const std::string path = fs_path.string();
+  std::shared_ptr<Database> src = source_database(records, record_bits, "write_popcount_ordered");
+  try {
+    nb::gil_scoped_release release;
+    if (!src->order) {
+      PopcountOrder::write_file(path, src->view);
+    } else {
+      // Already ordered: back to the original order first (write_file sorts by popcount, ties by
+      // index, which gives these positions again with the original indices as ids).
+      const DatabaseView v = src->view;
+      const std::span<const uint64_t> original = src->order->original_index();
+      std::vector<uint8_t> rows(v.n_records * v.record_bytes);
+      for (uint64_t i = 0; i < v.n_records; ++i) {
+        std::memcpy(rows.data() + original[i] * v.record_bytes, v.record(i), v.record_bytes);
+      }
+      PopcountOrder::write_file(path, DatabaseView::rows(rows.empty() ? nullptr : rows.data(),
+                                                         v.n_records, v.record_bytes));
     }
   } catch (const Error &e) {
     if (e.kind() == ErrorKind::invalid_argument) throw nb::value_error(e.what());
@@ -294,31 +367,38 @@ NB_MODULE(_jitson, m) {
           "Disassembly of the generated code ('' for the runtime backend).")
       .def("search", &kernel_search, "queries"_a, "database"_a, "k"_a = nb::none(), nb::kw_only(),
            "threads"_a = nb::none(), "column"_a = nb::none(), "id_column"_a = nb::none(),
-           "counts"_a = false,
+           "counts"_a = false, "stats"_a = false,
            "search(queries, database, k=None, *, threads=None, column=None, id_column=None, "
-           "counts=False). Hamming kernel -> (distances, ids): the k nearest records of every "
-           "query by (distance, id), int32 distances and int64 ids of shape (n_queries, k), "
-           "padded with -1 in both where fewer than k records qualify. Tanimoto kernel -> "
+           "counts=False, stats=False). Hamming kernel -> (distances, ids): the k nearest records "
+           "of every query by (distance, id), int32 distances and int64 ids of shape (n_queries, "
+           "k), padded with -1 in both where fewer than k records qualify. Tanimoto kernel -> "
            "(similarities, ids): the k most similar records by (similarity descending, id), "
            "float64 similarities c / u (c = |q & r & focus|, u = |(q | r) & focus|; 1.0 when u = "
            "0), the double nearest the exact fraction, as RDKit computes it; padded with NaN and "
            "id -1. counts=True (tanimoto only) -> (similarities, ids, intersections, unions), the "
            "exact c and u as uint32, padded with 0. k=None uses the config's top_k. Arrow "
            "values: fixed_size_binary, binary, large_binary or binary_view (Polars), read in "
-           "place; a stream checks for Ctrl-C between batches.")
+           "place; a stream checks for Ctrl-C between batches. A popcount-ordered Database "
+           "(jitson.open of a popcount-ordered file, jitson.order_by_popcount) gives original "
+           "indices; a Tanimoto kernel whose focus is every bit reads only the popcounts its "
+           "bound admits (one thread per query, queries spread over threads). stats=True adds a "
+           "last item, a dict of uint64 arrays of n_queries: 'records' (records the kernel read) "
+           "and 'bound_skipped' (records the popcount bound ruled out unread; 0 for a database "
+           "that is not popcount-ordered).")
       .def("range_search", &kernel_range_search, "queries"_a, "database"_a,
            "max_distance"_a = nb::none(), nb::kw_only(), "threads"_a = nb::none(),
            "column"_a = nb::none(), "id_column"_a = nb::none(), "min_similarity"_a = nb::none(),
-           "counts"_a = false,
+           "counts"_a = false, "stats"_a = false,
            "range_search(queries, database, max_distance=None, *, ..., min_similarity=None, "
-           "counts=False) -> (lims, distances, ids). Every record within distance <= "
+           "counts=False, stats=False) -> (lims, distances, ids). Every record within distance <= "
            "max_distance (inclusive; FAISS uses < radius), as FAISS's range_search: query i's "
            "hits are distances[lims[i]:lims[i+1]], ordered by (distance, id), at most 1,000,000 "
            "per query. Tanimoto kernel -> (lims, similarities, ids) (with counts=True also "
            "intersections, unions): every record with similarity >= min_similarity (inclusive, "
            "the exact decimal: a float is read as its repr, 0.7 is 7/10; a str or "
            "decimal.Decimal as written), ordered by (similarity descending, id); "
-           "min_similarity=None uses the config's.")
+           "min_similarity=None uses the config's. Popcount-ordered databases and stats=True "
+           "as in search.")
       .def("__repr__",
            [](const PyKernel &k) { return "<jitson.Kernel " + k.kernel->describe() + ">"; });
 
@@ -371,11 +451,29 @@ NB_MODULE(_jitson, m) {
           "The file's path, or None.")
       .def_prop_ro(
           "source", [](const Database &d) { return d.source; },
-          "'file', 'buffer', 'arrow' or 'blocked copy'.")
+          "'file', 'buffer', 'arrow', 'blocked copy' or 'popcount-ordered copy'.")
+      .def_prop_ro(
+          "popcount_ordered", [](const Database &d) { return d.order.has_value(); },
+          "Whether the records are in ascending popcount with their original indices (a "
+          "popcount-ordered file, or jitson.order_by_popcount): searches report original indices "
+          "and Tanimoto searches skip the popcounts their bound rules out.")
+      .def_prop_ro(
+          "original_index",
+          [](const Database &d) -> nb::object {
+            if (!d.order) return nb::none();
+            const std::span<const uint64_t> ids = d.order->original_index();
+            const size_t shape[1] = {ids.size()};
+            // Read-only, in place (the file's section or the copy's), kept alive by the Database.
+            return nb::cast(nb::ndarray<nb::numpy, const uint64_t, nb::ndim<1>>(
+                ids.data(), 1, shape, nb::find(d)));
+          },
+          "A popcount-ordered database's original index of the record at each position (a "
+          "read-only uint64 array), or None.")
       .def("__repr__", [](const Database &d) {
         return "<jitson.Database " + std::to_string(d.view.n_records) + " x " +
                std::to_string(d.view.record_bytes * 8) + " bits, " + layout_name(d.view.layout) +
-               ", " + d.source + (d.path.empty() ? "" : " " + d.path) + ">";
+               (d.order ? ", popcount-ordered" : "") + ", " + d.source +
+               (d.path.empty() ? "" : " " + d.path) + ">";
       });
 
   m.def("open", &open_file, "path"_a, "raw_record_bits"_a = nb::none(), nb::kw_only(),
@@ -383,7 +481,25 @@ NB_MODULE(_jitson, m) {
         "open(path, raw_record_bits=None, *, populate=False) -> Database. Memory-maps a .jfp file "
         "(row-major or blocked, docs/FORMAT.md) read-only, or a headerless file of raw records "
         "when raw_record_bits is given. Raises OSError for a missing, unreadable or malformed "
-        "file.");
+        "file. A popcount-ordered file (jitson convert --order popcount, "
+        "jitson.write_popcount_ordered) is verified at open (one pass over it; a damaged "
+        "popcount section is an OSError naming what is wrong) and is popcount_ordered: searches "
+        "and accumulator feeds report its records' original indices.");
+  m.def("order_by_popcount", &order_by_popcount, "database"_a, nb::kw_only(),
+        "record_bits"_a = nb::none(),
+        "order_by_popcount(database, *, record_bits=None) -> Database: a popcount-ordered COPY of "
+        "row-major records (a 2-D uint8 array, a buffer of whole records with record_bits, an "
+        "Arrow fixed_size_binary array or a Database), sorted by popcount (ties by index) into "
+        "memory of its own, with a bucket index and the original indices: built once (about "
+        "one pass plus a sort), then searched with the popcount bound by every Tanimoto kernel "
+        "and reported with original indices. A database that is already popcount-ordered is "
+        "returned as is.");
+  m.def("write_popcount_ordered", &write_popcount_ordered, "path"_a, "database"_a, nb::kw_only(),
+        "record_bits"_a = nb::none(),
+        "write_popcount_ordered(path, database, *, record_bits=None): writes the records as a "
+        "popcount-ordered .jfp file (order = popcount and the popcount section, docs/FORMAT.md; "
+        "what jitson convert --order popcount writes), atomically; jitson.open reads it back "
+        "popcount_ordered with the original indices.");
   m.def("to_blocked", &to_blocked_db, "records"_a, "block_records"_a = 64, nb::kw_only(),
         "record_bits"_a = nb::none(),
         "to_blocked(records, block_records=64) -> Database: a blocked copy (word-major blocks, "
@@ -406,8 +522,10 @@ NB_MODULE(_jitson, m) {
            "feed(records, row_ids=None, base_row=0, skip=None, *, column=None, id_column=None). "
            "records: uint8 (n, record_bytes) array or buffer, Database, Arrow array, record batch "
            "or stream. Ids are row_ids[i] (int64/uint64) or base_row + i; skip: bool per record or "
-           "bit-packed uint8 (1 = skip). Arrow nulls are skipped. All or nothing: a feed that "
-           "fails or is interrupted (Ctrl-C between chunks or stream batches) changes nothing.")
+           "bit-packed uint8 (1 = skip). Arrow nulls are skipped. A popcount-ordered Database "
+           "brings its own ids: base_row + each record's original index (row_ids refused), and "
+           "skip is by original index. All or nothing: a feed that fails or is interrupted "
+           "(Ctrl-C between chunks or stream batches) changes nothing.")
       .def("merge", &PyAccumulator::merge, "other"_a,
            "Adds another accumulator's hits (same queries, same kernel meaning).")
       .def("result", &PyAccumulator::result, nb::kw_only(), "counts"_a = false,

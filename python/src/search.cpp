@@ -1,16 +1,25 @@
 // kernel.search / kernel.range_search and the Accumulator: one scan path for every database
 // kind. Row-major and blocked views are scanned in chunks by Kernel::scan_batch (all threads,
-// GIL released, Ctrl-C checked between chunks); Arrow arrays with nulls or variable-width values
-// and Arrow streams go through TopKAccumulator and jitson's Arrow reader.
+// GIL released, Ctrl-C checked between chunks); popcount-ordered databases query by query through
+// scan_popcount_ordered (queries spread over threads, original indices, the popcount bound);
+// Arrow arrays with nulls or variable-width values and Arrow streams go through TopKAccumulator
+// and jitson's Arrow reader.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <limits>
+#include <mutex>
+#include <span>
 #include <string>
+#include <system_error>
+#include <thread>
 
 #include "common.hpp"
 #include "jitson/arrow.hpp"
 #include "jitson/config.hpp"
+#include "jitson/cpu.hpp"
 #include "jitson/error.hpp"
 #include "jitson/metric.hpp"
 #include "search.hpp"
@@ -20,6 +29,13 @@ namespace jitson::py {
 namespace {
 
 using HitLists = std::vector<std::vector<Hit>>;
+
+// Hits and scan counters of every query.
+struct Found {
+  HitLists hits;
+  std::vector<ScanStats> stats;
+  explicit Found(uint64_t n_queries) : hits(n_queries), stats(n_queries) {}
+};
 
 constexpr int64_t kMaxTopK = 1000000;  // the config's top_k limit
 
@@ -51,9 +67,10 @@ void feed_stream_interruptible(TopKAccumulator &acc, ArrowArrayStream &stream, c
 // The scan over a view in chunks of chunk_records(): per chunk one scan_batch with the GIL
 // released, then a merge into the running top-k (chunk results are sorted by (distance,
 // index) and every index of a later chunk is larger, so std::merge keeps ties ordered by id).
-HitLists scan_view(const Kernel &kernel, const uint8_t *queries, uint64_t n_queries,
-                   const DatabaseView &view, unsigned threads) {
-  HitLists best(n_queries);
+Found scan_view(const Kernel &kernel, const uint8_t *queries, uint64_t n_queries,
+                const DatabaseView &view, unsigned threads) {
+  Found found(n_queries);
+  HitLists &best = found.hits;
   const uint64_t k = kernel.spec().top_k;
   const uint64_t chunk = chunk_records(view.record_bytes);
   std::vector<Hit> merged;
@@ -72,6 +89,7 @@ HitLists scan_view(const Kernel &kernel, const uint8_t *queries, uint64_t n_quer
       results = kernel.scan_batch(queries, n_queries, part, threads);
     }
     for (uint64_t q = 0; q < n_queries; ++q) {
+      found.stats[q] += results[q].stats;
       std::vector<Hit> &hits = results[q].hits;
       if (begin == 0) {
         best[q] = std::move(hits);
@@ -88,7 +106,65 @@ HitLists scan_view(const Kernel &kernel, const uint8_t *queries, uint64_t n_quer
     }
     if (begin + n < view.n_records) check_signals();
   }
-  return best;
+  return found;
+}
+
+// fn(i) for every i in [begin, end) on up to `workers` threads (the caller's among them); the
+// first exception any call throws is rethrown once every thread has stopped.
+template <typename Fn>
+void parallel_for(uint64_t begin, uint64_t end, unsigned workers, Fn &&fn) {
+  std::atomic<uint64_t> next{begin};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto work = [&] {
+    for (uint64_t i = next.fetch_add(1); i < end; i = next.fetch_add(1)) {
+      try {
+        fn(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+        next.store(end);
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  const uint64_t extra = std::min<uint64_t>(workers, end - begin) - 1;
+  for (uint64_t t = 0; t < extra; ++t) {
+    try {
+      pool.emplace_back(work);
+    } catch (const std::system_error &) {
+      break;  // no more threads: the ones running (and this one) do the rest
+    }
+  }
+  work();
+  for (std::thread &t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+}
+
+// A popcount-ordered database, query by query through scan_popcount_ordered (one thread per
+// query, queries spread over `threads`): hits with original indices, ties broken by them, and
+// stats.bound_skipped counting the records the popcount bound never read. Ctrl-C is checked
+// between rounds of queries that read about chunk_records() records per thread at most.
+Found scan_ordered(const std::shared_ptr<const Kernel> &kernel, const uint8_t *queries,
+                   uint64_t n_queries, const PopcountOrder &order, unsigned threads) {
+  Found found(n_queries);
+  const uint32_t rb = kernel->spec().record_bytes();
+  const uint64_t n = std::max<uint64_t>(order.records().n_records, 1);
+  const auto workers = static_cast<unsigned>(std::clamp<uint64_t>(threads, 1, n_queries));
+  const uint64_t round = std::max<uint64_t>(1, chunk_records(rb) / n) * workers;
+  for (uint64_t begin = 0; begin < n_queries; begin += round) {
+    const uint64_t end = std::min(n_queries, begin + round);
+    {
+      nb::gil_scoped_release release;
+      parallel_for(begin, end, workers, [&](uint64_t q) {
+        ScanResult r = scan_popcount_ordered(kernel, queries + q * rb, order);
+        found.hits[q] = std::move(r.hits);
+        found.stats[q] = r.stats;
+      });
+    }
+    if (end < n_queries) check_signals();
+  }
+  return found;
 }
 
 struct Queries {
@@ -117,10 +193,19 @@ Queries query_records(nb::handle object, uint32_t record_bytes) {
   return q;
 }
 
-// Hits of every query, whatever the database is.
-HitLists run(const std::shared_ptr<const Kernel> &kernel, const Queries &q, nb::handle database,
-             unsigned threads, const std::optional<std::string> &column_name,
-             const std::optional<std::string> &id_column_name) {
+// Threads of a scan: the call's, else the engine's, else every core (what scan_batch does with 0;
+// the popcount-ordered scan spreads queries over threads itself and needs the number).
+unsigned resolved_threads(const PyKernel &pk, unsigned threads) {
+  if (threads) return threads;
+  const unsigned t = pk.engine->options().threads;
+  return t ? t : hardware_threads();
+}
+
+// Hits of every query, whatever the database is. threads 0: the kernel's default;
+// ordered_threads: the threads of a popcount-ordered scan (resolved_threads).
+Found run(const std::shared_ptr<const Kernel> &kernel, const Queries &q, nb::handle database,
+          unsigned threads, unsigned ordered_threads, const std::optional<std::string> &column_name,
+          const std::optional<std::string> &id_column_name) {
   const char *column = column_name ? column_name->c_str() : nullptr;
   const char *id_column = id_column_name ? id_column_name->c_str() : nullptr;
   const uint32_t rb = kernel->spec().record_bytes();
@@ -130,6 +215,7 @@ HitLists run(const std::shared_ptr<const Kernel> &kernel, const Queries &q, nb::
       value_error("database: records are " + std::to_string(db.view.record_bytes * 8) +
                   " bits; the kernel's are " + std::to_string(rb * 8));
     }
+    if (db.order) return scan_ordered(kernel, q.data, q.n, *db.order, ordered_threads);
     return scan_view(*kernel, q.data, q.n, db.view, threads);
   }
   if (PyObject_CheckBuffer(database.ptr())) {
@@ -166,8 +252,11 @@ HitLists run(const std::shared_ptr<const Kernel> &kernel, const Queries &q, nb::
                 "__arrow_c_stream__), got " +
                 nb::type_name(database.type()).c_str());
   }
-  HitLists out(q.n);
-  for (uint64_t i = 0; i < q.n; ++i) out[i] = acc.hits(i);
+  Found out(q.n);
+  for (uint64_t i = 0; i < q.n; ++i) {
+    out.hits[i] = acc.hits(i);
+    out.stats[i] = acc.stats(i);
+  }
   return out;
 }
 
@@ -249,7 +338,25 @@ void check_counts(const Kernel &kernel, bool counts) {
   }
 }
 
-nb::tuple padded(const HitLists &hits, uint64_t k, Metric metric, bool counts) {
+// search(stats=True)'s last item: per query, the records the kernel read and the records the
+// popcount bound ruled out unread (records + bound_skipped is the database's size for a
+// popcount-ordered database; bound_skipped is 0 for any other).
+nb::dict stats_dict(const std::vector<ScanStats> &stats) {
+  std::vector<uint64_t> records(stats.size()), skipped(stats.size());
+  for (size_t i = 0; i < stats.size(); ++i) {
+    records[i] = stats[i].records;
+    skipped[i] = stats[i].bound_skipped;
+  }
+  const size_t n = stats.size();
+  nb::dict d;
+  d["records"] = nb::cast(owned_array(std::move(records), {n}));
+  d["bound_skipped"] = nb::cast(owned_array(std::move(skipped), {n}));
+  return d;
+}
+
+// The (n_queries, k) result arrays, padded; with a stats dict after them when stats is given.
+nb::tuple padded(const HitLists &hits, uint64_t k, Metric metric, bool counts,
+                 const std::vector<ScanStats> *stats = nullptr) {
   const size_t nq = hits.size();
   HitColumns columns(metric, counts, nq * k);
   for (size_t q = 0; q < nq; ++q) {
@@ -257,6 +364,7 @@ nb::tuple padded(const HitLists &hits, uint64_t k, Metric metric, bool counts) {
   }
   std::vector<nb::object> out;
   columns.append_to(out, {nq, static_cast<size_t>(k)});
+  if (stats) out.push_back(stats_dict(*stats));
   return as_tuple(out);
 }
 
@@ -358,7 +466,7 @@ std::shared_ptr<const Kernel> tanimoto_variant(const PyKernel &pk, uint32_t top_
 nb::tuple kernel_search(const PyKernel &pk, nb::handle queries, nb::handle database,
                         std::optional<int64_t> k, std::optional<int64_t> threads,
                         const std::optional<std::string> &column_name,
-                        const std::optional<std::string> &id_column_name, bool counts) {
+                        const std::optional<std::string> &id_column_name, bool counts, bool stats) {
   if (k && (*k < 1 || *k > kMaxTopK)) {
     value_error("k must be in [1, 1000000] (the config's top_k range), got " + std::to_string(*k));
   }
@@ -367,15 +475,15 @@ nb::tuple kernel_search(const PyKernel &pk, nb::handle queries, nb::handle datab
   const unsigned t = thread_count(threads);
   std::shared_ptr<const Kernel> kernel = kernel_variant(pk, top_k, std::nullopt);
   Queries q = query_records(queries, kernel->spec().record_bytes());
-  return padded(run(kernel, q, database, t, column_name, id_column_name), top_k,
-                kernel->spec().metric, counts);
+  Found found = run(kernel, q, database, t, resolved_threads(pk, t), column_name, id_column_name);
+  return padded(found.hits, top_k, kernel->spec().metric, counts, stats ? &found.stats : nullptr);
 }
 
 nb::tuple kernel_range_search(const PyKernel &pk, nb::handle queries, nb::handle database,
                               std::optional<int64_t> max_distance, std::optional<int64_t> threads,
                               const std::optional<std::string> &column_name,
                               const std::optional<std::string> &id_column_name,
-                              nb::handle min_similarity, bool counts) {
+                              nb::handle min_similarity, bool counts, bool stats) {
   check_counts(*pk.kernel, counts);
   const ScanSpec &spec = pk.kernel->spec();
   const unsigned t = thread_count(threads);
@@ -409,7 +517,8 @@ nb::tuple kernel_range_search(const PyKernel &pk, nb::handle queries, nb::handle
     kernel = kernel_variant(pk, kMaxTopK, md);
   }
   Queries q = query_records(queries, kernel->spec().record_bytes());
-  HitLists hits = run(kernel, q, database, t, column_name, id_column_name);
+  Found found = run(kernel, q, database, t, resolved_threads(pk, t), column_name, id_column_name);
+  const HitLists &hits = found.hits;
   std::vector<int64_t> lims(hits.size() + 1, 0);
   for (size_t i = 0; i < hits.size(); ++i) lims[i + 1] = lims[i] + hits[i].size();
   const auto n = static_cast<size_t>(lims.back());
@@ -420,6 +529,7 @@ nb::tuple kernel_range_search(const PyKernel &pk, nb::handle queries, nb::handle
   const size_t nl = lims.size();
   std::vector<nb::object> out{nb::cast(owned_array(std::move(lims), {nl}))};
   columns.append_to(out, {n});
+  if (stats) out.push_back(stats_dict(found.stats));
   return as_tuple(out);
 }
 
@@ -509,20 +619,54 @@ void PyAccumulator::feed(nb::handle records, nb::handle row_ids, uint64_t base_r
   if (is_db || PyObject_CheckBuffer(records.ptr())) {
     RecordBuffer r;
     DatabaseView view;
+    const PopcountOrder *order = nullptr;
     if (is_db) {
-      view = nb::cast<const Database &>(records).view;
+      const Database &db = nb::cast<const Database &>(records);
+      view = db.view;
       if (view.record_bytes != rb) {
         value_error("records: " + std::to_string(view.record_bytes * 8) +
                     "-bit records; the kernel's are " + std::to_string(rb * 8));
       }
+      if (db.order) order = &*db.order;
     } else {
       r = record_buffer(records, rb, "records");
       view = DatabaseView::rows(r.data, r.n, rb);
     }
-    std::unique_ptr<Buffer> ids;
-    if (!row_ids.is_none()) ids = row_id_buffer(row_ids, view.n_records);
+    // Record i's id: ids[i] (row_ids, or a popcount-ordered database's original indices, plus
+    // base_row), or base_row + i.
+    std::unique_ptr<Buffer> id_buffer;
+    std::vector<uint64_t> id_copy;
+    const uint64_t *ids = nullptr;
     std::vector<uint8_t> skips;
-    if (!skip.is_none()) skips = skip_bits(skip, view.n_records);
+    if (order) {
+      // Positions are not indices (jitson_topk_feed_db): the ids are the original indices, and
+      // skip bits, given by original index, are moved to the positions.
+      if (!row_ids.is_none()) {
+        value_error("row_ids: a popcount-ordered database brings its own ids (its records' "
+                    "original indices, plus base_row)");
+      }
+      const std::span<const uint64_t> original = order->original_index();
+      ids = original.data();
+      if (base_row != 0) {
+        id_copy.resize(original.size());
+        for (size_t i = 0; i < original.size(); ++i) id_copy[i] = original[i] + base_row;
+        ids = id_copy.data();
+      }
+      if (!skip.is_none()) {
+        const std::vector<uint8_t> by_index = skip_bits(skip, view.n_records);
+        skips.assign(by_index.size(), 0);
+        for (size_t i = 0; i < original.size(); ++i) {
+          const uint64_t o = original[i];
+          if ((by_index[o / 8] >> (o % 8)) & 1) skips[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+        }
+      }
+    } else {
+      if (!row_ids.is_none()) {
+        id_buffer = row_id_buffer(row_ids, view.n_records);
+        ids = static_cast<const uint64_t *>(id_buffer->data());
+      }
+      if (!skip.is_none()) skips = skip_bits(skip, view.n_records);
+    }
     // Sub-chunks so Ctrl-C is noticed; each starts on a multiple of 4096 records (a block
     // boundary and a whole byte of skip bits). More than one: all or nothing, so an interrupted
     // feed leaves the accumulator as it was.
@@ -535,7 +679,7 @@ void PyAccumulator::feed(nb::handle records, nb::handle row_ids, uint64_t base_r
         c.records = view.layout == Layout::row_major
                         ? DatabaseView::rows(data, n, rb)
                         : DatabaseView::blocked(data, n, rb, view.block_records);
-        c.row_ids = ids ? static_cast<const uint64_t *>(ids->data()) + begin : nullptr;
+        c.row_ids = ids ? ids + begin : nullptr;
         c.base_row = base_row + begin;
         c.skip = skips.empty() ? nullptr : skips.data() + begin / 8;
         {

@@ -17,19 +17,21 @@ std::shared_ptr<const Kernel> tanimoto_variant(const PyKernel &pk, uint32_t top_
                                                nb::handle min_similarity);
 // Hamming: (distances int32 (nq, k), ids int64 (nq, k)), padded with -1. Tanimoto:
 // (similarities float64, ids int64), padded with NaN and -1, then with counts (intersections
-// uint32, unions uint32), padded with 0.
+// uint32, unions uint32), padded with 0. stats: a last item {"records": uint64 (nq),
+// "bound_skipped": uint64 (nq)}. A popcount-ordered Database is scanned query by query through
+// scan_popcount_ordered: original indices, the popcount bound for Tanimoto kernels.
 nb::tuple kernel_search(const PyKernel &pk, nb::handle queries, nb::handle database,
                         std::optional<int64_t> k, std::optional<int64_t> threads,
                         const std::optional<std::string> &column_name,
-                        const std::optional<std::string> &id_column_name, bool counts);
+                        const std::optional<std::string> &id_column_name, bool counts, bool stats);
 // (lims int64 (nq + 1), distances int32, ids int64): query i's hits are [lims[i], lims[i+1]).
 // Tanimoto: (lims, similarities float64, ids int64[, intersections uint32, unions uint32]),
-// bounded by min_similarity (or the config's).
+// bounded by min_similarity (or the config's). stats: a last item as kernel_search's.
 nb::tuple kernel_range_search(const PyKernel &pk, nb::handle queries, nb::handle database,
                               std::optional<int64_t> max_distance, std::optional<int64_t> threads,
                               const std::optional<std::string> &column_name,
                               const std::optional<std::string> &id_column_name,
-                              nb::handle min_similarity, bool counts);
+                              nb::handle min_similarity, bool counts, bool stats);
 // Nanoseconds per Kernel::scan_batch call over a row-major buffer (no Python in the loop).
 int64_t time_scan_ns(const PyKernel &pk, nb::handle queries, nb::handle database, int64_t repeats);
 
