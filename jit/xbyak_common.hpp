@@ -6,6 +6,7 @@
 #include <xbyak/xbyak.h>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -63,6 +64,21 @@ class ConstantPool {
 
 // Throws unless the plan is for avx512 or avx2 and this CPU runs it. `what` names the product
 // ("code", "sweeps") in the message.
+// The focused words of one cascade stage grouped by the vector chunk (chunk_bytes of the ISA)
+// that holds them, in chunk order: lanes has bit l for word index * lanes_per_chunk + l, masks[l]
+// its AND mask (all ones for a full word), partial whether any lane is masked. Words with no
+// focused bit are left out (never loaded). Throws Error(internal) for a segment outside the record
+// or a word that appears twice. Shared by the Hamming and Tanimoto row kernels
+// (jit/xbyak_chunks.cpp).
+struct FocusChunk {
+  uint32_t index;
+  uint8_t lanes = 0;
+  bool partial = false;
+  std::array<uint64_t, 8> masks{};
+};
+std::vector<FocusChunk> stage_focus_chunks(const CascadeStage &stage, uint32_t record_words,
+                                           uint32_t lanes_per_chunk);
+
 inline void require_xbyak_isa(const ScanPlan &plan, const char *what) {
   if (plan.isa != Isa::avx512 && plan.isa != Isa::avx2) {
     throw Error(ErrorKind::unsupported, std::string("xbyak emits avx512 or avx2 ") + what +
