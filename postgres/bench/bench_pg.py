@@ -120,7 +120,7 @@ def bench_tanimoto(conn, args):
     cfg10 = json.dumps({"top_k": 10})
     cfg_t = json.dumps({"top_k": 1000000, "min_similarity": t})
     jt = f"SELECT id, similarity FROM jitson_topk_tanimoto(%s::jsonb, %s::varbit, '{table}', 'v', 'id')"
-    # (id, Jaccard distance) from every method: 1 - T is pgvector's float8 exactly (postgres/jitson--0.2.sql)
+    # (id, Jaccard distance) from every method: 1 - T is pgvector's float8 exactly (postgres/jitson--0.1--0.2.sql)
     methods = {
         "jitson_topk_tanimoto top-10": (jt, lambda q: (cfg10, q), True),
         "jitson_topk_tanimoto_agg top-10": (
