@@ -17,6 +17,7 @@
 
 #include "jit/llvm_jit.hpp"
 #include "jitson/cpu.hpp"
+#include "jitson/scan.hpp"
 
 namespace jitson {
 
@@ -34,6 +35,11 @@ LlvmIsaTarget llvm_isa_target(Isa isa);
 // Registers LLVM's native target, assembly printer and disassembler, once per process (thread
 // safe); false if LLVM has none for this machine.
 bool initialise_llvm_native_target();
+
+// Byte offsets in a record to prefetch for record i + prefetch_records in a multi-stage plan:
+// the lines the probe stages (all but the last) read, in stage order, at most 8 (the Xbyak
+// backend's policy). Shared by the Hamming and Tanimoto kernels (defined in jit/llvm_scan.cpp).
+std::vector<uint32_t> llvm_probe_prefetch_offsets(const Cascade &cascade);
 
 struct LlvmJitState {
   std::unique_ptr<llvm::orc::LLJIT> jit;

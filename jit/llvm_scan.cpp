@@ -68,8 +68,6 @@ constexpr uint32_t kMaxByteChunks = 31;
 // With a rolled loop in the kernel AVX-512 keeps 8 zmm for it.
 constexpr uint32_t kPreloadVectors512 = 20, kPreloadVectors512Loop = 16, kPreloadVectors256 = 8;
 constexpr uint32_t kPreloadScalars = 5;
-// Same software prefetch policy as the Xbyak backend, so that both are compared fairly.
-constexpr uint32_t kMaxPrefetchLines = 8;
 // A stage of more pieces (loads) than this walks tables of them in a loop instead.
 constexpr size_t kMaxStraightPieces = 32;
 // Single-stage AVX-512 kernels of at most this many chunks process 8 records per trip.
@@ -187,39 +185,6 @@ std::vector<StageLayout> layout_stages(const Cascade &cascade, uint32_t vector_w
     layouts.push_back(std::move(layout));
   }
   return layouts;
-}
-
-// Byte offsets in a record to prefetch for record i + prefetch_records in a multi-stage plan:
-// the lines the probe stages (all but the last) read first. (A single-stage plan prefetches
-// each line next to its load instead: ScanEmitter::stream_prefetch.)
-std::vector<uint32_t> prefetch_offsets(const Cascade &cascade) {
-  const size_t probe = cascade.stages.size() - 1;
-  std::map<uint32_t, std::pair<uint32_t, uint32_t>> windows;  // 64-byte window → first, last
-  std::vector<uint32_t> order;
-  for (size_t s = 0; s < probe && s < cascade.stages.size(); ++s) {
-    for (const Segment &seg : cascade.stages[s].segments) {
-      for (uint32_t w = seg.first_word; w < seg.first_word + seg.n_words; ++w) {
-        const uint32_t first = w * 8, last = w * 8 + 7, window = first / 64;
-        auto [it, fresh] = windows.emplace(window, std::make_pair(first, last));
-        if (fresh) {
-          order.push_back(window);
-        } else {
-          it->second.first = std::min(it->second.first, first);
-          it->second.second = std::max(it->second.second, last);
-        }
-      }
-    }
-  }
-  std::vector<uint32_t> offsets;
-  for (uint32_t window : order) {
-    if (offsets.size() >= kMaxPrefetchLines) break;
-    auto [first, last] = windows[window];
-    offsets.push_back(first);
-    // Records not line-aligned: the window may straddle two lines.
-    if (cascade.record_bytes % 64 != 0 && last - first >= 8 && offsets.size() < kMaxPrefetchLines)
-      offsets.push_back(last);
-  }
-  return offsets;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -660,7 +625,7 @@ void ScanEmitter::stream_prefetch(llvm::Value *offset) {
 void ScanEmitter::emit_prefetch(llvm::Value *record) {
   // Prefetches never fault, so the address may lie past the block: plain (not inbounds) GEPs.
   const uint64_t ahead = uint64_t(plan_.prefetch_records) * plan_.record_bytes;
-  for (uint32_t offset : prefetch_offsets(plan_.cascade)) {
+  for (uint32_t offset : llvm_probe_prefetch_offsets(plan_.cascade)) {
     llvm::Value *address = b_.CreateGEP(i8_, record, b_.getInt64(ahead + offset));
     b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {ptr_},
                        {address, b_.getInt32(0), b_.getInt32(3), b_.getInt32(1)});
@@ -1025,6 +990,41 @@ size_t symbol_size(const llvm::MemoryBuffer &object, const std::string &symbol) 
 }
 
 }  // namespace
+
+// Byte offsets in a record to prefetch for record i + prefetch_records in a multi-stage plan:
+// the lines the probe stages (all but the last) read first. (A single-stage plan prefetches
+// each line next to its load instead: ScanEmitter::stream_prefetch.)
+std::vector<uint32_t> llvm_probe_prefetch_offsets(const Cascade &cascade) {
+  // Same software prefetch policy as the Xbyak backend, so that both are compared fairly.
+  constexpr uint32_t kMaxPrefetchLines = 8;
+  const size_t probe = cascade.stages.size() - 1;
+  std::map<uint32_t, std::pair<uint32_t, uint32_t>> windows;  // 64-byte window → first, last
+  std::vector<uint32_t> order;
+  for (size_t s = 0; s < probe && s < cascade.stages.size(); ++s) {
+    for (const Segment &seg : cascade.stages[s].segments) {
+      for (uint32_t w = seg.first_word; w < seg.first_word + seg.n_words; ++w) {
+        const uint32_t first = w * 8, last = w * 8 + 7, window = first / 64;
+        auto [it, fresh] = windows.emplace(window, std::make_pair(first, last));
+        if (fresh) {
+          order.push_back(window);
+        } else {
+          it->second.first = std::min(it->second.first, first);
+          it->second.second = std::max(it->second.second, last);
+        }
+      }
+    }
+  }
+  std::vector<uint32_t> offsets;
+  for (uint32_t window : order) {
+    if (offsets.size() >= kMaxPrefetchLines) break;
+    auto [first, last] = windows[window];
+    offsets.push_back(first);
+    // Records not line-aligned: the window may straddle two lines.
+    if (cascade.record_bytes % 64 != 0 && last - first >= 8 && offsets.size() < kMaxPrefetchLines)
+      offsets.push_back(last);
+  }
+  return offsets;
+}
 
 std::shared_ptr<CompiledCode> compile_llvm(const ScanPlan &plan, LlvmJit &jit) {
   if (plan.cascade.metric != Metric::hamming) return compile_llvm_tanimoto(plan, jit);

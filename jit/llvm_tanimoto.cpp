@@ -72,8 +72,6 @@ constexpr uint32_t kStraightQueryWords = 8;
 // L1 for each record): zmm / ymm chunks, and scalar words. Each record chunk needs two
 // accumulators and two temporaries besides, hence fewer than the Hamming kernel keeps.
 constexpr uint32_t kPreloadVectors512 = 16, kPreloadVectors256 = 6, kPreloadScalars = 4;
-// Same prefetch policy as the Hamming kernels, so the backends compare fairly.
-constexpr uint32_t kMaxPrefetchLines = 8;
 
 // One load of the record and the query: a scalar word (lanes == 1), or a chunk of vector_words
 // words from `word`. AVX-512 loads only the lanes of lane_mask (masked-off lanes read nothing
@@ -163,36 +161,6 @@ std::vector<StageLayout> layout_stages(const Cascade &cascade, uint32_t vector_w
     layouts.push_back(std::move(layout));
   }
   return layouts;
-}
-
-// Byte offsets in a record of the lines the probe stages (all but the last) read, as the Hamming
-// kernels prefetch them prefetch_records records ahead in a multi-stage plan.
-std::vector<uint32_t> prefetch_offsets(const Cascade &cascade) {
-  std::map<uint32_t, std::pair<uint32_t, uint32_t>> windows;  // 64-byte window → first, last
-  std::vector<uint32_t> order;
-  for (size_t s = 0; s + 1 < cascade.stages.size(); ++s) {
-    for (const Segment &seg : cascade.stages[s].segments) {
-      for (uint32_t w = seg.first_word; w < seg.first_word + seg.n_words; ++w) {
-        auto [it, fresh] = windows.emplace(w / 8, std::make_pair(w * 8, w * 8 + 7));
-        if (fresh) {
-          order.push_back(w / 8);
-        } else {
-          it->second.first = std::min(it->second.first, w * 8);
-          it->second.second = std::max(it->second.second, w * 8 + 7);
-        }
-      }
-    }
-  }
-  std::vector<uint32_t> offsets;
-  for (uint32_t window : order) {
-    if (offsets.size() >= kMaxPrefetchLines) break;
-    auto [first, last] = windows[window];
-    offsets.push_back(first);
-    // Records not line-aligned: the window may straddle two lines.
-    if (cascade.record_bytes % 64 != 0 && last - first >= 8 && offsets.size() < kMaxPrefetchLines)
-      offsets.push_back(last);
-  }
-  return offsets;
 }
 
 class TanimotoEmitter {
@@ -655,7 +623,7 @@ void TanimotoEmitter::stream_prefetch(llvm::Value *offset) {
 void TanimotoEmitter::emit_prefetch(llvm::Value *record) {
   // Prefetches never fault, so the address may lie past the block: plain (not inbounds) GEPs.
   const uint64_t ahead = uint64_t(plan_.prefetch_records) * plan_.record_bytes;
-  for (uint32_t offset : prefetch_offsets(plan_.cascade)) {
+  for (uint32_t offset : llvm_probe_prefetch_offsets(plan_.cascade)) {
     llvm::Value *address = b_.CreateGEP(i8_, record, b_.getInt64(ahead + offset));
     b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {ptr_},
                        {address, b_.getInt32(0), b_.getInt32(3), b_.getInt32(1)});
