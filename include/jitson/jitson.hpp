@@ -9,6 +9,8 @@
 #include "jitson/error.hpp"
 #include "jitson/jitson.h"
 #include "jitson/kernels.hpp"
+#include "jitson/metric.hpp"
 #include "jitson/plan.hpp"
+#include "jitson/popcount.hpp"
 #include "jitson/scan.hpp"
 #include "jitson/topk.hpp"
