@@ -32,6 +32,10 @@ void bf16_awareness_scalar(const uint16_t *const *vectors, size_t n_vectors, siz
                            uint8_t *exp_spread, uint8_t *mantissa_noise);
 void hamming_many_scalar(const uint8_t *query, const uint8_t *records, size_t stride, size_t count,
                          size_t n, uint32_t *out);
+void word_popcounts_scalar(const uint8_t *records, size_t stride, size_t count, size_t n,
+                           uint8_t *out);
+size_t select_word_overlap_scalar(const uint8_t *query_counts, const uint8_t *counts,
+                                  size_t n_words, size_t count, uint32_t need, uint32_t *selected);
 
 // avx2
 uint64_t hamming_avx2(const uint8_t *a, const uint8_t *b, size_t n);
@@ -44,6 +48,10 @@ void bf16_awareness_avx2(const uint16_t *const *vectors, size_t n_vectors, size_
                          uint8_t *exp_spread, uint8_t *mantissa_noise);
 void hamming_many_avx2(const uint8_t *query, const uint8_t *records, size_t stride, size_t count,
                        size_t n, uint32_t *out);
+void word_popcounts_avx2(const uint8_t *records, size_t stride, size_t count, size_t n,
+                         uint8_t *out);
+size_t select_word_overlap_avx2(const uint8_t *query_counts, const uint8_t *counts, size_t n_words,
+                                size_t count, uint32_t need, uint32_t *selected);
 
 // avx512
 uint64_t hamming_avx512(const uint8_t *a, const uint8_t *b, size_t n);
@@ -56,6 +64,10 @@ void bf16_awareness_avx512(const uint16_t *const *vectors, size_t n_vectors, siz
                            uint8_t *exp_spread, uint8_t *mantissa_noise);
 void hamming_many_avx512(const uint8_t *query, const uint8_t *records, size_t stride, size_t count,
                          size_t n, uint32_t *out);
+void word_popcounts_avx512(const uint8_t *records, size_t stride, size_t count, size_t n,
+                           uint8_t *out);
+size_t select_word_overlap_avx512(const uint8_t *query_counts, const uint8_t *counts,
+                                  size_t n_words, size_t count, uint32_t need, uint32_t *selected);
 
 // dot_i8 with VPDPBUSD (AVX512-VNNI on top of the avx512 tier).
 int64_t dot_i8_avx512vnni(const uint8_t *a, const uint8_t *b, size_t n);

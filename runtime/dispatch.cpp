@@ -17,6 +17,8 @@ const KernelTable kScalarTable = {
     impl::bf16_distance_scalar,
     impl::bf16_awareness_scalar,
     impl::hamming_many_scalar,
+    impl::word_popcounts_scalar,
+    impl::select_word_overlap_scalar,
 };
 
 const KernelTable kAvx2Table = {
@@ -28,6 +30,8 @@ const KernelTable kAvx2Table = {
     impl::bf16_distance_avx2,
     impl::bf16_awareness_avx2,
     impl::hamming_many_avx2,
+    impl::word_popcounts_avx2,
+    impl::select_word_overlap_avx2,
 };
 
 // The avx512 tier guarantees F/BW/VL/VPOPCNTDQ only; dot_i8 uses vpdpbusd when the CPU also has
@@ -42,6 +46,8 @@ KernelTable make_avx512_table() {
       impl::bf16_distance_avx512,
       impl::bf16_awareness_avx512,
       impl::hamming_many_avx512,
+      impl::word_popcounts_avx512,
+      impl::select_word_overlap_avx512,
   };
 }
 

@@ -659,6 +659,77 @@ TEST(HammingMany, UnalignedQueryAndRecords) {
   }
 }
 
+TEST(WordPopcounts, CountEveryWordOfEveryRecordAndWriteNothingElse) {
+  std::mt19937_64 rng(17);
+  struct Shape {
+    size_t n, stride, count;
+  };
+  for (Shape s : {Shape{256, 256, 33}, Shape{8, 8, 70}, Shape{72, 80, 9}, Shape{8192, 8192, 3},
+                  Shape{2048, 2048 + 8, 5}, Shape{64, 64, 0}}) {
+    const size_t total = s.count == 0 ? 0 : (s.count - 1) * s.stride + s.n;
+    // Densities from empty to full words, so counts reach both 0 and 64.
+    std::vector<uint8_t> db = biased_bytes(total, 0.5, rng);
+    for (size_t i = 0; i + 8 <= total; i += 8 * (1 + rng() % 5)) {
+      std::memset(&db[i], rng() % 2 ? 0xFF : 0, 8);
+    }
+    GuardedBytes records(total);
+    records.assign(db);
+    const size_t words = s.n / 8;
+    std::vector<uint8_t> want(s.count * words);
+    for (size_t i = 0; i < s.count; ++i) {
+      for (size_t w = 0; w < words; ++w) {
+        want[i * words + w] = uint8_t(
+            oracle::hamming(&db[i * s.stride + 8 * w], std::vector<uint8_t>(8, 0).data(), 8));
+      }
+    }
+    for (Isa isa : runnable_isas()) {
+      GuardedBytes got(want.size());
+      kernel_table(isa).word_popcounts(records.data(), s.stride, s.count, s.n, got.data());
+      EXPECT_EQ(std::vector<uint8_t>(got.data(), got.data() + want.size()), want)
+          << isa_name(isa) << " n=" << s.n << " stride=" << s.stride << " count=" << s.count;
+    }
+  }
+}
+
+TEST(SelectWordOverlap, SelectsExactlyTheRecordsReachingTheNeed) {
+  std::mt19937_64 rng(18);
+  for (size_t n_words : {1, 7, 16, 31, 32, 33, 64, 100, 256, 1024}) {
+    const size_t count = 1 + rng() % 300;
+    std::vector<uint8_t> query(n_words), counts(n_words * count);
+    for (auto &c : query) c = uint8_t(rng() % 65);
+    for (auto &c : counts) c = uint8_t(rng() % 4 == 0 ? 64 : rng() % 65);
+    std::vector<uint32_t> overlap(count, 0);
+    for (size_t i = 0; i < count; ++i) {
+      for (size_t w = 0; w < n_words; ++w)
+        overlap[i] += std::min(query[w], counts[i * n_words + w]);
+    }
+    // Needs at, just above and just below actual overlaps, and the extremes.
+    std::vector<uint32_t> needs = {0, 1, uint32_t(64 * n_words), uint32_t(64 * n_words + 1)};
+    for (int t = 0; t < 6; ++t) {
+      const uint32_t o = overlap[rng() % count];
+      needs.insert(needs.end(), {o, o + 1, o > 0 ? o - 1 : 0});
+    }
+    GuardedBytes q(n_words), c(counts.size());
+    q.assign(query);
+    c.assign(counts);
+    for (uint32_t need : needs) {
+      std::vector<uint32_t> want;
+      for (size_t i = 0; i < count; ++i) {
+        if (overlap[i] >= need) want.push_back(uint32_t(i));
+      }
+      for (Isa isa : runnable_isas()) {
+        std::vector<uint32_t> selected(count + 1, 0xDEADBEEF);
+        const size_t kept = kernel_table(isa).select_word_overlap(q.data(), c.data(), n_words,
+                                                                  count, need, selected.data());
+        EXPECT_EQ(selected.back(), 0xDEADBEEF) << isa_name(isa) << " wrote past count";
+        ASSERT_EQ(kept, want.size()) << isa_name(isa) << " n_words=" << n_words << " need=" << need;
+        selected.resize(kept);
+        EXPECT_EQ(selected, want) << isa_name(isa) << " n_words=" << n_words << " need=" << need;
+      }
+    }
+  }
+}
+
 TEST(SpanWrappers, UseTheActiveTableAndCheckLengths) {
   std::mt19937_64 rng(16);
   const std::vector<uint8_t> a = random_bytes(300, rng), b = random_bytes(300, rng),

@@ -59,6 +59,16 @@ struct KernelTable {
   // out[i] = hamming(query, records + i*stride, n) for i < count: the scan's inner loop.
   void (*hamming_many)(const uint8_t *query, const uint8_t *records, size_t stride, size_t count,
                        size_t n, uint32_t *out);
+  // Word popcounts of count records of n bytes (n a multiple of 8), stride bytes apart:
+  // out[i * (n / 8) + w] = popcount of 64-bit word w of record i (0..64).
+  void (*word_popcounts)(const uint8_t *records, size_t stride, size_t count, size_t n,
+                         uint8_t *out);
+  // The records whose word-count overlap with the query's reaches need: writes, in ascending
+  // order, every i < count with sum over w < n_words of min(query_counts[w],
+  // counts[i * n_words + w]) >= need to selected, and returns how many. The overlap bounds the
+  // intersection popcount(q & r) from above (the Tanimoto word-count bound, jitson/popcount.hpp).
+  size_t (*select_word_overlap)(const uint8_t *query_counts, const uint8_t *counts, size_t n_words,
+                                size_t count, uint32_t need, uint32_t *selected);
 };
 
 // The table for one ISA; throws Error(unsupported) if this CPU cannot run it.
