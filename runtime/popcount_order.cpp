@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -14,14 +15,34 @@
 namespace jitson {
 namespace {
 
-// Popcount of each record, through the ISA's Hamming kernel against a zero record (any
-// alignment; the records are caller memory).
-std::vector<uint32_t> record_popcounts(const DatabaseView &rows) {
-  const std::vector<uint8_t> zero(rows.record_bytes, 0);
-  const KernelTable &k = kernels();
-  std::vector<uint32_t> counts(rows.n_records);
-  for (uint64_t i = 0; i < rows.n_records; ++i) {
-    counts[i] = uint32_t(k.hamming(rows.record(i), zero.data(), rows.record_bytes));
+// Memory kernels stream through (runtime/streamed_buffer.hpp), owned.
+struct StreamedBytes {
+  size_t bytes = 0;
+  uint8_t *data = nullptr;
+  explicit StreamedBytes(size_t n) : bytes(std::max<size_t>(n, 1)) {
+    data = static_cast<uint8_t *>(allocate_streamed(bytes));
+  }
+  ~StreamedBytes() { free_streamed(data, bytes); }
+  StreamedBytes(const StreamedBytes &) = delete;
+  StreamedBytes &operator=(const StreamedBytes &) = delete;
+};
+
+// The popcount of every word of every record (kernels().word_popcounts), one byte each.
+std::unique_ptr<StreamedBytes> word_counts_of(const DatabaseView &rows) {
+  auto counts = std::make_unique<StreamedBytes>(rows.n_records * (rows.record_bytes / 8));
+  if (rows.n_records > 0) {
+    kernels().word_popcounts(rows.record(0), rows.record_bytes, rows.n_records, rows.record_bytes,
+                             counts->data);
+  }
+  return counts;
+}
+
+// Each record's popcount: the sum of its word counts.
+std::vector<uint32_t> record_popcounts(const uint8_t *word_counts, uint64_t n, uint32_t words) {
+  std::vector<uint32_t> counts(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint8_t *w = word_counts + i * words;
+    counts[i] = std::accumulate(w, w + words, uint32_t{0});
   }
   return counts;
 }
@@ -40,9 +61,8 @@ struct Sorted {
   std::vector<uint64_t> section;  // record_bits + 2 bucket starts, then n original indices
 };
 
-Sorted sort_by_popcount(const DatabaseView &rows) {
+Sorted sort_by_popcount(const DatabaseView &rows, const std::vector<uint32_t> &counts) {
   const uint32_t bits = rows.record_bytes * 8;
-  const std::vector<uint32_t> counts = record_popcounts(rows);
   Sorted s;
   s.order.resize(rows.n_records);
   std::iota(s.order.begin(), s.order.end(), uint64_t{0});
@@ -59,35 +79,37 @@ Sorted sort_by_popcount(const DatabaseView &rows) {
 
 PopcountOrder PopcountOrder::build(const DatabaseView &rows) {
   require_rows(rows, "PopcountOrder::build");
-  const Sorted s = sort_by_popcount(rows);
-  // The records in memory kernels stream well through (runtime/streamed_buffer.hpp).
+  const uint32_t words = rows.record_bytes / 8;
+  const std::unique_ptr<StreamedBytes> unsorted_counts = word_counts_of(rows);
+  const Sorted s =
+      sort_by_popcount(rows, record_popcounts(unsorted_counts->data, rows.n_records, words));
   struct Owned {
-    size_t bytes = 0;
-    uint8_t *records = nullptr;
+    StreamedBytes records, word_counts;
     std::vector<uint64_t> section;
-    explicit Owned(size_t n) : bytes(std::max<size_t>(n, 1)) {
-      records = static_cast<uint8_t *>(allocate_streamed(bytes));
-    }
-    ~Owned() { free_streamed(records, bytes); }
-    Owned(const Owned &) = delete;
-    Owned &operator=(const Owned &) = delete;
+    Owned(size_t record_bytes, size_t count_bytes)
+        : records(record_bytes), word_counts(count_bytes) {}
   };
-  auto owned = std::make_shared<Owned>(rows.n_records * rows.record_bytes);
+  auto owned = std::make_shared<Owned>(rows.n_records * rows.record_bytes, rows.n_records * words);
   for (uint64_t i = 0; i < rows.n_records; ++i) {
-    std::memcpy(owned->records + i * rows.record_bytes, rows.record(s.order[i]), rows.record_bytes);
+    std::memcpy(owned->records.data + i * rows.record_bytes, rows.record(s.order[i]),
+                rows.record_bytes);
+    std::memcpy(owned->word_counts.data + i * words, unsorted_counts->data + s.order[i] * words,
+                words);
   }
   owned->section = s.section;
   PopcountOrder out;
-  out.records_ = DatabaseView::rows(owned->records, rows.n_records, rows.record_bytes);
+  out.records_ = DatabaseView::rows(owned->records.data, rows.n_records, rows.record_bytes);
   out.starts_ = owned->section.data();
   out.ids_ = owned->section.data() + out.record_bits() + 2;
+  out.word_counts_ = owned->word_counts.data;
   out.storage_ = std::move(owned);
   return out;
 }
 
 void PopcountOrder::write_file(const std::string &path, const DatabaseView &rows) {
   require_rows(rows, "PopcountOrder::write_file");
-  const Sorted s = sort_by_popcount(rows);
+  const Sorted s = sort_by_popcount(
+      rows, record_popcounts(word_counts_of(rows)->data, rows.n_records, rows.record_bytes / 8));
   FingerprintWriter w(path, rows.record_bytes * 8, rows.n_records, Layout::row_major, 0, true,
                       FileHeader::kOrderPopcount);
   for (uint64_t i = 0; i < rows.n_records; ++i) w.write(rows.record(s.order[i]), rows.record_bytes);
@@ -132,7 +154,8 @@ PopcountOrder PopcountOrder::of_file(const FingerprintFile &file) {
     }
     seen[ids[i]] = true;
   }
-  const std::vector<uint32_t> counts = record_popcounts(rows);
+  std::shared_ptr<StreamedBytes> word_counts = word_counts_of(rows);
+  const std::vector<uint32_t> counts = record_popcounts(word_counts->data, n, bits / 64);
   uint32_t b = 0;
   for (uint64_t i = 0; i < n; ++i) {
     while (section[b + 1] <= i) ++b;  // the bucket holding position i
@@ -145,6 +168,8 @@ PopcountOrder PopcountOrder::of_file(const FingerprintFile &file) {
   out.records_ = rows;
   out.starts_ = section;
   out.ids_ = ids;
+  out.word_counts_ = word_counts->data;
+  out.storage_ = std::move(word_counts);
   return out;
 }
 

@@ -24,6 +24,7 @@ ScanStats &ScanStats::operator+=(const ScanStats &o) {
   statistically_pruned += o.statistically_pruned;
   words_read += o.words_read;
   bound_skipped += o.bound_skipped;
+  word_counts_read += o.word_counts_read;
   return *this;
 }
 

@@ -5,9 +5,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -121,6 +123,60 @@ TEST(PopcountOrder, ThresholdReadsOnlyTheWindow) {
   ASSERT_FALSE(r.hits.empty());
   EXPECT_EQ(r.hits[0].index, 0u);  // the query itself, T = 1
   EXPECT_EQ(r.hits[0].distance, 0u);
+}
+
+// The word-count bound inside buckets larger than a block (4,096 records): every record has the
+// same popcount, and near copies of the query (bits moved, popcount kept) sit among them, so the
+// heap's limit tightens between blocks and both the gathered and the streamed paths run.
+TEST(PopcountOrder, WordCountBoundAcrossBlocksEqualsTheOracle) {
+  std::mt19937_64 rng(77);
+  const uint32_t bits = 1024, bytes = bits / 8, set_bits = 48;
+  const uint64_t n = 12000;
+  std::vector<uint8_t> db(n * bytes, 0);
+  std::vector<uint32_t> positions(bits);
+  for (uint64_t r = 0; r < n; ++r) {
+    std::iota(positions.begin(), positions.end(), 0u);
+    std::shuffle(positions.begin(), positions.end(), rng);
+    for (uint32_t i = 0; i < set_bits; ++i)
+      db[r * bytes + positions[i] / 8] |= uint8_t(1u << (positions[i] % 8));
+  }
+  const std::vector<uint8_t> query(db.begin(), db.begin() + bytes);
+  auto bit = [&](uint64_t r, uint32_t b) { return (db[r * bytes + b / 8] >> (b % 8)) & 1; };
+  for (int copy = 0; copy < 400; ++copy) {  // near copies: move 0-6 bits, popcount unchanged
+    const uint64_t r = 1 + rng() % (n - 1);
+    std::memcpy(&db[r * bytes], query.data(), bytes);
+    for (uint64_t moves = rng() % 7; moves > 0; --moves) {
+      uint32_t on, off;
+      do on = uint32_t(rng() % bits);
+      while (!bit(r, on));
+      do off = uint32_t(rng() % bits);
+      while (bit(r, off));
+      db[r * bytes + on / 8] ^= uint8_t(1u << (on % 8));
+      db[r * bytes + off / 8] ^= uint8_t(1u << (off % 8));
+    }
+  }
+  const PopcountOrder ordered = PopcountOrder::build(DatabaseView::rows(db.data(), n, bytes));
+  Engine engine;
+  const Threshold thresholds[] = {
+      {nullptr, {0, 1}}, {"0.5", {1, 2}}, {"0.7", {7, 10}}, {"0.9", {9, 10}}};
+  for (const Threshold &t : thresholds) {
+    for (uint32_t top_k : {1u, 10u, 300u, 20000u}) {
+      std::string config =
+          R"({"version": 1, "metric": "tanimoto", "record_bits": 1024, "top_k": )" +
+          std::to_string(top_k);
+      if (t.text) config += R"(, "min_similarity": )" + std::string(t.text);
+      const auto kernel = engine.compile(config + "}");
+      const ScanResult r = scan_popcount_ordered(kernel, query.data(), ordered);
+      expect_hits(oracle::tanimoto_scan(query.data(), db.data(), n, bytes, {}, t.value, top_k),
+                  r.hits, config);
+      EXPECT_EQ(r.stats.records + r.stats.bound_skipped, n) << config;
+      if (t.text && std::string(t.text) == "0.7" && top_k == 20000) {
+        // Unrelated records overlap the query in a few bits: their word counts rule them out.
+        EXPECT_GT(r.stats.word_counts_read, n / 2) << config;
+        EXPECT_LT(r.stats.records, n / 10) << config;
+      }
+    }
+  }
 }
 
 std::string temp_path(const char *name) {

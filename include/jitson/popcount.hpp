@@ -5,6 +5,11 @@
 // in one contiguous bucket: a threshold scan reads only the buckets whose bound passes it, and a
 // top-k scan walks buckets from b = a outwards (best bound first) and stops at the first bucket
 // whose bound cannot beat the k-th hit held. Exact: the bound is only ever an upper bound.
+//
+// Inside an admitted bucket a second bound reads one byte per 64-bit word instead of the record:
+// with a_w and b_w the popcounts of word w of the query and the record, c <= sum_w min(a_w, b_w).
+// Records whose word-count overlap cannot reach the intersection the limit needs are never read
+// (docs/TANIMOTO.md, "Word-count bound").
 #pragma once
 
 #include <cstdint>
@@ -38,19 +43,28 @@ class PopcountOrder {
   std::span<const uint64_t> bucket_starts() const { return {starts_, record_bits() + size_t{2}}; }
   // The index in the original database of the record at each position.
   std::span<const uint64_t> original_index() const { return {ids_, records_.n_records}; }
+  // The popcount of every 64-bit word of every record, in position order: words_per_record()
+  // bytes per record (each 0..64). Computed when the order is built or the file verified.
+  uint32_t words_per_record() const { return records_.record_bytes / 8; }
+  std::span<const uint8_t> word_counts() const {
+    return {word_counts_, records_.n_records * words_per_record()};
+  }
 
  private:
   DatabaseView records_{};
   const uint64_t *starts_ = nullptr;
   const uint64_t *ids_ = nullptr;
-  std::shared_ptr<const void> storage_;  // owned copy (build), or null (a file's mapping)
+  const uint8_t *word_counts_ = nullptr;
+  // The owned copy (build) or the word counts of a file whose records stay in its mapping.
+  std::shared_ptr<const void> storage_;
 };
 
 // The exact scan of kernel over db: the hits kernel.scan gives over the original database
 // (indices are original indices, ties broken by them). A Tanimoto kernel whose focus is every bit
 // reads only buckets the popcount bound admits; other kernels (Hamming, or a narrower focus: the
 // stored popcounts count bits outside it) read every record. stats.bound_skipped counts the
-// records never read. Error(invalid_argument) for a record size other than the kernel's.
+// records never read (by the popcount or the word-count bound). Error(invalid_argument) for a
+// record size other than the kernel's.
 ScanResult scan_popcount_ordered(const std::shared_ptr<const Kernel> &kernel, const uint8_t *query,
                                  const PopcountOrder &db);
 

@@ -40,6 +40,9 @@ struct ScanStats {
   // Tanimoto over a popcount-ordered database (jitson/popcount.hpp): records never read because
   // their popcount alone rules them out. Not part of `records`, which counts records examined.
   uint64_t bound_skipped = 0;
+  // The records whose word counts the word-count bound read instead of the record (one byte per
+  // 64-bit word, an eighth of the record's bytes); those it kept are also counted in `records`.
+  uint64_t word_counts_read = 0;
   ScanStats &operator+=(const ScanStats &o);
 };
 
