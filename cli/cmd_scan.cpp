@@ -43,6 +43,7 @@ nlohmann::ordered_json stats_json(const ScanStats &s, size_t stages) {
       std::vector<uint64_t>(s.rejected_by_stage.begin(), s.rejected_by_stage.begin() + stages);
   j["statistically_pruned"] = s.statistically_pruned;
   j["bound_skipped"] = s.bound_skipped;
+  j["word_counts_read"] = s.word_counts_read;
   return j;
 }
 
@@ -73,9 +74,10 @@ std::string stats_text(const ScanStats &s, size_t stages, double seconds) {
   double rate = seconds > 0 ? static_cast<double>(s.records) / seconds : 0.0;
   return fmt::format(
       "stats: records {}, evaluated_full {}, hits {}, rejected_by_stage [{}], "
-      "statistically_pruned {}, bound_skipped {}; scan {:.6f} s ({:.1f} M records/s)",
+      "statistically_pruned {}, bound_skipped {}, word_counts_read {}; scan {:.6f} s ({:.1f} M "
+      "records/s)",
       s.records, s.evaluated_full, s.hits, rejected, s.statistically_pruned, s.bound_skipped,
-      seconds, rate / 1e6);
+      s.word_counts_read, seconds, rate / 1e6);
 }
 
 // One hit's columns after "index": the distance, or for Tanimoto the similarity (the shortest

@@ -120,8 +120,9 @@ std::shared_ptr<Database> to_blocked_db(nb::handle records, int64_t block_record
   }
   if (src->view.layout != Layout::row_major) throw nb::value_error("records are already blocked");
   if (src->order) {
-    throw nb::value_error("to_blocked: a popcount-ordered database's positions are not its "
-                          "records' indices; block the original records instead");
+    throw nb::value_error(
+        "to_blocked: a popcount-ordered database's positions are not its "
+        "records' indices; block the original records instead");
   }
   auto db = std::make_shared<Database>();
   {
@@ -148,9 +149,10 @@ void save_file(const std::filesystem::path &fs_path, nb::handle records,
     throw nb::value_error("save: records must be row-major (the file's layout is block_records)");
   }
   if (src->order) {
-    throw nb::value_error("save: a popcount-ordered database's records are in popcount order; "
-                          "write it with jitson.write_popcount_ordered (keeps the original "
-                          "indices)");
+    throw nb::value_error(
+        "save: a popcount-ordered database's records are in popcount order; "
+        "write it with jitson.write_popcount_ordered (keeps the original "
+        "indices)");
   }
   const DatabaseView v = src->view;
   try {
@@ -382,9 +384,10 @@ NB_MODULE(_jitson, m) {
            "(jitson.open of a popcount-ordered file, jitson.order_by_popcount) gives original "
            "indices; a Tanimoto kernel whose focus is every bit reads only the popcounts its "
            "bound admits (one thread per query, queries spread over threads). stats=True adds a "
-           "last item, a dict of uint64 arrays of n_queries: 'records' (records the kernel read) "
-           "and 'bound_skipped' (records the popcount bound ruled out unread; 0 for a database "
-           "that is not popcount-ordered).")
+           "last item, a dict of uint64 arrays of n_queries: 'records' (records the kernel read), "
+           "'bound_skipped' (records the popcount and word-count bounds ruled out unread; 0 for "
+           "a database that is not popcount-ordered) and 'word_counts_read' (records whose word "
+           "popcounts the word-count bound read instead of the record).")
       .def("range_search", &kernel_range_search, "queries"_a, "database"_a,
            "max_distance"_a = nb::none(), nb::kw_only(), "threads"_a = nb::none(),
            "column"_a = nb::none(), "id_column"_a = nb::none(), "min_similarity"_a = nb::none(),

@@ -333,24 +333,28 @@ nb::tuple as_tuple(const std::vector<nb::object> &items) {
 // counts=True is for Tanimoto kernels only: a Hamming hit carries no intersection or union.
 void check_counts(const Kernel &kernel, bool counts) {
   if (counts && kernel.spec().metric != Metric::tanimoto) {
-    value_error("counts=True applies to metric \"tanimoto\" kernels (a Hamming hit has a distance, "
-                "no intersection or union)");
+    value_error(
+        "counts=True applies to metric \"tanimoto\" kernels (a Hamming hit has a distance, "
+        "no intersection or union)");
   }
 }
 
 // search(stats=True)'s last item: per query, the records the kernel read and the records the
 // popcount bound ruled out unread (records + bound_skipped is the database's size for a
-// popcount-ordered database; bound_skipped is 0 for any other).
+// popcount-ordered database; bound_skipped is 0 for any other), and the records whose word
+// counts the word-count bound read instead (jitson/popcount.hpp).
 nb::dict stats_dict(const std::vector<ScanStats> &stats) {
-  std::vector<uint64_t> records(stats.size()), skipped(stats.size());
+  std::vector<uint64_t> records(stats.size()), skipped(stats.size()), counts(stats.size());
   for (size_t i = 0; i < stats.size(); ++i) {
     records[i] = stats[i].records;
     skipped[i] = stats[i].bound_skipped;
+    counts[i] = stats[i].word_counts_read;
   }
   const size_t n = stats.size();
   nb::dict d;
   d["records"] = nb::cast(owned_array(std::move(records), {n}));
   d["bound_skipped"] = nb::cast(owned_array(std::move(skipped), {n}));
+  d["word_counts_read"] = nb::cast(owned_array(std::move(counts), {n}));
   return d;
 }
 
@@ -413,8 +417,9 @@ std::string similarity_literal(nb::handle value) {
   } else if (PyFloat_Check(value.ptr()) || PyObject_HasAttrString(value.ptr(), "__float__")) {
     const double d = PyFloat_AsDouble(value.ptr());
     if (d == -1.0 && PyErr_Occurred()) throw nb::python_error();
-    if (!std::isfinite(d)) value_error("min_similarity must be a number in [0, 1], got " +
-                                       nb::cast<std::string>(nb::repr(value)));
+    if (!std::isfinite(d))
+      value_error("min_similarity must be a number in [0, 1], got " +
+                  nb::cast<std::string>(nb::repr(value)));
     text = nb::cast<std::string>(nb::repr(nb::steal(PyFloat_FromDouble(d))));
   } else {
     throw nb::type_error(("min_similarity must be a float, an int, a decimal string or a "
@@ -490,8 +495,9 @@ nb::tuple kernel_range_search(const PyKernel &pk, nb::handle queries, nb::handle
   std::shared_ptr<const Kernel> kernel;
   if (spec.metric == Metric::tanimoto) {
     if (max_distance) {
-      value_error("max_distance applies to metric \"hamming\" kernels; a tanimoto kernel's "
-                  "range_search takes min_similarity");
+      value_error(
+          "max_distance applies to metric \"hamming\" kernels; a tanimoto kernel's "
+          "range_search takes min_similarity");
     }
     if (min_similarity.is_none()) {
       if (spec.min_similarity.empty()) {
@@ -503,8 +509,9 @@ nb::tuple kernel_range_search(const PyKernel &pk, nb::handle queries, nb::handle
     }
   } else {
     if (!min_similarity.is_none()) {
-      value_error("min_similarity applies to metric \"tanimoto\" kernels; a Hamming kernel's "
-                  "range_search takes max_distance");
+      value_error(
+          "min_similarity applies to metric \"tanimoto\" kernels; a Hamming kernel's "
+          "range_search takes max_distance");
     }
     if (max_distance && (*max_distance < 0 || *max_distance > UINT32_MAX)) {
       value_error("max_distance must be in [0, 2^32 - 1]");
@@ -642,8 +649,9 @@ void PyAccumulator::feed(nb::handle records, nb::handle row_ids, uint64_t base_r
       // Positions are not indices (jitson_topk_feed_db): the ids are the original indices, and
       // skip bits, given by original index, are moved to the positions.
       if (!row_ids.is_none()) {
-        value_error("row_ids: a popcount-ordered database brings its own ids (its records' "
-                    "original indices, plus base_row)");
+        value_error(
+            "row_ids: a popcount-ordered database brings its own ids (its records' "
+            "original indices, plus base_row)");
       }
       const std::span<const uint64_t> original = order->original_index();
       ids = original.data();

@@ -136,7 +136,7 @@ def test_stats(engine, data, ordered):
     db, queries = data
     kernel = engine.compile(tanimoto_config("0.7", top_k=10))
     lims, S, I, stats = kernel.range_search(queries, ordered, stats=True)
-    assert sorted(stats) == ["bound_skipped", "records"]
+    assert sorted(stats) == ["bound_skipped", "records", "word_counts_read"]
     assert stats["records"].dtype == np.uint64 and stats["records"].shape == (len(queries),)
     np.testing.assert_array_equal(stats["records"] + stats["bound_skipped"], N)
     assert stats["bound_skipped"].sum() > 0  # the bound skips records at 0.7 on sparse data
@@ -148,6 +148,7 @@ def test_stats(engine, data, ordered):
     *_, plain = kernel.range_search(queries, db, stats=True)
     np.testing.assert_array_equal(plain["records"], N)
     np.testing.assert_array_equal(plain["bound_skipped"], 0)
+    np.testing.assert_array_equal(plain["word_counts_read"], 0)
     # search returns the stats after the counts.
     S, I, C, U, st = kernel.search(queries, ordered, counts=True, stats=True)
     assert_same((S, I, C, U), kernel.search(queries, db, counts=True))
