@@ -38,13 +38,9 @@ void word_popcounts_avx2(const uint8_t *records, size_t stride, size_t count, si
 
 size_t select_word_overlap_avx2(const uint8_t *query_counts, const uint8_t *counts, size_t n_words,
                                 size_t count, uint32_t need, uint32_t *selected) {
-  size_t n_selected = 0;
-  for (size_t i = 0; i < count; ++i) {
-    // Branch-free compaction, as in the scalar twin.
-    selected[n_selected] = uint32_t(i);
-    n_selected += overlap(query_counts, counts + i * n_words, n_words) >= need;
-  }
-  return n_selected;
+  return word_counts::select_at_least(count, need, selected, [&](size_t i) {
+    return overlap(query_counts, counts + i * n_words, n_words);
+  });
 }
 
 }  // namespace jitson::impl

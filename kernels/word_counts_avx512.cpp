@@ -4,6 +4,7 @@
 
 #include "kernels/avx512_util.hpp"
 #include "kernels/kernels_internal.hpp"
+#include "kernels/word_counts_inline.hpp"
 
 namespace jitson::impl {
 namespace {
@@ -51,22 +52,16 @@ void word_popcounts_avx512(const uint8_t *records, size_t stride, size_t count, 
 
 size_t select_word_overlap_avx512(const uint8_t *query_counts, const uint8_t *counts,
                                   size_t n_words, size_t count, uint32_t need, uint32_t *selected) {
-  size_t n_selected = 0;
   if (n_words <= 32) {  // chemical fingerprints: 1,024 and 2,048 bits
     const auto words = __mmask32(n_words == 32 ? ~0u : (1u << n_words) - 1);
     const __m256i query = _mm256_maskz_loadu_epi8(words, query_counts);
-    for (size_t i = 0; i < count; ++i) {
-      // Branch-free compaction, as in the scalar twin.
-      selected[n_selected] = uint32_t(i);
-      n_selected += overlap_short(query, counts + i * n_words, words) >= need;
-    }
-    return n_selected;
+    return word_counts::select_at_least(count, need, selected, [&](size_t i) {
+      return overlap_short(query, counts + i * n_words, words);
+    });
   }
-  for (size_t i = 0; i < count; ++i) {
-    selected[n_selected] = uint32_t(i);
-    n_selected += overlap_long(query_counts, counts + i * n_words, n_words) >= need;
-  }
-  return n_selected;
+  return word_counts::select_at_least(count, need, selected, [&](size_t i) {
+    return overlap_long(query_counts, counts + i * n_words, n_words);
+  });
 }
 
 }  // namespace jitson::impl

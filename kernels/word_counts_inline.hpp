@@ -1,6 +1,7 @@
-// The word-count kernels' portable loops, shared by the scalar twin (baseline x86-64: popcount is
-// a libgcc call) and the avx2 file (built with -mpopcnt: one POPCNT per word). Unnamed namespace,
-// as in avx512_util.hpp: each file keeps its own copy, compiled with its own flags.
+// The word-count kernels' portable loops and their compaction, shared by the scalar twin
+// (baseline x86-64: popcount is a libgcc call), the avx2 file (built with -mpopcnt: one POPCNT per
+// word) and the avx512 file. Unnamed namespace, as in avx512_util.hpp: each file keeps its own
+// copy, compiled with its own flags.
 #pragma once
 
 #include <algorithm>
@@ -30,6 +31,20 @@ inline uint32_t overlap_from(const uint8_t *query_counts, const uint8_t *record,
   uint32_t sum = 0;
   for (size_t w = from; w < n_words; ++w) sum += std::min(query_counts[w], record[w]);
   return sum;
+}
+
+// The records i < count whose overlap(i) reaches need, written to selected in ascending order;
+// returns how many. Branch-free compaction: each i is stored at the next free slot, which
+// advances only when the record is kept (the slot is <= i < count: the store stays inside
+// selected[0, count)).
+template <class Overlap>
+inline size_t select_at_least(size_t count, uint32_t need, uint32_t *selected, Overlap overlap) {
+  size_t n_selected = 0;
+  for (size_t i = 0; i < count; ++i) {
+    selected[n_selected] = uint32_t(i);
+    n_selected += overlap(i) >= need;
+  }
+  return n_selected;
 }
 
 }  // namespace

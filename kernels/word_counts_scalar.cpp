@@ -11,16 +11,9 @@ void word_popcounts_scalar(const uint8_t *records, size_t stride, size_t count, 
 
 size_t select_word_overlap_scalar(const uint8_t *query_counts, const uint8_t *counts,
                                   size_t n_words, size_t count, uint32_t need, uint32_t *selected) {
-  size_t n_selected = 0;
-  for (size_t i = 0; i < count; ++i) {
-    const uint32_t overlap =
-        word_counts::overlap_from(query_counts, counts + i * n_words, 0, n_words);
-    // Branch-free compaction: the slot is overwritten unless the record is kept
-    // (n_selected <= i < count, so the store stays inside selected[0, count)).
-    selected[n_selected] = uint32_t(i);
-    n_selected += overlap >= need;
-  }
-  return n_selected;
+  return word_counts::select_at_least(count, need, selected, [&](size_t i) {
+    return word_counts::overlap_from(query_counts, counts + i * n_words, 0, n_words);
+  });
 }
 
 }  // namespace jitson::impl
