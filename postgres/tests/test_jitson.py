@@ -402,9 +402,12 @@ def test_statement_timeout_cancels_a_big_scan(pg, conn):
         conn.execute("INSERT INTO huge SELECT g, ('x' || lpad(to_hex(g * 2654435761), 16, '0'))::bit(64) "
                      "FROM generate_series(1, 3000000) g")
     q = "0" * 64
-    t = time.time()
-    topk(conn, {"top_k": 10}, q, "huge")
-    full = time.time() - t
+    topk(conn, {"top_k": 10}, q, "huge")  # a fresh table's first scan also sets hint bits: slower
+    full = float("inf")
+    for _ in range(2):  # the faster of two: a busy machine must not stretch the timeout
+        t = time.time()
+        topk(conn, {"top_k": 10}, q, "huge")
+        full = min(full, time.time() - t)
     # The timeout is a tenth of what the whole scan takes here (the scan got faster than a fixed
     # 50 ms allowed for), so the cancellation lands mid-scan on a fast machine and a slow one.
     assert full > 0.05, f"the scan took {full:.3f} s, too short to test cancellation"
@@ -418,15 +421,21 @@ def test_statement_timeout_cancels_a_big_scan(pg, conn):
     conn.execute("RESET statement_timeout")
     # pg_cancel_backend from another session
     pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    done = threading.Event()
     with pg.connect() as other:
         def cancel():
-            time.sleep(0.05)
-            other.execute("SELECT pg_cancel_backend(%s)", (pid,))
+            # until the query is over: a cancel that reaches the backend before the query does
+            # is dropped
+            while not done.wait(0.05):
+                other.execute("SELECT pg_cancel_backend(%s)", (pid,))
         th = threading.Thread(target=cancel)
         th.start()
-        with pytest.raises(psycopg.errors.QueryCanceled, match="user request"):
-            conn.execute("SELECT jitson_topk_agg(v, %s::varbit, '{}', id) FROM huge, generate_series(1, 3)", (q,))
-        th.join()
+        try:
+            with pytest.raises(psycopg.errors.QueryCanceled, match="user request"):
+                conn.execute("SELECT jitson_topk_agg(v, %s::varbit, '{}', id) FROM huge, generate_series(1, 3)", (q,))
+        finally:
+            done.set()
+            th.join()
     assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
