@@ -1,14 +1,9 @@
 // `jitson convert --to blocked` and back: byte-identical round trips, scans of blocked files
 // equal to scans of row files, and the option errors. Runs the built command (JITSON_CLI_PATH)
-// with the spawn pattern of tests/test_cli.cpp.
-#include <spawn.h>
-#include <sys/wait.h>
+// through tests/support/run_program.
 #include <unistd.h>
 
-#include <fcntl.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -19,62 +14,14 @@
 #include <gtest/gtest.h>
 
 #include "jitson/database.hpp"
-
-extern char **environ;
+#include "support/run_program.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
+using jitson::testing_support::ProgramResult;
+using jitson::testing_support::run_program;
 const std::string kCli = JITSON_CLI_PATH;
-
-struct RunResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string slurp_fd(int fd) {
-  std::string s;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n > 0) {
-      s.append(buf, size_t(n));
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else {
-      break;
-    }
-  }
-  close(fd);
-  return s;
-}
-
-// stdout and stderr go to files (no pipe can fill up), read back after the exit.
-RunResult run_cli(std::vector<std::string> args, const std::string &dir) {
-  args.insert(args.begin(), kCli);
-  const std::string out_path = dir + "/stdout", err_path = dir + "/stderr";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  std::vector<char *> argv;
-  for (auto &a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, kCli.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  EXPECT_EQ(rc, 0) << "cannot spawn " << kCli;
-  RunResult r;
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  r.out = slurp_fd(open(out_path.c_str(), O_RDONLY));
-  r.err = slurp_fd(open(err_path.c_str(), O_RDONLY));
-  return r;
-}
 
 std::vector<uint8_t> read_bytes(const std::string &path) {
   std::ifstream f(path, std::ios::binary);
@@ -90,7 +37,7 @@ class CliBlocked : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
   std::string path(const std::string &name) const { return dir_ + "/" + name; }
-  RunResult run(std::vector<std::string> args) { return run_cli(std::move(args), dir_); }
+  ProgramResult run(const std::vector<std::string> &args) { return run_program(kCli, args); }
   std::string dir_;
 };
 
@@ -99,7 +46,7 @@ TEST_F(CliBlocked, RoundTripIsByteIdentical) {
     for (const char *count : {"1", "100", "129"}) {
       for (const char *block : {"8", "64", "256"}) {
         const std::string ctx = std::string(bits) + " bits, " + count + " records, B " + block;
-        RunResult r = run({"gen", "--bits", bits, "--count", count, "--out", path("a.jfp")});
+        ProgramResult r = run({"gen", "--bits", bits, "--count", count, "--out", path("a.jfp")});
         ASSERT_EQ(r.exit_code, 0) << r.err;
         r = run(
             {"convert", path("a.jfp"), path("b.jfp"), "--to", "blocked", "--block-records", block});
@@ -124,17 +71,17 @@ TEST_F(CliBlocked, RoundTripIsByteIdentical) {
 }
 
 TEST_F(CliBlocked, ScanOfBlockedFileEqualsRowScan) {
-  RunResult r =
+  ProgramResult r =
       run({"gen", "--bits", "2048", "--count", "3000", "--out", path("db.jfp"), "--queries", "3",
            "--queries-out", path("q.jfp"), "--plant", "4", "--flip-bits", "9"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_EQ(run({"convert", path("db.jfp"), path("dbb.jfp"), "--to", "blocked"}).exit_code, 0);
   std::ofstream(path("cfg.json")) << R"({"version": 1, "record_bits": 2048, "max_distance": 40,
                                         "top_k": 10})";
-  RunResult row = run({"scan", "--config", path("cfg.json"), "--db", path("db.jfp"), "--queries",
-                       path("q.jfp"), "--format", "csv"});
-  RunResult blocked = run({"scan", "--config", path("cfg.json"), "--db", path("dbb.jfp"),
+  ProgramResult row = run({"scan", "--config", path("cfg.json"), "--db", path("db.jfp"),
                            "--queries", path("q.jfp"), "--format", "csv"});
+  ProgramResult blocked = run({"scan", "--config", path("cfg.json"), "--db", path("dbb.jfp"),
+                               "--queries", path("q.jfp"), "--format", "csv"});
   ASSERT_EQ(row.exit_code, 0) << row.err;
   ASSERT_EQ(blocked.exit_code, 0) << blocked.err;
   EXPECT_EQ(row.out, blocked.out);
@@ -143,7 +90,7 @@ TEST_F(CliBlocked, ScanOfBlockedFileEqualsRowScan) {
 
 TEST_F(CliBlocked, OptionErrors) {
   ASSERT_EQ(run({"gen", "--bits", "64", "--count", "10", "--out", path("a.jfp")}).exit_code, 0);
-  RunResult r =
+  ProgramResult r =
       run({"convert", path("a.jfp"), path("b.jfp"), "--to", "blocked", "--block-records", "48"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("power of two from 8 to 4096"), std::string::npos) << r.err;
