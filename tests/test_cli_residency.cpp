@@ -3,63 +3,26 @@
 // page but only needs the window it is scanning. Each scan's peak RSS (ru_maxrss from wait4)
 // over a 128 MiB file, minus that of the same scan over a 1 MiB file (the process's own
 // footprint), must stay below a quarter of the file. Generous bounds, no timing.
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <fcntl.h>
-
-#include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-extern char **environ;
+#include "support/run_program.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
+using jitson::testing_support::ProgramResult;
+using jitson::testing_support::run_program;
 const std::string kCli = JITSON_CLI_PATH;
 
-struct CliRun {
-  int exit_code = -1;
-  uint64_t peak_kb = 0;  // ru_maxrss
-  std::string out;
-};
-
-// Runs the command with stdout to a file and stderr to /dev/null; its peak RSS comes from wait4.
-CliRun run_cli(std::vector<std::string> args, const std::string &dir) {
-  args.insert(args.begin(), kCli);
-  const std::string out_path = dir + "/stdout";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  std::vector<char *> argv;
-  for (auto &a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, kCli.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  CliRun r;
-  EXPECT_EQ(rc, 0) << "cannot spawn " << kCli;
-  if (rc != 0) return r;
-  int status = 0;
-  rusage usage{};
-  while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  r.peak_kb = static_cast<uint64_t>(usage.ru_maxrss);
-  std::ifstream out(out_path);
-  r.out.assign(std::istreambuf_iterator<char>(out), {});
-  return r;
+ProgramResult run_cli(const std::vector<std::string> &args) {
+  return run_program(kCli, args);
 }
 
 constexpr uint64_t kBigRecords = 65536;  // × 2 KiB = 128 MiB
@@ -75,13 +38,11 @@ class CliResidency : public ::testing::Test {
       const std::string rows = path(std::string(name) + ".jfp");
       ASSERT_EQ(run_cli({"gen", "--bits", "16384", "--count", std::to_string(count), "--out", rows,
                          "--seed", "3", "--queries", "1", "--queries-out",
-                         path(std::string(name) + "-q.jfp"), "--plant", "2", "--flip-bits", "8"},
-                        dir_)
+                         path(std::string(name) + "-q.jfp"), "--plant", "2", "--flip-bits", "8"})
                     .exit_code,
                 0);
       ASSERT_EQ(run_cli({"convert", rows, path(std::string(name) + "-blocked.jfp"), "--to",
-                         "blocked", "--block-records", "64"},
-                        dir_)
+                         "blocked", "--block-records", "64"})
                     .exit_code,
                 0);
     }
@@ -100,15 +61,14 @@ class CliResidency : public ::testing::Test {
     uint64_t peak[2] = {};
     for (int big = 0; big < 2; ++big) {
       const std::string name = big ? "big" : "small";
-      CliRun r = run_cli({"scan", "--config", path(config), "--db", path(name + db_suffix),
-                          "--queries", path(name + "-q.jfp"), "--format", "csv"},
-                         dir_);
-      EXPECT_EQ(r.exit_code, 0) << r.out;
+      ProgramResult r = run_cli({"scan", "--config", path(config), "--db", path(name + db_suffix),
+                                 "--queries", path(name + "-q.jfp"), "--format", "csv"});
+      EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
       size_t planted = 0;
       for (size_t at = r.out.find(",8\n"); at != std::string::npos; at = r.out.find(",8\n", at + 1))
         ++planted;
       EXPECT_EQ(planted, 2u) << r.out;
-      peak[big] = r.peak_kb;
+      peak[big] = r.peak_rss_kb;
     }
     return peak[1] > peak[0] ? peak[1] - peak[0] : 0;
   }

@@ -1,6 +1,7 @@
 // Runs a program with its standard output and error captured, for the command-line suites.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@ namespace jitson::testing_support {
 struct ProgramResult {
   int exit_code = -1;  // -1 when killed by a signal
   int term_signal = 0;
+  uint64_t peak_rss_kb = 0;  // the program's peak resident set (ru_maxrss from wait4)
   std::string out, err;
 };
 
