@@ -3,11 +3,14 @@
 // every record pays at least this (the page faults that map the file plus one miss per record),
 // so scripts/bench_cli.sh times this whole process and reports `jitson scan` against it.
 //
-// Usage: bench_pagefloor FILE [--raw-bits N]
+// Usage: bench_pagefloor FILE [--raw-bits N] [--stride BYTES]
 // A file with the JITSONFP header gives its record size and payload offset; a headerless file
-// needs --raw-bits. Prints the records touched, the time of the touching loop and a checksum
-// (which keeps the loads from being optimised away). Standard library and POSIX only, so the
-// process starts as fast as a process can: no libjitson, no libLLVM.
+// needs --raw-bits. --stride touches one line every BYTES of the payload instead of one per
+// record: with a blocked file's block size (64 x 2,048 bytes) it is the floor of a sweep that
+// reads a line or a page of every block and nothing else (the near-duplicate query). Prints the
+// records touched, the time of the touching loop and a checksum (which keeps the loads from being
+// optimised away). Standard library and POSIX only, so the process starts as fast as a process can:
+// no libjitson, no libLLVM.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -31,19 +34,24 @@ uint64_t load_le(const uint8_t *p, int n_bytes) {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: bench_pagefloor FILE [--raw-bits N]\n");
+  std::fprintf(stderr, "usage: bench_pagefloor FILE [--raw-bits N] [--stride BYTES]\n");
   return 2;
 }
 
 }  // namespace
 
 int main(int argc, char **argv) {
-  if (argc != 2 && argc != 4) return usage();
-  uint64_t raw_bits = 0;
-  if (argc == 4) {
-    if (std::strcmp(argv[2], "--raw-bits") != 0) return usage();
-    raw_bits = std::strtoull(argv[3], nullptr, 10);
-    if (raw_bits == 0 || raw_bits % 64 != 0) return usage();
+  if (argc % 2 != 0) return usage();
+  uint64_t raw_bits = 0, stride = 0;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const uint64_t value = std::strtoull(argv[i + 1], nullptr, 10);
+    if (std::strcmp(argv[i], "--raw-bits") == 0 && value > 0 && value % 64 == 0) {
+      raw_bits = value;
+    } else if (std::strcmp(argv[i], "--stride") == 0 && value >= 64) {
+      stride = value;
+    } else {
+      return usage();
+    }
   }
   const int fd = ::open(argv[1], O_RDONLY | O_CLOEXEC);
   struct stat st {};
@@ -80,7 +88,8 @@ int main(int argc, char **argv) {
     }
   }
   // Every record of the payload, padding records of a blocked file included: the floor counts
-  // lines at a record stride over the same bytes, whatever their layout.
+  // lines at a record stride (or --stride) over the same bytes, whatever their layout.
+  if (stride) record_bytes = stride;
   const uint64_t records = (file_bytes - payload_offset) / record_bytes;
   uint64_t sum = 0;
   const uint8_t *p = bytes + payload_offset;
@@ -92,7 +101,7 @@ int main(int argc, char **argv) {
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   ::munmap(map, file_bytes);
-  std::printf("records %llu, map+touch %.3f ms, checksum %016llx\n",
+  std::printf("%s %llu, map+touch %.3f ms, checksum %016llx\n", stride ? "lines" : "records",
               static_cast<unsigned long long>(records), ms, static_cast<unsigned long long>(sum));
   return 0;
 }
