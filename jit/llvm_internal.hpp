@@ -12,11 +12,13 @@
 #include <vector>
 
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Target/TargetMachine.h>
 
 #include "jit/llvm_jit.hpp"
 #include "jitson/cpu.hpp"
+#include "jitson/plan.hpp"
 #include "jitson/scan.hpp"
 
 namespace jitson {
@@ -40,6 +42,23 @@ bool initialise_llvm_native_target();
 // the lines the probe stages (all but the last) read, in stage order, at most 8 (the Xbyak
 // backend's policy). Shared by the Hamming and Tanimoto kernels (defined in jit/llvm_scan.cpp).
 std::vector<uint32_t> llvm_probe_prefetch_offsets(const Cascade &cascade);
+
+// The end of a row kernel's record loop, shared by the Hamming and Tanimoto emitters. At `next`:
+// step the record pointer (record_slot) by record_bytes and the index (index_slot) by one, and
+// branch back to `loop` while records remain before records_end, else to `exit`. At `exit`: add
+// the per-call counters to counters[]. The records reaching stage s + 1 are those that passed
+// stage s (passed_slots[s]; past the last stage, the hits in hits_slot), the others were rejected
+// by it, and every record reaching a stage reads its words; pruned_slot (null for none) holds the
+// statistical mode's prunes. Stores carry output_scope (alias.scope); leaves the builder at the
+// end of `exit`, before its return.
+struct RecordLoopEnd {
+  llvm::BasicBlock *next, *loop, *exit;
+  llvm::Value *record_slot, *index_slot, *records_end;
+  llvm::Value *counters, *n_records, *hits_slot, *pruned_slot;
+  const std::vector<llvm::Value *> &passed_slots;
+  llvm::MDNode *output_scope;
+};
+void emit_record_loop_end(llvm::IRBuilder<> &b, const ScanPlan &plan, const RecordLoopEnd &end);
 
 struct LlvmJitState {
   std::unique_ptr<llvm::orc::LLJIT> jit;

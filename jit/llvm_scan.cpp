@@ -850,34 +850,9 @@ llvm::Function *ScanEmitter::emit(const std::string &name) {
   store_hit(out, hits_slot, b_.CreateAdd(base_index, index), partial);
   b_.CreateBr(next);
 
-  b_.SetInsertPoint(next);
-  llvm::Value *next_record =
-      b_.CreateGEP(i8_, b_.CreateLoad(ptr_, record_slot), b_.getInt64(plan_.record_bytes));
-  b_.CreateStore(next_record, record_slot);
-  b_.CreateStore(b_.CreateAdd(b_.CreateLoad(i64_, index_slot), b_.getInt64(1)), index_slot);
-  b_.CreateCondBr(b_.CreateICmpULT(next_record, records_end), loop, exit);
-
-  // Counters are added once per block. The records reaching stage s+1 are those that passed
-  // stage s, the others were rejected by it; every record reaching stage s reads its words. The
-  // last stage's rejects are the records reaching it minus the hits.
-  b_.SetInsertPoint(exit);
-  llvm::Value *reaching = n_records;
-  llvm::Value *words_read = b_.getInt64(0);
-  auto bump = [&](size_t counter, llvm::Value *delta) {
-    llvm::Value *address = byte_ptr(counters, counter * 8);
-    llvm::Value *old_value = b_.CreateAlignedLoad(i64_, address, llvm::Align(8));
-    auto *store = b_.CreateAlignedStore(b_.CreateAdd(old_value, delta), address, llvm::Align(8));
-    store->setMetadata(llvm::LLVMContext::MD_alias_scope, output_scope_);
-  };
-  for (size_t s = 0; s < n_stages; ++s) {
-    llvm::Value *passed =
-        s + 1 < n_stages ? b_.CreateLoad(i64_, passed_slots[s]) : b_.CreateLoad(i64_, hits_slot);
-    bump(s, b_.CreateSub(reaching, passed));
-    words_read = b_.CreateAdd(words_read, b_.CreateMul(reaching, b_.getInt64(stages[s].words)));
-    reaching = passed;
-  }
-  bump(size_t(kCounterStatPruned), b_.CreateLoad(i64_, pruned_slot));
-  bump(size_t(kCounterWordsRead), words_read);
+  emit_record_loop_end(b_, plan_,
+                       {next, loop, exit, record_slot, index_slot, records_end, counters, n_records,
+                        hits_slot, pruned_slot, passed_slots, output_scope_});
   b_.CreateRet(b_.CreateLoad(i64_, hits_slot));
 
   b_.SetInsertPoint(done);
@@ -994,6 +969,36 @@ size_t symbol_size(const llvm::MemoryBuffer &object, const std::string &symbol) 
 // Byte offsets in a record to prefetch for record i + prefetch_records in a multi-stage plan:
 // the lines the probe stages (all but the last) read first. (A single-stage plan prefetches
 // each line next to its load instead: ScanEmitter::stream_prefetch.)
+void emit_record_loop_end(llvm::IRBuilder<> &b, const ScanPlan &plan, const RecordLoopEnd &end) {
+  llvm::Type *i8 = b.getInt8Ty(), *i64 = b.getInt64Ty(), *ptr = b.getPtrTy();
+  b.SetInsertPoint(end.next);
+  llvm::Value *next_record =
+      b.CreateGEP(i8, b.CreateLoad(ptr, end.record_slot), b.getInt64(plan.record_bytes));
+  b.CreateStore(next_record, end.record_slot);
+  b.CreateStore(b.CreateAdd(b.CreateLoad(i64, end.index_slot), b.getInt64(1)), end.index_slot);
+  b.CreateCondBr(b.CreateICmpULT(next_record, end.records_end), end.loop, end.exit);
+
+  b.SetInsertPoint(end.exit);
+  auto bump = [&](size_t counter, llvm::Value *delta) {
+    llvm::Value *address = b.CreateConstGEP1_64(i8, end.counters, counter * 8);
+    llvm::Value *old_value = b.CreateAlignedLoad(i64, address, llvm::Align(8));
+    auto *store = b.CreateAlignedStore(b.CreateAdd(old_value, delta), address, llvm::Align(8));
+    store->setMetadata(llvm::LLVMContext::MD_alias_scope, end.output_scope);
+  };
+  const auto &stages = plan.cascade.stages;
+  llvm::Value *reaching = end.n_records;
+  llvm::Value *words_read = b.getInt64(0);
+  for (size_t s = 0; s < stages.size(); ++s) {
+    llvm::Value *passed =
+        b.CreateLoad(i64, s + 1 < stages.size() ? end.passed_slots[s] : end.hits_slot, "passed");
+    bump(s, b.CreateSub(reaching, passed));
+    words_read = b.CreateAdd(words_read, b.CreateMul(reaching, b.getInt64(stages[s].words)));
+    reaching = passed;
+  }
+  if (end.pruned_slot) bump(size_t(kCounterStatPruned), b.CreateLoad(i64, end.pruned_slot));
+  bump(size_t(kCounterWordsRead), words_read);
+}
+
 std::vector<uint32_t> llvm_probe_prefetch_offsets(const Cascade &cascade) {
   // Same software prefetch policy as the Xbyak backend, so that both are compared fairly.
   constexpr uint32_t kMaxPrefetchLines = 8;

@@ -742,33 +742,9 @@ void TanimotoEmitter::emit(const std::string &name) {
   b_.CreateStore(b_.CreateAdd(hits, b_.getInt64(1)), hits_slot);
   b_.CreateBr(next);
 
-  b_.SetInsertPoint(next);
-  llvm::Value *next_record =
-      b_.CreateGEP(i8_, b_.CreateLoad(ptr_, record_slot), b_.getInt64(plan_.record_bytes));
-  b_.CreateStore(next_record, record_slot);
-  b_.CreateStore(b_.CreateAdd(b_.CreateLoad(i64_, index_slot), b_.getInt64(1)), index_slot);
-  b_.CreateCondBr(b_.CreateICmpULT(next_record, records_end), loop, exit);
-
-  // Counters once per call: the records reaching stage s + 1 are those that passed stage s, the
-  // others were rejected by it; every record reaching a stage reads its words; the last stage's
-  // rejects are the records reaching it that were not kept.
-  b_.SetInsertPoint(exit);
-  llvm::Value *reaching = n_records;
-  llvm::Value *words_read = b_.getInt64(0);
-  auto bump = [&](size_t counter, llvm::Value *delta) {
-    llvm::Value *address = byte_ptr(counters, counter * 8);
-    llvm::Value *old_value = b_.CreateAlignedLoad(i64_, address, llvm::Align(8));
-    auto *store = b_.CreateAlignedStore(b_.CreateAdd(old_value, delta), address, llvm::Align(8));
-    store->setMetadata(llvm::LLVMContext::MD_alias_scope, output_scope_);
-  };
-  for (size_t s = 0; s < n_stages; ++s) {
-    llvm::Value *passed =
-        b_.CreateLoad(i64_, s + 1 < n_stages ? passed_slots[s] : hits_slot, "passed");
-    bump(s, b_.CreateSub(reaching, passed));
-    words_read = b_.CreateAdd(words_read, b_.CreateMul(reaching, b_.getInt64(stages[s].words)));
-    reaching = passed;
-  }
-  bump(size_t(kCounterWordsRead), words_read);
+  emit_record_loop_end(b_, plan_,
+                       {next, loop, exit, record_slot, index_slot, records_end, counters, n_records,
+                        hits_slot, nullptr, passed_slots, output_scope_});
   b_.CreateRet(b_.CreateLoad(i64_, hits_slot));
 
   b_.SetInsertPoint(done);
