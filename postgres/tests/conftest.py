@@ -11,6 +11,7 @@ cluster it finds under JITSON_PG_TMP from its trap).
 import os
 import socket
 import subprocess
+import threading
 import time
 
 import psycopg
@@ -120,3 +121,49 @@ def wait_for(pred, timeout=10.0):
             return True
         time.sleep(0.05)
     return False
+
+
+def check_cancellation(pg, conn, scan, aggregate_sql, params):
+    """Statement cancellation of a scan over the 3,000,000-row table `huge` (made here once per
+    database): scan(filter) runs the function under test over it (filter: an SQL predicate or
+    None), aggregate_sql (with params) a longer aggregate. A statement timeout of a tenth of the
+    scan's time stops both forms mid-scan, pg_cancel_backend from another session stops the
+    aggregate, and the session stays usable."""
+    conn.execute("CREATE TABLE IF NOT EXISTS huge (id bigint, v bit(64))")
+    if conn.execute("SELECT count(*) FROM huge").fetchone()[0] == 0:
+        conn.execute("INSERT INTO huge SELECT g, ('x' || lpad(to_hex(g * 2654435761), 16, '0'))::bit(64) "
+                     "FROM generate_series(1, 3000000) g")
+    scan(None)  # a fresh table's first scan also sets hint bits: slower
+    full = float("inf")
+    for _ in range(2):  # the faster of two: a busy machine must not stretch the timeout
+        t = time.time()
+        scan(None)
+        full = min(full, time.time() - t)
+    # The timeout is a tenth of what the whole scan takes here (the scan got faster than a fixed
+    # 50 ms allowed for), so the cancellation lands mid-scan on a fast machine and a slow one.
+    assert full > 0.05, f"the scan took {full:.3f} s, too short to test cancellation"
+    conn.execute(f"SET statement_timeout = '{max(5, int(full * 100))}ms'")
+    t = time.time()
+    with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
+        scan(None)
+    assert time.time() - t < full / 2
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        scan("id > 0")
+    conn.execute("RESET statement_timeout")
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    done = threading.Event()
+    with pg.connect() as other:
+        def cancel():
+            # until the query is over: a cancel that reaches the backend before the query does
+            # is dropped
+            while not done.wait(0.05):
+                other.execute("SELECT pg_cancel_backend(%s)", (pid,))
+        th = threading.Thread(target=cancel)
+        th.start()
+        try:
+            with pytest.raises(psycopg.errors.QueryCanceled, match="user request"):
+                conn.execute(aggregate_sql, params)
+        finally:
+            done.set()
+            th.join()
+    assert conn.execute("SELECT 1").fetchone() == (1,)

@@ -6,14 +6,13 @@ place, SPI, ctid ids, bytea), snapshots, cancellation, bad input, pgvector's <%>
 ALTER EXTENSION jitson UPDATE from 0.1."""
 import json
 import os
-import threading
-import time
 from fractions import Fraction
 
 import numpy as np
 import psycopg
 import pytest
 
+from conftest import check_cancellation
 from test_jitson import bits_text
 
 NBITS = 2048
@@ -499,43 +498,11 @@ def test_snapshot_isolation(pg, conn):
 
 
 def test_statement_timeout_and_cancel(pg, conn):
-    conn.execute("CREATE TABLE IF NOT EXISTS huge (id bigint, v bit(64))")
-    if conn.execute("SELECT count(*) FROM huge").fetchone()[0] == 0:
-        conn.execute("INSERT INTO huge SELECT g, ('x' || lpad(to_hex(g * 2654435761), 16, '0'))::bit(64) "
-                     "FROM generate_series(1, 3000000) g")
     q = "01" * 32
-    topk(conn, {"top_k": 10}, q, "huge")  # a fresh table's first scan also sets hint bits: slower
-    full = float("inf")
-    for _ in range(2):  # the faster of two: a busy machine must not stretch the timeout
-        t = time.time()
-        topk(conn, {"top_k": 10}, q, "huge")
-        full = min(full, time.time() - t)
-    assert full > 0.05, f"the scan took {full:.3f} s, too short to test cancellation"
-    conn.execute(f"SET statement_timeout = '{max(5, int(full * 100))}ms'")
-    t = time.time()
-    with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
-        topk(conn, {"top_k": 10}, q, "huge")
-    assert time.time() - t < full / 2
-    with pytest.raises(psycopg.errors.QueryCanceled):
-        topk(conn, {"top_k": 10}, q, "huge", filter="id > 0")
-    conn.execute("RESET statement_timeout")
-    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    done = threading.Event()
-    with pg.connect() as other:
-        def cancel():
-            # until the query is over: a cancel that reaches the backend before the query does
-            # is dropped
-            while not done.wait(0.05):
-                other.execute("SELECT pg_cancel_backend(%s)", (pid,))
-        th = threading.Thread(target=cancel)
-        th.start()
-        try:
-            with pytest.raises(psycopg.errors.QueryCanceled, match="user request"):
-                conn.execute("SELECT jitson_topk_tanimoto_agg(v, %s::varbit, '{}', id) FROM huge, generate_series(1, 3)", (q,))
-        finally:
-            done.set()
-            th.join()
-    assert conn.execute("SELECT 1").fetchone() == (1,)
+    check_cancellation(
+        pg, conn, lambda filter: topk(conn, {"top_k": 10}, q, "huge", filter=filter),
+        "SELECT jitson_topk_tanimoto_agg(v, %s::varbit, '{}', id) FROM huge, generate_series(1, 3)",
+        (q,))
 
 
 # ---- pgvector ------------------------------------------------------------------------------
