@@ -1,7 +1,10 @@
 """Shared fixtures: an engine, random and tie-heavy fingerprints, the numpy brute force every
-result is checked against, and the backend x ISA matrix this machine offers."""
+result is checked against, the backend x ISA matrix this machine offers, and the Morgan
+fingerprints of RDKit's own molecules."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -65,7 +68,48 @@ def brute_force_range(queries: np.ndarray, db: np.ndarray, max_distance: int):
 
 def pytest_sessionstart(session):
     """Under scripts/test_python.sh the package must come from the venv, not the source tree."""
-    import os
-
     if os.environ.get("JITSON_EXPECT_INSTALLED") == "1":
         assert "site-packages" in jitson.__file__, f"jitson imported from {jitson.__file__}"
+
+
+# ---- RDKit: real molecules
+
+def rdkit_molecules():
+    """SMILES shipped in RDKit's wheel: Data/NCI/first_5K.smi and the PAINS test set."""
+    rdkit = pytest.importorskip("rdkit", reason="rdkit is not installed (PyPI has no wheel for this Python?)")
+    del rdkit
+    from rdkit import Chem, RDConfig, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    files = [
+        (os.path.join(RDConfig.RDDataDir, "NCI", "first_5K.smi"), "\t", False),
+        (os.path.join(RDConfig.RDDataDir, "Pains", "test_data", "wehi_mols.csv"), ",", True),
+    ]
+    smiles = []
+    for path, sep, quoted in files:
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            for line in f:
+                s = line.split(sep)[0].strip()
+                smiles.append(s.strip('"') if quoted else s)
+    if not smiles:
+        pytest.skip(f"none of RDKit's SMILES files is in this rdkit install ({RDConfig.RDDataDir})")
+    mols = [m for m in (Chem.MolFromSmiles(s) for s in smiles) if m is not None]
+    return mols
+
+
+@pytest.fixture(scope="session")
+def morgan():
+    """(RDKit ExplicitBitVects, jitson records) for every molecule RDKit ships as SMILES: Morgan
+    radius 2, 2,048 bits (the Tanimoto and popcount-order suites compare with RDKit on these)."""
+    mols = rdkit_molecules()
+    from rdkit.Chem import rdFingerprintGenerator
+
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    fps = [gen.GetFingerprint(m) for m in mols]
+    bits = np.array([gen.GetFingerprintAsNumPy(m) for m in mols], dtype=np.uint8)
+    records = np.packbits(bits, axis=1, bitorder="little")  # bit i = byte i / 8, bit i % 8
+    assert records.shape == (len(mols), 256)
+    assert [records[7].tobytes()] == [jitson.pack_bits(bits[7].astype(bool)).tobytes()]
+    return fps, records

@@ -387,38 +387,6 @@ def test_arrow_source(engine, data):
 
 # ---- RDKit: real molecules
 
-def rdkit_records():
-    pytest.importorskip("rdkit", reason="rdkit is not installed (PyPI has no wheel for this Python?)")
-    from rdkit import Chem, RDConfig, RDLogger
-    from rdkit.Chem import rdFingerprintGenerator
-
-    RDLogger.DisableLog("rdApp.*")
-    files = [
-        (os.path.join(RDConfig.RDDataDir, "NCI", "first_5K.smi"), "\t", False),
-        (os.path.join(RDConfig.RDDataDir, "Pains", "test_data", "wehi_mols.csv"), ",", True),
-    ]
-    smiles = []
-    for path, sep, quoted in files:
-        if not os.path.exists(path):
-            continue
-        with open(path) as f:
-            for line in f:
-                s = line.split(sep)[0].strip()
-                smiles.append(s.strip('"') if quoted else s)
-    if not smiles:
-        pytest.skip(f"none of RDKit's SMILES files is in this rdkit install ({RDConfig.RDDataDir})")
-    mols = [m for m in (Chem.MolFromSmiles(s) for s in smiles) if m is not None]
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
-    fps = [gen.GetFingerprint(m) for m in mols]
-    bits = np.array([gen.GetFingerprintAsNumPy(m) for m in mols], dtype=np.uint8)
-    return fps, np.packbits(bits, axis=1, bitorder="little")
-
-
-@pytest.fixture(scope="module")
-def morgan():
-    return rdkit_records()
-
-
 def rdkit_order(sims: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return ids[np.lexsort((ids, -sims[ids]))]
 

@@ -7,7 +7,6 @@ DataStructs.BulkTanimotoSimilarity exactly (same indices, same order, the same d
 from __future__ import annotations
 
 import decimal
-import os
 from fractions import Fraction
 
 import numpy as np
@@ -328,46 +327,6 @@ def test_errors(engine):
 
 
 # ---- RDKit: real molecules, compared with RDKit's own Tanimoto
-
-def rdkit_molecules():
-    """SMILES shipped in RDKit's wheel: Data/NCI/first_5K.smi and the PAINS test set."""
-    rdkit = pytest.importorskip("rdkit", reason="rdkit is not installed (PyPI has no wheel for this Python?)")
-    del rdkit
-    from rdkit import Chem, RDConfig, RDLogger
-
-    RDLogger.DisableLog("rdApp.*")
-    files = [
-        (os.path.join(RDConfig.RDDataDir, "NCI", "first_5K.smi"), "\t", False),
-        (os.path.join(RDConfig.RDDataDir, "Pains", "test_data", "wehi_mols.csv"), ",", True),
-    ]
-    smiles = []
-    for path, sep, quoted in files:
-        if not os.path.exists(path):
-            continue
-        with open(path) as f:
-            for line in f:
-                s = line.split(sep)[0].strip()
-                smiles.append(s.strip('"') if quoted else s)
-    if not smiles:
-        pytest.skip(f"none of RDKit's SMILES files is in this rdkit install ({RDConfig.RDDataDir})")
-    mols = [m for m in (Chem.MolFromSmiles(s) for s in smiles) if m is not None]
-    return mols
-
-
-@pytest.fixture(scope="module")
-def morgan():
-    """(RDKit ExplicitBitVects, jitson records) for every molecule RDKit ships as SMILES."""
-    mols = rdkit_molecules()
-    from rdkit.Chem import rdFingerprintGenerator
-
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
-    fps = [gen.GetFingerprint(m) for m in mols]
-    bits = np.array([gen.GetFingerprintAsNumPy(m) for m in mols], dtype=np.uint8)
-    records = np.packbits(bits, axis=1, bitorder="little")  # bit i = byte i / 8, bit i % 8
-    assert records.shape == (len(mols), 256)
-    assert [records[7].tobytes()] == [jitson.pack_bits(bits[7].astype(bool)).tobytes()]
-    return fps, records
-
 
 QUERIES = [0, 17, 123, 999, 2500, 4321, 7777, 12000]
 
