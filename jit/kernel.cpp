@@ -299,9 +299,16 @@ ScanResult Kernel::scan_range(const uint8_t *query, DatabaseView db, uint64_t be
 std::vector<ScanResult> Kernel::scan_batch(const uint8_t *queries, uint64_t n_queries,
                                            DatabaseView db, unsigned threads) const {
   check_db(plan_, db);
-  const auto [fn, context] = entry_for(db);
   auto t0 = std::chrono::steady_clock::now();
-  auto r = scan_batch_with(fn, context, queries, n_queries, db, request(threads));
+  std::vector<ScanResult> r;
+  const uint32_t tile = plan_.tuning.batch_query_tile;
+  if (tile > 1 && n_queries > 1 && batch_tile_applies(plan_.cascade, db)) {
+    r = scan_batch_tiled(plan_.cascade, kernel_table(plan_.isa), tile, queries, n_queries, db,
+                         request(threads));
+  } else {
+    const auto [fn, context] = entry_for(db);
+    r = scan_batch_with(fn, context, queries, n_queries, db, request(threads));
+  }
   uint64_t hits = 0;
   for (auto &x : r) hits += x.stats.hits;
   log_scan(*this, db.n_records, n_queries, hits, std::chrono::steady_clock::now() - t0);

@@ -23,7 +23,8 @@ struct Workload {
   const char *name;
   uint32_t bits;
   bool dram;
-  const char *members;  // config members beyond the record size, backend and isa
+  const char *members;   // config members beyond the record size, backend and isa
+  uint32_t queries = 1;  // > 1: scan_batch of this many queries
 };
 
 // L2 tables are 192 KiB (well inside any L2 of 1 MiB or more), read again and again; DRAM tables
@@ -33,6 +34,7 @@ const Workload kWorkloads[] = {
     {"l2 small", 1024, false, R"("cascade": {"mode": "off"})"},
     {"dram full", 16384, true, R"("cascade": {"mode": "off"})"},
     {"dram cascade", 16384, true, R"("max_distance": 200)"},
+    {"l2 batch", 16384, false, R"("cascade": {"mode": "off"})", 16},
 };
 
 // The workload a parameter shapes.
@@ -40,13 +42,14 @@ const char *workload_of(const std::string &parameter) {
   if (parameter == "group_max_chunks") return "l2 small";
   if (parameter == "stream_prefetch_bytes") return "dram full";
   if (parameter == "probe_prefetch_bytes") return "dram cascade";
+  if (parameter == "batch_query_tile") return "l2 batch";
   return "l2 full";  // query_registers, loop_min_chunks
 }
 
 struct Table {
   uint32_t bytes = 0;
   uint64_t n = 0;
-  std::vector<uint8_t> records, query;
+  std::vector<uint8_t> records, query;  // query: the workload's queries, one after another
 };
 
 Table make_table(const Workload &w, bool quick, std::mt19937_64 &rng) {
@@ -60,7 +63,7 @@ Table make_table(const Workload &w, bool quick, std::mt19937_64 &rng) {
     const uint64_t v = rng();
     std::memcpy(&t.records[i], &v, 8);
   }
-  t.query.resize(t.bytes);
+  t.query.resize(size_t(t.bytes) * w.queries);
   for (auto &b : t.query) b = uint8_t(rng());
   return t;
 }
@@ -76,14 +79,21 @@ std::string config_text(const Workload &w, Isa isa, const Tuning &tuning) {
       w.bits, w.members, isa_name(isa), pins);
 }
 
-// GB/s of one measurement: a DRAM table once, an L2 table 1,024 times.
-double measure(const Kernel &kernel, const Table &t, bool dram) {
+// GB/s of one measurement (record bytes compared, summed over the queries): a DRAM table once,
+// an L2 table 1,024 times in all.
+double measure(const Kernel &kernel, const Table &t, const Workload &w) {
   const DatabaseView view = DatabaseView::rows(t.records.data(), t.n, t.bytes);
-  const uint64_t passes = dram ? 1 : 1024;  // ~200 MB from L2: milliseconds, not microseconds
+  const uint64_t passes = w.dram ? 1 : 1024 / w.queries;  // ~200 MB from L2: milliseconds
   const auto t0 = Clock::now();
-  for (uint64_t p = 0; p < passes; ++p) kernel.scan(t.query.data(), view, 1);
+  for (uint64_t p = 0; p < passes; ++p) {
+    if (w.queries > 1) {
+      kernel.scan_batch(t.query.data(), w.queries, view, 1);
+    } else {
+      kernel.scan(t.query.data(), view, 1);
+    }
+  }
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-  return double(passes) * double(t.records.size()) / s / 1e9;
+  return double(passes * w.queries) * double(t.records.size()) / s / 1e9;
 }
 
 double median(std::vector<double> v) {
@@ -96,11 +106,10 @@ std::vector<double> race(Engine &engine, const Workload &w, const Table &t, Isa 
                          const std::vector<Tuning> &variants, int rounds) {
   std::vector<std::shared_ptr<const Kernel>> kernels;
   for (const Tuning &v : variants) kernels.push_back(engine.compile(config_text(w, isa, v)));
-  for (const auto &k : kernels) measure(*k, t, w.dram);  // warm-up: pages, caches, branch state
+  for (const auto &k : kernels) measure(*k, t, w);  // warm-up: pages, caches, branch state
   std::vector<std::vector<double>> figures(variants.size());
   for (int r = 0; r < rounds; ++r) {
-    for (size_t i = 0; i < variants.size(); ++i)
-      figures[i].push_back(measure(*kernels[i], t, w.dram));
+    for (size_t i = 0; i < variants.size(); ++i) figures[i].push_back(measure(*kernels[i], t, w));
   }
   std::vector<double> out;
   for (auto &f : figures) out.push_back(median(f));
@@ -124,7 +133,7 @@ TuneResult tune(const TuneOptions &options) {
   std::map<std::string, Table> tables;
   const auto table_for = [&](const Workload &w) -> const Table & {
     // The two DRAM workloads share one table: it is the largest allocation here.
-    const std::string key = fmt::format("{}/{}", w.bits, w.dram);
+    const std::string key = fmt::format("{}/{}/{}", w.bits, w.dram, w.queries);
     auto it = tables.find(key);
     if (it == tables.end()) it = tables.emplace(key, make_table(w, options.quick, rng)).first;
     return it->second;

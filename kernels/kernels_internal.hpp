@@ -36,6 +36,9 @@ void word_popcounts_scalar(const uint8_t *records, size_t stride, size_t count, 
                            uint8_t *out);
 size_t select_word_overlap_scalar(const uint8_t *query_counts, const uint8_t *counts,
                                   size_t n_words, size_t count, uint32_t need, uint32_t *selected);
+void hamming_tile_scalar(const uint8_t *const *queries, size_t n_queries, const uint8_t *records,
+                         size_t stride, size_t count, const TileLine *lines, size_t n_lines,
+                         uint32_t *out);
 
 // avx2
 uint64_t hamming_avx2(const uint8_t *a, const uint8_t *b, size_t n);
@@ -52,6 +55,9 @@ void word_popcounts_avx2(const uint8_t *records, size_t stride, size_t count, si
                          uint8_t *out);
 size_t select_word_overlap_avx2(const uint8_t *query_counts, const uint8_t *counts, size_t n_words,
                                 size_t count, uint32_t need, uint32_t *selected);
+void hamming_tile_avx2(const uint8_t *const *queries, size_t n_queries, const uint8_t *records,
+                         size_t stride, size_t count, const TileLine *lines, size_t n_lines,
+                         uint32_t *out);
 
 // avx512
 uint64_t hamming_avx512(const uint8_t *a, const uint8_t *b, size_t n);
@@ -68,6 +74,9 @@ void word_popcounts_avx512(const uint8_t *records, size_t stride, size_t count, 
                            uint8_t *out);
 size_t select_word_overlap_avx512(const uint8_t *query_counts, const uint8_t *counts,
                                   size_t n_words, size_t count, uint32_t need, uint32_t *selected);
+void hamming_tile_avx512(const uint8_t *const *queries, size_t n_queries, const uint8_t *records,
+                         size_t stride, size_t count, const TileLine *lines, size_t n_lines,
+                         uint32_t *out);
 
 // dot_i8 with VPDPBUSD (AVX512-VNNI on top of the avx512 tier).
 int64_t dot_i8_avx512vnni(const uint8_t *a, const uint8_t *b, size_t n);

@@ -19,6 +19,7 @@ const KernelTable kScalarTable = {
     impl::hamming_many_scalar,
     impl::word_popcounts_scalar,
     impl::select_word_overlap_scalar,
+    impl::hamming_tile_scalar,
 };
 
 const KernelTable kAvx2Table = {
@@ -32,6 +33,7 @@ const KernelTable kAvx2Table = {
     impl::hamming_many_avx2,
     impl::word_popcounts_avx2,
     impl::select_word_overlap_avx2,
+    impl::hamming_tile_avx2,
 };
 
 // The avx512 tier guarantees F/BW/VL/VPOPCNTDQ only; dot_i8 uses vpdpbusd when the CPU also has
@@ -48,6 +50,7 @@ KernelTable make_avx512_table() {
       impl::hamming_many_avx512,
       impl::word_popcounts_avx512,
       impl::select_word_overlap_avx512,
+      impl::hamming_tile_avx512,
   };
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <map>
 #include <string>
 
 #include "jitson/cpu.hpp"
@@ -383,45 +384,46 @@ ScanResult scan_with(BlockFn fn, const void *context, const uint8_t *query, Data
   return result;
 }
 
-std::vector<ScanResult> scan_batch_with(BlockFn fn, const void *context, const uint8_t *queries,
-                                        uint64_t n_queries, DatabaseView db, const ScanRequest &r) {
-  check_scan_args(queries, db, r);
+namespace {
+
+// One thread's share of a batch: a heap, counters and a candidate count per query.
+struct BatchPart {
+  std::vector<TopKHeap> tops;
+  std::vector<uint64_t> counters;  // [query][kNumCounters]
+  std::vector<uint64_t> candidates;
+  std::vector<Hit> out;             // a block function's hits
+  std::vector<uint32_t> distances;  // a tile's distances
+  BatchPart(uint64_t n_queries, const ScanRequest &r)
+      : tops(n_queries, TopKHeap(r.top_k, r.max_distance)),
+        counters(n_queries * kNumCounters, 0),
+        candidates(n_queries, 0) {}
+  uint64_t *counters_of(uint64_t q) { return &counters[q * kNumCounters]; }
+};
+
+// The batch driver: splits the range over threads and, in each, visits the record blocks in
+// order with block(records, n, base, reserved, part). Record block outer, queries inner: each
+// block is read from memory once and then served from L2 for every query.
+template <class Block>
+std::vector<ScanResult> run_batch(uint64_t n_queries, DatabaseView db, const ScanRequest &r,
+                                  Block block) {
   const uint64_t end = std::min(r.end, db.n_records);
-  const uint32_t block = records_per_call(db, r.block_records);
+  const uint32_t records = records_per_call(db, r.block_records);
   const unsigned parts = choose_threads(end - r.begin, r.threads);
 
   std::vector<std::vector<std::vector<Hit>>> part_hits(parts);  // [part][query]
   std::vector<std::vector<ScanStats>> part_stats(parts, std::vector<ScanStats>(n_queries));
   const uint64_t align = db.layout == Layout::blocked ? db.block_records : 1;
   parallel_ranges(r.begin, end, parts, align, [&](unsigned p, uint64_t b, uint64_t e) {
-    std::vector<TopKHeap> tops(n_queries, TopKHeap(r.top_k, r.max_distance));
-    std::vector<uint64_t> counters(n_queries * kNumCounters, 0);
-    std::vector<uint64_t> candidates(n_queries, 0);
-    std::vector<Hit> out(block);
-    // Record block outer, queries inner: the block is read from memory once and then served
-    // from L2 for every query.
-    for_each_call(db, b, e, block,
-                  [&](const uint8_t *records, uint64_t n, uint64_t base, uint32_t reserved) {
-                    for (uint64_t q = 0; q < n_queries; ++q) {
-                      BlockArgs args{queries + q * db.record_bytes,
-                                     records,
-                                     n,
-                                     base,
-                                     tops[q].limit(base + reserved),
-                                     reserved,
-                                     out.data(),
-                                     &counters[q * kNumCounters],
-                                     context};
-                      uint64_t got = fn(&args);
-                      candidates[q] += got;
-                      for (uint64_t h = 0; h < got; ++h) tops[q].offer(out[h]);
-                    }
+    BatchPart part(n_queries, r);
+    for_each_call(db, b, e, records,
+                  [&](const uint8_t *first, uint64_t n, uint64_t base, uint32_t reserved) {
+                    block(first, n, base, reserved, part);
                   });
     part_hits[p].resize(n_queries);
     for (uint64_t q = 0; q < n_queries; ++q) {
-      add_block_counters(&counters[q * kNumCounters], e - b, candidates[q], r.n_stages,
+      add_block_counters(part.counters_of(q), e - b, part.candidates[q], r.n_stages,
                          part_stats[p][q]);
-      part_hits[p][q] = std::move(tops[q].hits());
+      part_hits[p][q] = std::move(part.tops[q].hits());
     }
   });
 
@@ -435,6 +437,105 @@ std::vector<ScanResult> scan_batch_with(BlockFn fn, const void *context, const u
     results[q].hits = finish(per_part, r.top_k);
   }
   return results;
+}
+
+}  // namespace
+
+std::vector<ScanResult> scan_batch_with(BlockFn fn, const void *context, const uint8_t *queries,
+                                        uint64_t n_queries, DatabaseView db, const ScanRequest &r) {
+  check_scan_args(queries, db, r);
+  const uint32_t block = records_per_call(db, r.block_records);
+  return run_batch(
+      n_queries, db, r,
+      [&](const uint8_t *records, uint64_t n, uint64_t base, uint32_t reserved, BatchPart &part) {
+        part.out.resize(block);
+        for (uint64_t q = 0; q < n_queries; ++q) {
+          BlockArgs args{queries + q * db.record_bytes,
+                         records,
+                         n,
+                         base,
+                         part.tops[q].limit(base + reserved),
+                         reserved,
+                         part.out.data(),
+                         part.counters_of(q),
+                         context};
+          const uint64_t got = fn(&args);
+          part.candidates[q] += got;
+          for (uint64_t h = 0; h < got; ++h) part.tops[q].offer(part.out[h]);
+        }
+      });
+}
+
+bool batch_tile_applies(const Cascade &c, const DatabaseView &db) {
+  return c.metric == Metric::hamming && c.stages.size() == 1 && db.layout != Layout::blocked;
+}
+
+std::vector<TileLine> tile_lines(const Cascade &c) {
+  std::map<uint32_t, TileLine> by_line;  // line index → its selected words, in record order
+  for (const Segment &seg : c.stages.at(0).segments) {
+    for (uint32_t w = seg.first_word; w < seg.first_word + seg.n_words; ++w) {
+      auto [it, fresh] = by_line.try_emplace(w / 8);
+      TileLine &line = it->second;
+      if (fresh) {
+        line.offset = w / 8 * 64;
+        line.words = 0;
+        std::fill(std::begin(line.mask), std::end(line.mask), ~uint64_t{0});
+      }
+      line.words |= uint8_t(1u << (w % 8));
+      if (!seg.full) {
+        line.masked = true;
+        line.mask[w % 8] = seg.mask;
+      }
+    }
+  }
+  std::vector<TileLine> lines;
+  lines.reserve(by_line.size());
+  for (auto &[index, line] : by_line) lines.push_back(line);
+  return lines;
+}
+
+std::vector<ScanResult> scan_batch_tiled(const Cascade &c, const KernelTable &k,
+                                         uint32_t tile_queries, const uint8_t *queries,
+                                         uint64_t n_queries, DatabaseView db,
+                                         const ScanRequest &r) {
+  check_scan_args(queries, db, r);
+  if (!batch_tile_applies(c, db) || c.record_bytes != db.record_bytes) {
+    throw Error(ErrorKind::internal, "scan_batch_tiled: a one-stage Hamming plan over rows only");
+  }
+  const std::vector<TileLine> lines = tile_lines(c);
+  const uint64_t words = c.stages[0].words;
+  const uint64_t tile = std::clamp<uint64_t>(tile_queries, 1, kMaxTileQueries);
+  const uint64_t block = records_per_call(db, r.block_records);
+  return run_batch(
+      n_queries, db, r,
+      [&](const uint8_t *records, uint64_t n, uint64_t base, uint32_t reserved, BatchPart &part) {
+        part.distances.resize(tile * block);
+        for (uint64_t q0 = 0; q0 < n_queries; q0 += tile) {
+          const uint64_t nq = std::min(tile, n_queries - q0);
+          const uint8_t *group[kMaxTileQueries];
+          for (uint64_t j = 0; j < nq; ++j) {
+            group[j] = queries + (q0 + j) * db.record_bytes;
+          }
+          k.hamming_tile(group, nq, records, db.record_bytes, n, lines.data(), lines.size(),
+                         part.distances.data());
+          for (uint64_t j = 0; j < nq; ++j) {
+            // As a block function does: one limit for the block, then the heap.
+            const uint64_t q = q0 + j;
+            const uint32_t limit = part.tops[q].limit(base + reserved);
+            const uint32_t *d = &part.distances[j * n];
+            uint64_t kept = 0;
+            for (uint64_t i = 0; i < n; ++i) {
+              if (d[i] < limit) {
+                ++kept;
+                part.tops[q].offer(Hit{base + i, d[i], 0});
+              }
+            }
+            part.candidates[q] += kept;
+            part.counters_of(q)[0] += n - kept;
+            part.counters_of(q)[kCounterWordsRead] += n * words;
+          }
+        }
+      });
 }
 
 ScanResult scan_runtime(const uint8_t *query, DatabaseView db, std::span<const uint64_t> mask,

@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -775,6 +777,76 @@ TEST(PopcountWords, MatchesBitByBitCount) {
       for (uint64_t w : words)
         for (int b = 0; b < 64; ++b) expected += (w >> b) & 1;
       EXPECT_EQ(popcount_words(words), expected) << "n " << n << " pattern " << pattern;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace jitson
+
+namespace jitson {
+namespace {
+
+// hamming_tile against a word-by-word count: every ISA, 1-4 queries, record counts that leave
+// remainders of every tile width, lines whole, with words left out and with partial masks, and
+// the last record ending on a guard page, so a read of a word outside the lines would fault.
+TEST(HammingTile, EveryIsaCountsExactlyTheSelectedWordsAndReadsNothingElse) {
+  std::mt19937_64 rng(19);
+  for (size_t n_words : {1, 7, 8, 9, 32, 33, 256}) {
+    const size_t n = n_words * 8;
+    for (int shape = 0; shape < 4; ++shape) {
+      const size_t count = 1 + rng() % 23, stride = n + 8 * (rng() % 3);
+      std::vector<TileLine> lines;
+      for (size_t first = 0; first < n_words; first += 8) {
+        TileLine line;
+        line.offset = uint32_t(first * 8);
+        const size_t in_record = std::min<size_t>(8, n_words - first);
+        line.words = uint8_t((1u << in_record) - 1);
+        if (shape >= 1 && rng() % 2) line.words &= uint8_t(rng());  // words left out
+        if (shape >= 2 && rng() % 2) {
+          line.masked = true;
+          for (auto &m : line.mask) m = rng() & rng();
+        }
+        if (line.words != 0 || shape == 3) lines.push_back(line);
+      }
+      const size_t total = (count - 1) * stride + n;
+      std::vector<uint8_t> db = biased_bytes(total, 0.5, rng);
+      GuardedBytes records(total);
+      records.assign(db);
+      std::vector<std::vector<uint8_t>> queries;
+      std::vector<std::unique_ptr<GuardedBytes>> guarded_queries;
+      for (size_t q = 0; q < kMaxTileQueries; ++q) {
+        queries.push_back(biased_bytes(n, 0.5, rng));
+        guarded_queries.push_back(std::make_unique<GuardedBytes>(n));
+        guarded_queries.back()->assign(queries.back());
+      }
+      for (size_t n_queries = 1; n_queries <= kMaxTileQueries; ++n_queries) {
+        std::vector<uint32_t> want(n_queries * count, 0);
+        for (size_t q = 0; q < n_queries; ++q) {
+          for (size_t i = 0; i < count; ++i) {
+            for (const TileLine &line : lines) {
+              for (unsigned w = 0; w < 8; ++w) {
+                if (!(line.words >> w & 1)) continue;
+                uint64_t a, b;
+                std::memcpy(&a, &queries[q][line.offset + 8 * w], 8);
+                std::memcpy(&b, &db[i * stride + line.offset + 8 * w], 8);
+                want[q * count + i] +=
+                    uint32_t(std::popcount((a ^ b) & (line.masked ? line.mask[w] : ~uint64_t{0})));
+              }
+            }
+          }
+        }
+        const uint8_t *group[kMaxTileQueries];
+        for (size_t q = 0; q < n_queries; ++q) group[q] = guarded_queries[q]->data();
+        for (Isa isa : runnable_isas()) {
+          std::vector<uint32_t> got(n_queries * count, 0xDEADBEEF);
+          kernel_table(isa).hamming_tile(group, n_queries, records.data(), stride, count,
+                                         lines.data(), lines.size(), got.data());
+          EXPECT_EQ(got, want) << isa_name(isa) << " words=" << n_words << " shape=" << shape
+                               << " count=" << count << " stride=" << stride
+                               << " queries=" << n_queries;
+        }
+      }
     }
   }
 }

@@ -171,15 +171,25 @@ TEST(Tuning, EveryCandidateOfEveryParameterMatchesTheOracle) {
               throw;
             }
             const uint32_t bytes = bits / 8;
-            const uint64_t n = 300;
-            std::vector<uint8_t> q(bytes), db(n * bytes);
-            for (auto &b : q) b = uint8_t(rng());
-            testsupport::fill_records(rng, q.data(), db.data(), n, bytes);
-            const ScanResult got = k->scan(q.data(), DatabaseView::rows(db.data(), n, bytes), 1);
+            const uint64_t n = 300, n_queries = 1 + c % 5;  // batches of 1..5 queries
+            std::vector<uint8_t> queries(n_queries * bytes), db(n * bytes);
+            for (auto &b : queries) b = uint8_t(rng());
+            testsupport::fill_records(rng, queries.data(), db.data(), n, bytes);
+            const DatabaseView view = DatabaseView::rows(db.data(), n, bytes);
             const ScanSpec &spec = k->spec();
-            const std::vector<Hit> want = oracle::scan(q.data(), db.data(), n, bytes, spec.focus,
-                                                       spec.max_distance, spec.top_k);
-            ASSERT_EQ(got.hits, want) << cfg;
+            const std::vector<ScanResult> batch = k->scan_batch(queries.data(), n_queries, view, 1);
+            for (uint64_t j = 0; j < n_queries; ++j) {
+              const uint8_t *q = &queries[j * bytes];
+              const ScanResult got = k->scan(q, view, 1);
+              const std::vector<Hit> want =
+                  oracle::scan(q, db.data(), n, bytes, spec.focus, spec.max_distance, spec.top_k);
+              ASSERT_EQ(got.hits, want) << cfg;
+              ASSERT_EQ(batch[j].hits, want) << cfg << " (batch query " << j << ")";
+              // A batch counts what scanning each query alone counts (register tile or not).
+              EXPECT_EQ(batch[j].stats.records, got.stats.records) << cfg;
+              EXPECT_EQ(batch[j].stats.rejected_by_stage, got.stats.rejected_by_stage) << cfg;
+              EXPECT_EQ(batch[j].stats.words_read, got.stats.words_read) << cfg;
+            }
             ++checked;
           }
         }

@@ -39,6 +39,19 @@ struct AwarenessThresholds {
 
 enum class Awareness : uint8_t { crystallized = 0, tensioned = 1, uncertain = 2, noise = 3 };
 
+// One 64-byte line of a record as hamming_tile reads it: bit w of `words` selects word w of the
+// line (the bytes [offset + 8w, offset + 8w + 8) of every record and query; unselected words are
+// never touched), and when `masked` each selected word is AND-ed with mask[w] first.
+struct TileLine {
+  uint32_t offset = 0;
+  uint8_t words = 0xFF;
+  bool masked = false;
+  uint64_t mask[8] = {};
+};
+// Queries one hamming_tile call compares at once: four queries against four records keep 16
+// accumulators and 8 loaded lines in the 32 zmm registers.
+inline constexpr size_t kMaxTileQueries = 4;
+
 // The dispatch table. Byte lengths may be any value (tails handled); pointers may be unaligned.
 struct KernelTable {
   Isa isa;
@@ -69,6 +82,13 @@ struct KernelTable {
   // intersection popcount(q & r) from above (the Tanimoto word-count bound, jitson/popcount.hpp).
   size_t (*select_word_overlap)(const uint8_t *query_counts, const uint8_t *counts, size_t n_words,
                                 size_t count, uint32_t need, uint32_t *selected);
+  // Masked distances of n_queries (1..kMaxTileQueries) queries to count records, stride bytes
+  // apart: out[q * count + i] = sum over the lines of popcount of the selected words of
+  // (queries[q] ^ record i), each AND-ed with its mask when the line is masked. Each record's
+  // lines are read once for all the queries (the batch scan's register tile).
+  void (*hamming_tile)(const uint8_t *const *queries, size_t n_queries, const uint8_t *records,
+                       size_t stride, size_t count, const TileLine *lines, size_t n_lines,
+                       uint32_t *out);
 };
 
 // The table for one ISA; throws Error(unsupported) if this CPU cannot run it.

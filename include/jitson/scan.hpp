@@ -74,6 +74,7 @@ struct CascadeStage {
 // when tanimoto_stage_rejects(c, b, a, a_left, limit), and a record is a hit iff
 // tanimoto_keeps(c, u, limit); its Hit carries rank(c, u) and u (jitson/metric.hpp).
 struct KernelTable;
+struct TileLine;
 struct Cascade {
   Metric metric = Metric::hamming;
   uint32_t record_bytes = 0;
@@ -160,6 +161,17 @@ ScanResult scan_with(BlockFn fn, const void *context, const uint8_t *query, Data
 std::vector<ScanResult> scan_batch_with(BlockFn fn, const void *context, const uint8_t *queries,
                                         uint64_t n_queries, DatabaseView db,
                                         const ScanRequest &request);
+
+// The batch with a register tile (KernelTable::hamming_tile): up to tile_queries queries
+// compared with each record line at once. Same results and statistics as scan_batch_with over
+// a one-stage block function of the same cascade; only for one-stage Hamming cascades over a
+// row-major view (batch_tile_applies).
+bool batch_tile_applies(const Cascade &c, const DatabaseView &db);
+std::vector<TileLine> tile_lines(const Cascade &c);  // stage 0's words as 64-byte lines
+std::vector<ScanResult> scan_batch_tiled(const Cascade &c, const KernelTable &kernels,
+                                         uint32_t tile_queries, const uint8_t *queries,
+                                         uint64_t n_queries, DatabaseView db,
+                                         const ScanRequest &request);
 
 // The runtime reference scan (issue 2): exact masked top-k using the dispatched kernels.
 // mask empty = all bits; stage_words as in make_cascade. A blocked view is swept with

@@ -34,6 +34,10 @@ struct Tuning {
   // AVX-512 one-stage plans of at most this many 64-byte chunks scan 8 records per loop trip
   // with one joint reduction (0: never).
   uint32_t group_max_chunks = 8;
+  // Batches of one-stage Hamming plans over rows: queries compared with each record line at once
+  // by the register-tiled kernel (KernelTable::hamming_tile); 1: each query runs the row kernel
+  // alone, over the same L2-resident block of records.
+  uint32_t batch_query_tile = 4;
 
   bool operator==(const Tuning &) const = default;
 };
