@@ -3,8 +3,9 @@
 // kernels themselves come from the KernelBuilder (jit/kernel_builder.hpp).
 #include "jitson/engine.hpp"
 
+#include <condition_variable>
 #include <cstdlib>
-#include <future>
+#include <exception>
 #include <list>
 #include <mutex>
 #include <tuple>
@@ -29,12 +30,22 @@ bool env_jit_off() {
 
 namespace {
 
+// One compile, in flight or done. The caller that compiles fills it under the engine mutex;
+// callers that want the same kernel meanwhile wait on the engine's condition variable, which is
+// notified only when somebody waits: a std::promise would make a futex call on every miss.
+struct Slot {
+  std::shared_ptr<const Kernel> kernel;
+  std::exception_ptr error;
+  bool done = false;
+  uint32_t waiters = 0;
+};
+
 struct Entry {
   // The compiling caller's spec until the kernel is ready, then the kernel's own: no copy (a
   // 65,536-bit focus is 8 KiB). Read and changed under the engine mutex only.
   const ScanSpec *spec = nullptr;
   uint64_t key = 0;  // spec.key(), kept: hashing a 65,536-bit focus is not free
-  std::shared_future<std::shared_ptr<const Kernel>> kernel;
+  std::shared_ptr<Slot> slot;
   size_t bytes = 0;  // set when compiled
   bool ready = false;
   // Config texts that map here (text cache aliases), oldest first: the keys of by_text, which
@@ -71,6 +82,7 @@ size_t plan_bytes(const ScanPlan &p) {
 struct Engine::Impl {
   EngineOptions options;
   mutable std::mutex mutex;
+  std::condition_variable compiled;  // a Slot became done while some caller waited for it
   // Entries live in the nodes (stable addresses): a lookup or an eviction touches the bucket and
   // the node, not a vector and a separate allocation too. Cold memory dominates a miss in a
   // full cache (~0.5-1 us per random access on this VM), so every indirection counts.
@@ -154,11 +166,10 @@ void Engine::Impl::drop_oldest_alias_locked(Entry *e) {
 std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec,
                                                 std::optional<std::string_view> text) {
   const uint64_t key = spec.key();
-  std::promise<std::shared_ptr<const Kernel>> promise;
   Entry *mine = nullptr;
-  std::shared_future<std::shared_ptr<const Kernel>> future;
+  std::shared_ptr<Slot> slot;
   {
-    std::lock_guard lock(mutex);
+    std::unique_lock lock(mutex);
     for (auto [it, end] = by_key.equal_range(key); it != end; ++it) {
       Entry *e = &it->second;
       if (e->spec->same_meaning(spec)) {
@@ -169,11 +180,11 @@ std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec,
           evict_locked(e);
           stats.entries = lru.size();
         }
-        future = e->kernel;
+        slot = e->slot;
         break;
       }
     }
-    if (!future.valid()) {
+    if (!slot) {
       ++stats.misses;
       Entry *e = &by_key
                       .emplace(std::piecewise_construct, std::forward_as_tuple(key),
@@ -181,18 +192,31 @@ std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec,
                       ->second;
       e->spec = &spec;  // valid until this call returns; replaced below before that
       e->key = key;
-      e->kernel = promise.get_future().share();
+      e->slot = slot = std::make_shared<Slot>();
       lru.push_front(e);
       e->lru = lru.begin();
       if (text) alias_locked(e, *text);
       mine = e;
-      future = e->kernel;
       stats.entries = lru.size();
+    } else {
+      // Another caller compiles this meaning (or has): wait for it, then share its result.
+      if (!slot->done) {
+        ++slot->waiters;
+        compiled.wait(lock, [&] { return slot->done; });
+        --slot->waiters;
+      }
+      if (slot->error) std::rethrow_exception(slot->error);
+      return slot->kernel;
     }
   }
-  if (!mine) return future.get();
 
-  // This thread compiles; concurrent requests for the same meaning wait on the future.
+  // This thread compiles; concurrent requests for the same meaning wait on its slot.
+  const auto finish = [&](std::shared_ptr<const Kernel> kernel, std::exception_ptr error) {
+    slot->kernel = std::move(kernel);
+    slot->error = std::move(error);
+    slot->done = true;
+    if (slot->waiters) compiled.notify_all();
+  };
   std::shared_ptr<const Kernel> kernel;
   try {
     PlanLimits limits{options.isa};
@@ -202,14 +226,14 @@ std::shared_ptr<const Kernel> Engine::Impl::get(const ScanSpec &spec,
     }
     kernel = builder->build(make_plan(spec, key, limits));
   } catch (...) {
-    promise.set_exception(std::current_exception());
     std::lock_guard lock(mutex);
+    finish(nullptr, std::current_exception());
     remove_locked(mine);
     stats.entries = lru.size();
     throw;
   }
-  promise.set_value(kernel);
   std::lock_guard lock(mutex);
+  finish(kernel, nullptr);
   ++stats.compiles;
   if (!kernel->fallback_reason().empty()) ++stats.fallbacks;
   mine->spec = &kernel->spec();
@@ -243,7 +267,7 @@ std::shared_ptr<const Kernel> Engine::compile(std::string_view config_json) {
     if (it != impl_->by_text.end() && it->second->ready) {
       ++impl_->stats.hits;
       impl_->lru.splice(impl_->lru.begin(), impl_->lru, it->second->lru);
-      return it->second->kernel.get();
+      return it->second->slot->kernel;
     }
   }
   ScanSpec spec = parse_scan_config(config_json);
