@@ -99,9 +99,23 @@ std::string default_wisdom_path() {
 }
 
 // Each entry names the measurement it comes from (`jitson tune` on that machine; the figures are
-// in the README's measured-figures section). Entries tune the avx512 kernels; avx2 kernels of
-// these CPUs use the defaults unless a wisdom file says otherwise.
+// in the README's measured-figures section). Entries tune the avx512 kernels, and the avx2
+// kernels where they were measured too; other avx2 kernels use the defaults unless a wisdom file
+// says otherwise.
 std::optional<BuiltinTuning> builtin_tuning(const CpuFeatures &cpu, Isa isa) {
+  const bool zen4 = cpu.vendor == "AuthenticAMD" && cpu.family == 25 &&
+                    (cpu.model == 0x11 || cpu.model == 0x61 || cpu.model == 0xA0);
+  if (isa == Isa::avx2 && zen4) {
+    // Two full `jitson tune --isa avx2` runs on the same idle VM, 2026-12-06: from DRAM, no
+    // stream prefetch 23.6/25.1 GB/s against 20.8-22.8 with any distance (bench_jit: 32.4 GB/s =
+    // 1.00 x the read loop against 0.87 x with 1,536 bytes); every other parameter within noise.
+    Tuning t;
+    t.stream_prefetch_bytes = 0;
+    return BuiltinTuning{"AMD Zen 4",
+                         "jitson tune --isa avx2 on an idle 2-core EPYC Zen 4 VM, family 25 "
+                         "model 17 (2026-12-06, two runs)",
+                         t};
+  }
   if (isa != Isa::avx512) return std::nullopt;
   if (cpu.vendor == "GenuineIntel" && cpu.family == 6 && (cpu.model == 0x8F || cpu.model == 0xCF)) {
     // Sapphire/Emerald Rapids: the defaults were measured there (bench_jit, 2026-11-29).
@@ -109,15 +123,14 @@ std::optional<BuiltinTuning> builtin_tuning(const CpuFeatures &cpu, Isa isa) {
                          "the defaults, measured with bench_jit on a 2-core Xeon VM (2026-11-29)",
                          Tuning{}};
   }
-  if (cpu.vendor == "AuthenticAMD" && cpu.family == 25 &&
-      (cpu.model == 0x11 || cpu.model == 0x61 || cpu.model == 0xA0)) {
+  if (zen4) {
     // Zen 4 (Genoa, Raphael, Bergamo). Two full `jitson tune` runs on an idle 2-core EPYC VM,
     // family 25 model 17, 2026-12-05: from DRAM, no stream prefetch 18.8-19.4 GB/s against
     // 15.1-15.5 with any distance; 1,024-bit records in L2 with the 8-record group loop 26.8-27.1
     // against 29.3-29.4 without; rolled loops only from 64 chunks 67.5/64.5 against 67.4/58.5
     // GB/s at 16; the query in 24 zmm registers 65-68 against 45-49 GB/s loaded from memory.
     // Batches of 16 queries in L2 (`jitson tune --quick`, 2026-12-06): register tiles of 4
-    // queries 89.0 GB/s against 80.8 for 2 and 70.6 for the row kernel per query (the default).
+    // queries 89.0 GB/s against 80.8 for 2 and 70.6 for the row kernel per query.
     Tuning t;
     t.loop_min_chunks = 64;
     t.stream_prefetch_bytes = 0;
