@@ -1,6 +1,7 @@
 // The LLVM ORC backend: compile latency (config text → callable kernel: the first compile of a
-// process and of an engine, which build the LLJIT, and the steady state), and scan speed of
-// LLVM kernels against Xbyak kernels of the same configs on the same data, in one run.
+// process, a median over fresh processes, and of an engine, which build the LLJIT, and the steady
+// state), and scan speed of LLVM kernels against Xbyak kernels of the same configs on the same
+// data, in one run.
 //
 //   compile/*   median ms per compile (counters median_ms, median_cpu_ms)
 //   l2/*        256 × 2,048-byte records (512 KiB, inside L2), the block function alone
@@ -8,6 +9,7 @@
 //   cascade/*   exact cascade with a selective max_distance (planted neighbours, ≤ 0.1 % hits)
 // A summary with the LLVM / Xbyak ratios is printed at the end.
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -79,6 +81,55 @@ void bm_first_compile(benchmark::State &state, std::string isa) {
     if (!require_backend(state, *kernel, Backend::llvm)) return;
   }
   samples.report(state, Samples::Unit::ms);
+}
+
+// The first LLVM compile of a process happens once per process and depends on how much of
+// libLLVM the page cache holds, so one sample is not a figure: kFirstCompileProcesses fresh
+// processes (this program with --first-compile-only ISA) each time one, and the medians count.
+constexpr int kFirstCompileProcesses = 5;
+struct FirstCompile {
+  double wall_ms = 0, cpu_ms = 0;
+  int processes = 0;
+};
+FirstCompile g_first_compile;
+
+int first_compile_only(const std::string &isa) {
+  const std::clock_t c0 = std::clock();
+  const auto t0 = std::chrono::steady_clock::now();
+  jitson::Engine fresh(jitson::EngineOptions{1, size_t{64} << 20, std::nullopt, true, ""});
+  const auto kernel = fresh.compile(config("llvm", isa, "", 1000));
+  const double wall =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double cpu = 1e3 * double(std::clock() - c0) / CLOCKS_PER_SEC;
+  if (kernel->backend() != Backend::llvm) return 1;
+  std::printf("%.3f %.3f\n", wall, cpu);
+  return 0;
+}
+
+FirstCompile measure_first_compile(const std::string &isa) {
+  char self[4096];
+  const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);  // popen runs a shell
+  if (len <= 0) return {};
+  self[len] = 0;
+  std::vector<double> wall, cpu;
+  for (int i = 0; i < kFirstCompileProcesses; ++i) {
+    // The isa comes from our own list ("avx512"/"avx2"); the path is quoted for the shell.
+    char command[4200];
+    std::snprintf(command, sizeof command, "'%s' --first-compile-only %s", self, isa.c_str());
+    FILE *child = popen(command, "r");
+    double w = 0, c = 0;
+    const bool got = child && std::fscanf(child, "%lf %lf", &w, &c) == 2;
+    if (child) pclose(child);
+    if (got) wall.push_back(w), cpu.push_back(c);
+  }
+  FirstCompile f;
+  f.processes = int(wall.size());
+  if (wall.empty()) return f;
+  std::sort(wall.begin(), wall.end());
+  std::sort(cpu.begin(), cpu.end());
+  f.wall_ms = wall[wall.size() / 2];
+  f.cpu_ms = cpu[cpu.size() / 2];
+  return f;
 }
 
 // Config text → callable through Engine::compile, every text distinct (a cache miss each time).
@@ -155,10 +206,9 @@ bool check_compile_targets(const CollectingReporter &r, const std::vector<std::s
                 !met && cpu > 0 && cpu <= target ? " [cpu within: a busy machine?]" : "");
   };
   std::printf("\nLLVM compile-time targets:\n");
-  verdict("first compile in the process (plugin, LLVM, LLJIT, kernel)",
-          r.get("compile/llvm_first_in_engine/", "process_first_median_ms"),
-          r.get("compile/llvm_first_in_engine/", "process_first_median_cpu_ms"),
-          kFirstCompileTargetMs);
+  verdict("first compile in a process (plugin, LLVM, LLJIT, kernel; median of " +
+              std::to_string(g_first_compile.processes) + " processes)",
+          g_first_compile.wall_ms, g_first_compile.cpu_ms, kFirstCompileTargetMs);
   for (const auto &isa : isas) {
     for (const char *shape : {"default", "off", "scattered"}) {
       const std::string name = "compile/llvm_config_to_callable/" + std::string(shape) + "/" + isa;
@@ -175,10 +225,10 @@ void print_summary(const CollectingReporter &r, const std::vector<std::string> &
   std::printf("\nSummary (one run; GB/s = 1e9 B/s; single-core read bandwidth %.1f GB/s)\n",
               r.get("read_bandwidth", "bytes_per_second") / 1e9);
   std::printf(
-      "LLVM first compile in the process (LLVM initialisation + LLJIT + compile): %.2f ms "
-      "wall / %.2f ms cpu\n",
-      r.get("compile/llvm_first_in_engine/", "process_first_median_ms"),
-      r.get("compile/llvm_first_in_engine/", "process_first_median_cpu_ms"));
+      "LLVM first compile in a process (LLVM initialisation + LLJIT + compile): %.2f ms "
+      "wall / %.2f ms cpu (median of %d processes; in this one: %.2f ms wall)\n",
+      g_first_compile.wall_ms, g_first_compile.cpu_ms, g_first_compile.processes,
+      r.get("compile/llvm_first_in_engine/", "process_first_median_ms"));
   for (const auto &isa : isas) {
     std::printf(
         "LLVM %-6s first compile of a new engine (LLJIT + compile): %.2f ms wall / %.2f "
@@ -225,9 +275,13 @@ int main(int argc, char **argv) {
     std::printf("bench_llvm compares the llvm and xbyak backends; this build lacks one of them\n");
     return 0;
   }
+  if (argc == 3 && std::strcmp(argv[1], "--first-compile-only") == 0) {
+    return first_compile_only(argv[2]);
+  }
   std::vector<std::string> isas;
   if (jitson::isa_supported(jitson::Isa::avx512)) isas.push_back("avx512");
   if (jitson::isa_supported(jitson::Isa::avx2)) isas.push_back("avx2");
+  if (!isas.empty()) g_first_compile = measure_first_compile(isas.front());
   const std::vector<std::string> backends = {"xbyak", "llvm"};
   std::string scattered = ", \"focus\": {\"ranges\": [";
   for (int w = 0; w < 256; w += 3) {

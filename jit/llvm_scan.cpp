@@ -914,8 +914,8 @@ class LlvmCode final : public CompiledCode {
 // redundancy removal (EarlyCSE), peephole folding (InstCombine) and block merging (SimplifyCFG).
 // Measured on kernels of every shape, the full O2 module pipeline produced the same machine
 // code within a few bytes (and no faster) while taking ~5 ms of CPU against ~0.5 ms, which
-// alone would have broken the 10 ms compile budget. Code generation itself runs at O2
-// (CodeGenOptLevel::Default: instruction selection, LSR, scheduling, greedy allocation).
+// alone would have broken the 10 ms compile budget. Code generation runs at O1
+// (CodeGenOptLevel::Less, llvm_jit.cpp: instruction selection, scheduling, greedy allocation).
 void optimise(llvm::Module &module, llvm::TargetMachine &machine) {
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
