@@ -302,11 +302,11 @@ std::vector<ScanResult> Kernel::scan_batch(const uint8_t *queries, uint64_t n_qu
   auto t0 = std::chrono::steady_clock::now();
   std::vector<ScanResult> r;
   const uint32_t tile = plan_.tuning.batch_query_tile;
+  const auto [fn, context] = entry_for(db);
   if (tile > 1 && n_queries > 1 && batch_tile_applies(plan_.cascade, db)) {
-    r = scan_batch_tiled(plan_.cascade, kernel_table(plan_.isa), tile, queries, n_queries, db,
-                         request(threads));
+    r = scan_batch_tiled(plan_.cascade, kernel_table(plan_.isa), tile, fn, context, queries,
+                         n_queries, db, request(threads));
   } else {
-    const auto [fn, context] = entry_for(db);
     r = scan_batch_with(fn, context, queries, n_queries, db, request(threads));
   }
   uint64_t hits = 0;

@@ -439,6 +439,24 @@ std::vector<ScanResult> run_batch(uint64_t n_queries, DatabaseView db, const Sca
   return results;
 }
 
+// Query q of a batch over one block through the block function (part.out holds its hits).
+void block_fn_call(BlockFn fn, const void *context, const uint8_t *query, uint64_t q,
+                   const uint8_t *records, uint64_t n, uint64_t base, uint32_t reserved,
+                   BatchPart &part) {
+  BlockArgs args{query,
+                 records,
+                 n,
+                 base,
+                 part.tops[q].limit(base + reserved),
+                 reserved,
+                 part.out.data(),
+                 part.counters_of(q),
+                 context};
+  const uint64_t got = fn(&args);
+  part.candidates[q] += got;
+  for (uint64_t h = 0; h < got; ++h) part.tops[q].offer(part.out[h]);
+}
+
 }  // namespace
 
 std::vector<ScanResult> scan_batch_with(BlockFn fn, const void *context, const uint8_t *queries,
@@ -450,41 +468,33 @@ std::vector<ScanResult> scan_batch_with(BlockFn fn, const void *context, const u
       [&](const uint8_t *records, uint64_t n, uint64_t base, uint32_t reserved, BatchPart &part) {
         part.out.resize(block);
         for (uint64_t q = 0; q < n_queries; ++q) {
-          BlockArgs args{queries + q * db.record_bytes,
-                         records,
-                         n,
-                         base,
-                         part.tops[q].limit(base + reserved),
-                         reserved,
-                         part.out.data(),
-                         part.counters_of(q),
-                         context};
-          const uint64_t got = fn(&args);
-          part.candidates[q] += got;
-          for (uint64_t h = 0; h < got; ++h) part.tops[q].offer(part.out[h]);
+          block_fn_call(fn, context, queries + q * db.record_bytes, q, records, n, base, reserved,
+                        part);
         }
       });
 }
 
 bool batch_tile_applies(const Cascade &c, const DatabaseView &db) {
-  return c.metric == Metric::hamming && c.stages.size() == 1 && db.layout != Layout::blocked;
+  return c.metric == Metric::hamming && !c.stages.empty() && db.layout != Layout::blocked;
 }
 
 std::vector<TileLine> tile_lines(const Cascade &c) {
   std::map<uint32_t, TileLine> by_line;  // line index → its selected words, in record order
-  for (const Segment &seg : c.stages.at(0).segments) {
-    for (uint32_t w = seg.first_word; w < seg.first_word + seg.n_words; ++w) {
-      auto [it, fresh] = by_line.try_emplace(w / 8);
-      TileLine &line = it->second;
-      if (fresh) {
-        line.offset = w / 8 * 64;
-        line.words = 0;
-        std::fill(std::begin(line.mask), std::end(line.mask), ~uint64_t{0});
-      }
-      line.words |= uint8_t(1u << (w % 8));
-      if (!seg.full) {
-        line.masked = true;
-        line.mask[w % 8] = seg.mask;
+  for (const CascadeStage &stage : c.stages) {
+    for (const Segment &seg : stage.segments) {
+      for (uint32_t w = seg.first_word; w < seg.first_word + seg.n_words; ++w) {
+        auto [it, fresh] = by_line.try_emplace(w / 8);
+        TileLine &line = it->second;
+        if (fresh) {
+          line.offset = w / 8 * 64;
+          line.words = 0;
+          std::fill(std::begin(line.mask), std::end(line.mask), ~uint64_t{0});
+        }
+        line.words |= uint8_t(1u << (w % 8));
+        if (!seg.full) {
+          line.masked = true;
+          line.mask[w % 8] = seg.mask;
+        }
       }
     }
   }
@@ -494,16 +504,40 @@ std::vector<TileLine> tile_lines(const Cascade &c) {
   return lines;
 }
 
+namespace {
+
+// The least limit under which no stage before the last can reject a record: after stage s a
+// record's partial distance is at most the focused bits read so far, so it cannot reach a limit
+// above that count, nor exceed a statistical bound at or above it. Under such a limit the
+// cascade's only decision is the last stage's, on the full distance: the tile's. UINT64_MAX:
+// a statistical bound below the bits of its stage can reject under any limit.
+uint64_t tile_min_limit(const Cascade &c) {
+  uint64_t bits = 0, need = 0;
+  for (size_t s = 0; s + 1 < c.stages.size(); ++s) {
+    for (const Segment &seg : c.stages[s].segments) {
+      bits += seg.full ? 64 * uint64_t(seg.n_words) : uint64_t(std::popcount(seg.mask));
+    }
+    if (bits > c.stages[s].statistical_bound) return UINT64_MAX;
+    need = bits + 1;
+  }
+  return need;
+}
+
+}  // namespace
+
 std::vector<ScanResult> scan_batch_tiled(const Cascade &c, const KernelTable &k,
-                                         uint32_t tile_queries, const uint8_t *queries,
-                                         uint64_t n_queries, DatabaseView db,
-                                         const ScanRequest &r) {
+                                         uint32_t tile_queries, BlockFn fn, const void *context,
+                                         const uint8_t *queries, uint64_t n_queries,
+                                         DatabaseView db, const ScanRequest &r) {
   check_scan_args(queries, db, r);
   if (!batch_tile_applies(c, db) || c.record_bytes != db.record_bytes) {
-    throw Error(ErrorKind::internal, "scan_batch_tiled: a one-stage Hamming plan over rows only");
+    throw Error(ErrorKind::internal, "scan_batch_tiled: a Hamming plan over rows only");
   }
   const std::vector<TileLine> lines = tile_lines(c);
-  const uint64_t words = c.stages[0].words;
+  uint64_t words = 0;
+  for (const CascadeStage &stage : c.stages) words += stage.words;
+  const size_t last = c.stages.size() - 1;
+  const uint64_t min_limit = tile_min_limit(c);
   const uint64_t tile = std::clamp<uint64_t>(tile_queries, 1, kMaxTileQueries);
   const uint64_t block = records_per_call(db, r.block_records);
   return run_batch(
@@ -512,6 +546,19 @@ std::vector<ScanResult> scan_batch_tiled(const Cascade &c, const KernelTable &k,
         part.distances.resize(tile * block);
         for (uint64_t q0 = 0; q0 < n_queries; q0 += tile) {
           const uint64_t nq = std::min(tile, n_queries - q0);
+          bool tiled = true;
+          for (uint64_t j = 0; j < nq; ++j) {
+            tiled = tiled && part.tops[q0 + j].limit(base + reserved) >= min_limit;
+          }
+          if (!tiled) {
+            // A limit low enough for a probe stage to reject: the cascade saves reads.
+            part.out.resize(block);
+            for (uint64_t q = q0; q < q0 + nq; ++q) {
+              block_fn_call(fn, context, queries + q * db.record_bytes, q, records, n, base,
+                            reserved, part);
+            }
+            continue;
+          }
           const uint8_t *group[kMaxTileQueries];
           for (uint64_t j = 0; j < nq; ++j) {
             group[j] = queries + (q0 + j) * db.record_bytes;
@@ -519,7 +566,8 @@ std::vector<ScanResult> scan_batch_tiled(const Cascade &c, const KernelTable &k,
           k.hamming_tile(group, nq, records, db.record_bytes, n, lines.data(), lines.size(),
                          part.distances.data());
           for (uint64_t j = 0; j < nq; ++j) {
-            // As a block function does: one limit for the block, then the heap.
+            // As a block function does: one limit for the block, then the heap; records the
+            // limit excludes are rejected by the last stage, having read every stage's words.
             const uint64_t q = q0 + j;
             const uint32_t limit = part.tops[q].limit(base + reserved);
             const uint32_t *d = &part.distances[j * n];
@@ -531,7 +579,7 @@ std::vector<ScanResult> scan_batch_tiled(const Cascade &c, const KernelTable &k,
               }
             }
             part.candidates[q] += kept;
-            part.counters_of(q)[0] += n - kept;
+            part.counters_of(q)[last] += n - kept;
             part.counters_of(q)[kCounterWordsRead] += n * words;
           }
         }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -197,6 +198,61 @@ TEST(Tuning, EveryCandidateOfEveryParameterMatchesTheOracle) {
     }
   }
   EXPECT_GT(checked, 0);
+}
+
+// A batch of an exact cascade tiles its queries while their limits are too high for a probe
+// stage to reject anything, and hands a group back to the cascade once a limit falls below
+// that: queries with near copies planted in later blocks switch over, the others never do.
+// Results and statistics equal scanning each query alone, on every backend and ISA.
+TEST(BatchTile, ProbeStagesTakeOverWhenTheLimitFalls) {
+  Engine engine;
+  std::mt19937_64 rng(4242);
+  const uint32_t bits = 16384, bytes = bits / 8;
+  const uint64_t n = 3000, n_queries = 6;
+  std::vector<uint8_t> db(n * bytes), queries(n_queries * bytes);
+  for (auto &b : db) b = uint8_t(rng());
+  for (auto &b : queries) b = uint8_t(rng());
+  for (uint64_t j = 0; j < n_queries; j += 2) {  // near copies of queries 0, 2, 4, late
+    for (uint64_t at : {1000 + j, 1500 + j, 2000 + j}) {
+      std::memcpy(&db[at * bytes], &queries[j * bytes], bytes);
+      for (int f = 0; f < 20; ++f) db[at * bytes + rng() % bytes] ^= uint8_t(1u << (rng() % 8));
+    }
+  }
+  const DatabaseView view = DatabaseView::rows(db.data(), n, bytes);
+  for (const char *backend : {"xbyak", "llvm", "runtime"}) {
+    for (Isa isa : {Isa::avx512, Isa::avx2, Isa::scalar}) {
+      if (!isa_supported(isa)) continue;
+      const std::string cfg = R"({"version": 1, "record_bits": 16384, "top_k": 3, "backend": ")" +
+                              std::string(backend) + R"(", "isa": ")" + isa_name(isa) + R"("})";
+      std::shared_ptr<const Kernel> k;
+      try {
+        k = engine.compile(cfg);
+      } catch (const ConfigError &e) {
+        if (std::string(backend) == "llvm" && e.pointer() == "/backend") continue;
+        if (isa == Isa::scalar && e.pointer() == "/isa") continue;  // xbyak: no scalar code
+        throw;
+      }
+      const size_t last = k->plan().cascade.stages.size() - 1;
+      ASSERT_GE(last, 1u) << k->describe();
+      const std::vector<ScanResult> batch = k->scan_batch(queries.data(), n_queries, view, 1);
+      for (uint64_t j = 0; j < n_queries; ++j) {
+        const uint8_t *q = &queries[j * bytes];
+        const ScanResult alone = k->scan(q, view, 1);
+        ASSERT_EQ(alone.hits, oracle::scan(q, db.data(), n, bytes, {}, UINT32_MAX, 3)) << cfg;
+        ASSERT_EQ(batch[j].hits, alone.hits) << cfg << " query " << j;
+        EXPECT_EQ(batch[j].stats.rejected_by_stage, alone.stats.rejected_by_stage) << cfg;
+        EXPECT_EQ(batch[j].stats.words_read, alone.stats.words_read) << cfg;
+        EXPECT_EQ(batch[j].stats.hits, alone.stats.hits) << cfg;
+        uint64_t early = 0;
+        for (size_t s = 0; s < last; ++s) early += batch[j].stats.rejected_by_stage[s];
+        if (j % 2 == 0) {
+          EXPECT_GT(early, 0u) << cfg << " query " << j << ": the probes never took over";
+        } else {
+          EXPECT_EQ(early, 0u) << cfg << " query " << j;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

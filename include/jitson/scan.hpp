@@ -163,15 +163,17 @@ std::vector<ScanResult> scan_batch_with(BlockFn fn, const void *context, const u
                                         const ScanRequest &request);
 
 // The batch with a register tile (KernelTable::hamming_tile): up to tile_queries queries
-// compared with each record line at once. Same results and statistics as scan_batch_with over
-// a one-stage block function of the same cascade; only for one-stage Hamming cascades over a
-// row-major view (batch_tile_applies).
+// compared with each record line at once, over all the cascade's words. A group of queries is
+// tiled over a block when their limits are too high for any stage before the last to reject a
+// record (then the cascade decides on the full distance alone, as the tile does), else each
+// query runs fn, the cascade's block function, over it. Same results and statistics as
+// scan_batch_with(fn); Hamming cascades over a row-major view only (batch_tile_applies).
 bool batch_tile_applies(const Cascade &c, const DatabaseView &db);
-std::vector<TileLine> tile_lines(const Cascade &c);  // stage 0's words as 64-byte lines
+std::vector<TileLine> tile_lines(const Cascade &c);  // every stage's words as 64-byte lines
 std::vector<ScanResult> scan_batch_tiled(const Cascade &c, const KernelTable &kernels,
-                                         uint32_t tile_queries, const uint8_t *queries,
-                                         uint64_t n_queries, DatabaseView db,
-                                         const ScanRequest &request);
+                                         uint32_t tile_queries, BlockFn fn, const void *context,
+                                         const uint8_t *queries, uint64_t n_queries,
+                                         DatabaseView db, const ScanRequest &request);
 
 // The runtime reference scan (issue 2): exact masked top-k using the dispatched kernels.
 // mask empty = all bits; stage_words as in make_cascade. A blocked view is swept with
