@@ -288,12 +288,13 @@ int main(int argc, char **argv) {
     std::printf(
         "WARNING: OPENBLAS_CORETYPE is set, so OpenBLAS may not use its best kernels; for the "
         "fair comparison run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./bench_gemm\n");
-  for (int64_t n : {256, 1024, 4096})
+  for (int64_t n : {256, 1024, 2048, 4096})
     for (int threads : {1, 2})
       benchmark::RegisterBenchmark("sgemm_vs_openblas", bm_sgemm_vs_openblas)
           ->ArgNames({"n", "threads"})
           ->Args({n, threads})
-          ->Iterations(n >= 4096 ? 4 : (n >= 1024 ? 20 : (threads > 1 ? 40 : 200)))
+          ->Iterations(n >= 4096 ? 4
+                                 : (n >= 2048 ? 8 : (n >= 1024 ? 20 : (threads > 1 ? 40 : 200))))
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
   for (auto [m, n, k] : {std::array<int64_t, 3>{4, 4, 4},
