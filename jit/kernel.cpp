@@ -303,7 +303,7 @@ std::vector<ScanResult> Kernel::scan_batch(const uint8_t *queries, uint64_t n_qu
   std::vector<ScanResult> r;
   const uint32_t tile = plan_.tuning.batch_query_tile;
   const auto [fn, context] = entry_for(db);
-  if (tile > 1 && n_queries > 1 && batch_tile_applies(plan_.cascade, db)) {
+  if (tile > 1 && batch_tile_applies(plan_.cascade, db, n_queries)) {
     r = scan_batch_tiled(plan_.cascade, kernel_table(plan_.isa), tile, fn, context, queries,
                          n_queries, db, request(threads));
   } else {

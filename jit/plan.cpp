@@ -340,6 +340,17 @@ ScanPlan make_plan(const ScanSpec &spec, uint64_t key, const PlanLimits &limits)
       limits.tuning ? *limits.tuning(plan.isa, limits.tuning_context) : machine_tuning(plan.isa);
   plan.tuning = apply_pins(machine.tuning, spec.tuning);
   plan.tuning_source = spec.tuning.empty() ? machine.source : machine.source + " + config pins";
+  // Query chunks in registers pay off while they hold most of the query (24 of the 32 chunks of
+  // a 16,384-bit record). Of the 128 chunks of a 65,536-bit record they hold a fifth, and the
+  // kernel ran slower than with none (record-64k.json, 8 queries, Zen 4: 60.5 against 42.6 ms;
+  // the runtime 51.4 ms). A config's pin still wins.
+  uint64_t focused_words = 0;
+  for (const CascadeStage &stage : plan.cascade.stages) focused_words += stage.words;
+  const uint64_t chunks = (focused_words + 7) / 8;
+  if (!spec.tuning.count("query_registers") &&
+      chunks * 3 > uint64_t(plan.tuning.query_registers) * 4) {
+    plan.tuning.query_registers = 0;
+  }
   plan.prefetch_records =
       spec.prefetch_records.value_or(default_prefetch(plan.cascade, plan.tuning));
   plan.unroll = 1;

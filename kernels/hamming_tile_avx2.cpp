@@ -36,8 +36,9 @@ namespace tile {
 namespace {
 
 template <int Q, int R>
-void Tile<Q, R>::run(const uint8_t *const *queries, const uint8_t *records, size_t stride,
-                     const TileLine *lines, size_t n_lines, uint32_t *out, size_t out_stride) {
+void Tile<Q, R>::run(const uint8_t *const *queries, const uint8_t *records,
+                     [[maybe_unused]] const uint8_t *next, size_t stride, const TileLine *lines,
+                     size_t n_lines, uint32_t *out, size_t out_stride) {
   __m256i total[Q][R];
 #pragma GCC unroll 4
   for (int q = 0; q < Q; ++q) {

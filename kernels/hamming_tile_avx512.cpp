@@ -29,8 +29,9 @@ namespace tile {
 namespace {
 
 template <int Q, int R>
-void Tile<Q, R>::run(const uint8_t *const *queries, const uint8_t *records, size_t stride,
-                     const TileLine *lines, size_t n_lines, uint32_t *out, size_t out_stride) {
+void Tile<Q, R>::run(const uint8_t *const *queries, const uint8_t *records,
+                     [[maybe_unused]] const uint8_t *next, size_t stride, const TileLine *lines,
+                     size_t n_lines, uint32_t *out, size_t out_stride) {
   __m512i acc[Q][R];
 #pragma GCC unroll 4
   for (int q = 0; q < Q; ++q) {
@@ -45,6 +46,15 @@ void Tile<Q, R>::run(const uint8_t *const *queries, const uint8_t *records, size
     for (int q = 0; q < Q; ++q) qv[q] = load_words(k, queries[q] + line.offset);
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) rv[r] = load_words(k, records + r * stride + line.offset);
+    if (next) {
+      // The same line of the next tile's records: a tile reads R streams slowly, too slowly for
+      // the hardware prefetchers to cover DRAM latency (4 queries over records in DRAM: 8.5
+      // against 10.7 GB/s with this).
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        _mm_prefetch(reinterpret_cast<const char *>(next + r * stride + line.offset), _MM_HINT_T0);
+      }
+    }
     if (line.masked) {
       const __m512i m = _mm512_loadu_si512(line.mask);
 #pragma GCC unroll 4

@@ -13,10 +13,12 @@ namespace jitson::impl::tile {
 namespace {
 
 // Distances of Q queries to R consecutive records: out[q * out_stride + r].
+// next: the R records of the following tile, to prefetch (null when there is none).
 template <int Q, int R>
 struct Tile {
-  static void run(const uint8_t *const *queries, const uint8_t *records, size_t stride,
-                  const TileLine *lines, size_t n_lines, uint32_t *out, size_t out_stride);
+  static void run(const uint8_t *const *queries, const uint8_t *records, const uint8_t *next,
+                  size_t stride, const TileLine *lines, size_t n_lines, uint32_t *out,
+                  size_t out_stride);
 };
 
 template <int Q, int R>
@@ -24,10 +26,11 @@ void records_in_tiles(const uint8_t *const *queries, const uint8_t *records, siz
                       size_t count, const TileLine *lines, size_t n_lines, uint32_t *out) {
   size_t i = 0;
   for (; i + R <= count; i += R) {
-    Tile<Q, R>::run(queries, records + i * stride, stride, lines, n_lines, out + i, count);
+    const uint8_t *next = i + 2 * R <= count ? records + (i + R) * stride : nullptr;
+    Tile<Q, R>::run(queries, records + i * stride, next, stride, lines, n_lines, out + i, count);
   }
   for (; i < count; ++i) {
-    Tile<Q, 1>::run(queries, records + i * stride, stride, lines, n_lines, out + i, count);
+    Tile<Q, 1>::run(queries, records + i * stride, nullptr, stride, lines, n_lines, out + i, count);
   }
 }
 

@@ -474,10 +474,6 @@ std::vector<ScanResult> scan_batch_with(BlockFn fn, const void *context, const u
       });
 }
 
-bool batch_tile_applies(const Cascade &c, const DatabaseView &db) {
-  return c.metric == Metric::hamming && !c.stages.empty() && db.layout != Layout::blocked;
-}
-
 std::vector<TileLine> tile_lines(const Cascade &c) {
   std::map<uint32_t, TileLine> by_line;  // line index → its selected words, in record order
   for (const CascadeStage &stage : c.stages) {
@@ -502,6 +498,17 @@ std::vector<TileLine> tile_lines(const Cascade &c) {
   lines.reserve(by_line.size());
   for (auto &[index, line] : by_line) lines.push_back(line);
   return lines;
+}
+
+bool batch_tile_applies(const Cascade &c, const DatabaseView &db, uint64_t n_queries) {
+  if (c.metric != Metric::hamming || c.stages.empty() || db.layout == Layout::blocked ||
+      n_queries < kMinTiledBatch) {
+    return false;
+  }
+  for (const TileLine &line : tile_lines(c)) {
+    if (line.words != 0xFF || line.masked) return false;
+  }
+  return true;
 }
 
 namespace {
@@ -530,8 +537,8 @@ std::vector<ScanResult> scan_batch_tiled(const Cascade &c, const KernelTable &k,
                                          const uint8_t *queries, uint64_t n_queries,
                                          DatabaseView db, const ScanRequest &r) {
   check_scan_args(queries, db, r);
-  if (!batch_tile_applies(c, db) || c.record_bytes != db.record_bytes) {
-    throw Error(ErrorKind::internal, "scan_batch_tiled: a Hamming plan over rows only");
+  if (!batch_tile_applies(c, db, n_queries) || c.record_bytes != db.record_bytes) {
+    throw Error(ErrorKind::internal, "scan_batch_tiled: outside batch_tile_applies");
   }
   const std::vector<TileLine> lines = tile_lines(c);
   uint64_t words = 0;

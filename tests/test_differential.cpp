@@ -100,7 +100,8 @@ Case make_case(uint64_t seed) {
     uint64_t r = rng();
     std::memcpy(&c.db[i], &r, 8);
   }
-  c.n_queries = rng() % 6 == 0 ? 1 + rng() % 5 : 1;
+  // Batches: mostly a few queries (row kernels), sometimes enough for the register tile.
+  c.n_queries = rng() % 6 == 0 ? (rng() % 3 == 0 ? kMinTiledBatch + rng() % 6 : 1 + rng() % 5) : 1;
   c.queries.resize(c.n_queries * bytes);
   for (auto &b : c.queries) b = uint8_t(rng());
   for (uint64_t q = 0; q < c.n_queries && c.n_records > 0; ++q) {

@@ -172,7 +172,8 @@ TEST(Tuning, EveryCandidateOfEveryParameterMatchesTheOracle) {
               throw;
             }
             const uint32_t bytes = bits / 8;
-            const uint64_t n = 300, n_queries = 1 + c % 5;  // batches of 1..5 queries
+            // Batches of 1..3 queries (row kernels) and of enough for the register tile.
+            const uint64_t n = 300, n_queries = c % 2 ? kMinTiledBatch + c : 1 + c % 3;
             std::vector<uint8_t> queries(n_queries * bytes), db(n * bytes);
             for (auto &b : queries) b = uint8_t(rng());
             testsupport::fill_records(rng, queries.data(), db.data(), n, bytes);
@@ -208,7 +209,7 @@ TEST(BatchTile, ProbeStagesTakeOverWhenTheLimitFalls) {
   Engine engine;
   std::mt19937_64 rng(4242);
   const uint32_t bits = 16384, bytes = bits / 8;
-  const uint64_t n = 3000, n_queries = 6;
+  const uint64_t n = 3000, n_queries = kMinTiledBatch + 2;
   std::vector<uint8_t> db(n * bytes), queries(n_queries * bytes);
   for (auto &b : db) b = uint8_t(rng());
   for (auto &b : queries) b = uint8_t(rng());
