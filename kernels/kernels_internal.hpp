@@ -56,8 +56,8 @@ void word_popcounts_avx2(const uint8_t *records, size_t stride, size_t count, si
 size_t select_word_overlap_avx2(const uint8_t *query_counts, const uint8_t *counts, size_t n_words,
                                 size_t count, uint32_t need, uint32_t *selected);
 void hamming_tile_avx2(const uint8_t *const *queries, size_t n_queries, const uint8_t *records,
-                         size_t stride, size_t count, const TileLine *lines, size_t n_lines,
-                         uint32_t *out);
+                       size_t stride, size_t count, const TileLine *lines, size_t n_lines,
+                       uint32_t *out);
 
 // avx512
 uint64_t hamming_avx512(const uint8_t *a, const uint8_t *b, size_t n);
