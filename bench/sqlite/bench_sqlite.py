@@ -133,6 +133,12 @@ def run(args, bits, n, report):
     d = os.path.join(args.dir, f"{bits}-{n}")
     os.makedirs(d, exist_ok=True)
     jfp, qfp = os.path.join(d, "db.jfp"), os.path.join(d, "q.jfp")
+    # gen renames its output over any old file, whose pages the kernel frees inside the timing:
+    # remove it first, and write back earlier runs' dirty pages so neither write pays for them.
+    for old in (jfp, qfp):
+        if os.path.exists(old):
+            os.remove(old)
+    os.sync()
     t = now()
     subprocess.run([args.jitson, "gen", "--bits", str(bits), "--count", str(n), "--out", jfp,
                     "--seed", "7", "--queries", str(args.queries), "--queries-out", qfp,
@@ -148,9 +154,28 @@ def run(args, bits, n, report):
     for suffix in ("", "-journal", "-wal", "-shm"):
         if os.path.exists(dbpath + suffix):
             os.remove(dbpath + suffix)
+    if args.helper:
+        # INSERT the way an application loads records (C, one prepared statement, one
+        # transaction): what jitson0 costs, without the Python driver's 1-2 us per row.
+        for name, kind in (("insert_c_s", "jitson0"), ("insert_plain_c_s", "plain")):
+            path = os.path.join(d, f"helper-{kind}.db")
+            for suffix in ("", "-journal"):
+                if os.path.exists(path + suffix):
+                    os.remove(path + suffix)
+            os.sync()
+            out = subprocess.run([args.helper, "insert", args.ext, path, jfp] + (["plain"] if kind == "plain" else []),
+                                 check=True, capture_output=True, text=True).stdout
+            row[name] = json.loads(out)["insert_s"]
+            os.remove(path)
+        out = subprocess.run([args.helper, "ceiling", jfp, qfp, str(max(args.repeat, 3))],
+                             check=True, capture_output=True, text=True).stdout
+        c = json.loads(out)
+        row["slices_in_place_s"], row["slices_copied_s"] = c["in_place_s"], c["copied_s"]
+        row["slices_copy_only_s"] = c["copy_only_s"]
     con = connect(dbpath, args.ext)
     con.execute(f"PRAGMA page_size = {args.page_size}")  # before the first table: fewer, larger reads
     con.execute(f"CREATE VIRTUAL TABLE fps USING jitson0(bits={bits})")
+    os.sync()
     t = now()
     con.execute("BEGIN")
     con.executemany("INSERT INTO fps(rowid, fp) VALUES (?, ?)", ((i + 1, recs[i]) for i in range(n)))
@@ -212,6 +237,9 @@ def run(args, bits, n, report):
                                     "AND k = 10", (q,)).fetchall()
         row["vec0_knn_s"], vgot = median_time(vknn, qs, args.repeat)
         assert [r for r, _ in vgot][:1] == [r for r, _ in want_knn][:1]
+        vc.execute("PRAGMA mmap_size = 17179869184")
+        row["vec0_knn_mmap_s"], _ = median_time(vknn, qs, args.repeat)
+        vc.execute("PRAGMA mmap_size = 0")
         vscalar = lambda q: vc.execute("SELECT id, vec_distance_hamming(vec_bit(v), vec_bit(?)) d "
                                        "FROM plain ORDER BY d LIMIT 10", (q,)).fetchall()
         row["vec_distance_hamming_s"], _ = median_time(vscalar, qs[:3])
@@ -342,6 +370,7 @@ def main():
     ap.add_argument("--libjitson", required=True)
     ap.add_argument("--jitson", required=True, help="the jitson command (for gen)")
     ap.add_argument("--vec", help="sqlite-vec's vec0.so (default: from the sqlite_vec package)")
+    ap.add_argument("--helper", help="sqlite_bench_helper (C INSERT and the copy ceiling); unset: left out")
     ap.add_argument("--records", type=int, nargs="+", default=[200_000])
     ap.add_argument("--bits", type=int, nargs="+", default=[16384, 8192])
     ap.add_argument("--queries", type=int, default=10)
@@ -385,6 +414,26 @@ def main():
               f"{ms(r['order_by_jitson_distance_s'])} | {ms(vec)} | {ms(r.get('vec_distance_hamming_s'))} | "
               f"{(vec / r['jitson0_knn_s']) if vec else 0:.1f} × | {r['insert_s']:.2f} s | {r['gen_s']:.2f} s | "
               f"{r['insert_s'] / r['gen_s']:.2f} × |")
+    # Every public way of reading a blob out of SQLite copies it (sqlite3_blob_read, and
+    # sqlite3_column_blob, whose OP_Column copies blobs out of the page): the copy ceiling is the
+    # same kernel fed slices of the mapped .jfp after a page-by-page copy into an L2 buffer.
+    if any("slices_copied_s" in r for r in report):
+        print("\n| bits | records | jitson0 (mmap_size) | .jfp slices in place | .jfp slices copied (ceiling) | "
+              "copies alone | jitson0 / ceiling | ceiling / .jfp | copies / .jfp | jitson0 / .jfp | vec0 KNN (mmap_size) | "
+              "vec0 / jitson0 (both mmap_size) | vec0 / ceiling / copies alone | INSERT from C | plain table from C | "
+              "C INSERT / gen |")
+        print("|" + "---|" * 16)
+        for r in report:
+            if "slices_copied_s" not in r:
+                continue
+            c, j = r["slices_copied_s"], r["jitson0_knn_mmap_s"]
+            vm = r.get("vec0_knn_mmap_s")
+            co = r["slices_copy_only_s"]
+            print(f"| {r['bits']} | {r['records']} | {ms(j)} | {ms(r['slices_in_place_s'])} | {ms(c)} | {ms(co)} | "
+                  f"{j / c:.2f} × | {c / r['jfp_knn_s']:.2f} × | {co / r['jfp_knn_s']:.2f} × | {j / r['jfp_knn_s']:.2f} × | "
+                  f"{ms(r.get('vec0_knn_s'))} ({ms(vm)}) | {(vm / j) if vm else 0:.1f} × | "
+                  f"{(r['vec0_knn_s'] / c) if vm else 0:.1f} × / {(r['vec0_knn_s'] / co) if vm else 0:.1f} × | {r['insert_c_s']:.2f} s | "
+                  f"{r['insert_plain_c_s']:.2f} s | {r['insert_c_s'] / r['gen_s']:.2f} × |")
     for r in report:
         if r.get("vec0_refuses") is not None:
             print(f"vec0 bit[{r['bits']}]: {r['vec0_refuses'] or 'accepted'}")

@@ -12,5 +12,8 @@ if ! "$venv/bin/python" -c 'import numpy, sqlite_vec' 2>/dev/null; then
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "numpy>=2" "sqlite-vec==0.1.9"
 fi
+helper=$build/bench/sqlite_bench_helper  # built with the benchmarks (JITSON_BUILD_BENCH)
+[[ -x "$helper" ]] || helper=
 exec "$venv/bin/python" "$root/bench/sqlite/bench_sqlite.py" --ext "$build/sqlite/libjitson_sqlite.so" \
-  --libjitson "$build/libjitson.so" --jitson "${JITSON_CLI:-$build/cli/jitson}" "$@"
+  --libjitson "$build/libjitson.so" --jitson "${JITSON_CLI:-$build/cli/jitson}" \
+  ${helper:+--helper "$helper"} "$@"
