@@ -562,3 +562,54 @@ def test_toast_pass_with_values_out_of_order(conn):
     rng = np.random.default_rng(71)
     for q in (query_text(rng, 16384), conn.execute("SELECT v::text FROM tord WHERE id = 3").fetchone()[0]):
         assert topk(conn, {"top_k": 15}, q, "tord") == brute(conn, "tord", q, 16384, 15)
+
+
+def test_page_hints_follow_truncation_growth_and_new_files(pg):
+    """A backend remembers where a table's pages lay in shared buffers and pins them there on
+    its next scan after checking the buffer's tag. Every way the pages can move under those
+    hints must still give the exact answer, and each page must still count as a buffer hit."""
+    with pg.connect(autocommit=False) as c:
+        rng = np.random.default_rng(80)
+
+        def fill(first, n):
+            with c.cursor() as cur, cur.copy("COPY tph (id, v, tag) FROM STDIN") as cp:
+                for i in range(first, first + n):
+                    cp.write_row((i, query_text(rng, 16384), i % 5))
+
+        def check(q):
+            for cfg in ({"top_k": 12}, {"top_k": 12, "max_distance": 8150}):
+                assert topk(c, cfg, q, "tph") == brute(c, "tph", q, 16384, cfg["top_k"],
+                                                       cfg.get("max_distance")), cfg
+
+        # created in this transaction, TRUNCATE keeps the file and drops its buffers: the
+        # hints then name buffers that hold nothing of the table, or its new pages elsewhere
+        c.execute("CREATE TABLE tph (id bigint, v bit(16384), tag int)")
+        c.execute("ALTER TABLE tph ALTER v SET STORAGE PLAIN")
+        fill(1, 600)
+        q = query_text(rng, 16384)
+        check(q)
+        node = c.execute("SELECT pg_relation_filenode('tph')").fetchone()[0]
+        c.execute("TRUNCATE tph")
+        assert c.execute("SELECT pg_relation_filenode('tph')").fetchone()[0] == node
+        fill(1001, 450)
+        check(q)
+        fill(2001, 400)  # more pages than the hints know
+        check(q)
+        c.commit()
+    with pg.connect() as c:
+        q = c.execute("SELECT v::text FROM tph WHERE id = 1100").fetchone()[0]
+        assert topk(c, {"top_k": 12}, q, "tph") == brute(c, "tph", q, 16384, 12)
+        c.execute("VACUUM FULL tph")  # a new file under the same table
+        assert topk(c, {"top_k": 12}, q, "tph") == brute(c, "tph", q, 16384, 12)
+        c.execute("UPDATE tph SET v = ~v WHERE id % 3 = 0")
+        assert topk(c, {"top_k": 12}, q, "tph") == brute(c, "tph", q, 16384, 12)
+        pages = c.execute("SELECT pg_relation_size('tph') / current_setting('block_size')::int").fetchone()[0]
+        stats = ("SELECT pg_stat_get_xact_blocks_hit('tph'::regclass), "
+                 "pg_stat_get_xact_blocks_fetched('tph'::regclass)")
+        with c.transaction():
+            before = c.execute(stats).fetchone()
+            topk(c, {"top_k": 12}, q, "tph")  # every page hinted and resident: all hits
+            after = c.execute(stats).fetchone()
+        assert after[0] - before[0] == pages and after[1] - before[1] == pages
+    with pg.connect() as c:
+        c.execute("DROP TABLE tph")
