@@ -11,6 +11,10 @@
 #   PGVECTOR_SRC     a pgvector source tree, built and installed here with PGXS; unset: pgvector
 #                    is left out. This script never downloads anything.
 #   BENCH_PG_ROWS    rows (default 200000); BENCH_PG_SHARDS=0 skips the sharded part
+#   BENCH_PG_HUGE_PAGES=on  the main server's shared buffers in 2 MB pages (huge_pages = on, as
+#                    PostgreSQL's manual advises for large shared_buffers): the script reserves
+#                    the pages PostgreSQL asks for (vm.nr_hugepages) and gives them back on exit.
+#                    Default off: the machine's settings are left alone.
 # Runs as root (it installs the extensions); the servers run as the postgres user, on free ports,
 # listening on localhost and a unix socket in a temporary directory, stopped on exit.
 set -euo pipefail
@@ -20,7 +24,9 @@ lib_dir=$(cd "${JITSON_LIB_DIR:-build}" 2>/dev/null && pwd) || lib_dir=$root/${J
 rows=${BENCH_PG_ROWS:-200000}
 shards=${BENCH_PG_SHARDS:-1}
 pg_bin=${JITSON_PG_BIN:-/usr/lib/postgresql/15/bin}
+huge=${BENCH_PG_HUGE_PAGES:-off}
 die() { echo "bench_pg.sh: $*" >&2; exit 1; }
+[[ $huge == on || $huge == off ]] || die "BENCH_PG_HUGE_PAGES is '$huge'; it must be on or off"
 
 [[ $(id -u) == 0 ]] || die "run as root: the extensions are installed into PostgreSQL's directories"
 bash scripts/bootstrap.sh
@@ -60,14 +66,18 @@ cleanup() {
     runuser -u postgres -- "$pg_bin/pg_ctl" -D "$d" -m fast -w stop >/dev/null 2>&1 || true
   done
   rm -rf "$tmp"
+  [[ -z "${huge_before:-}" ]] || echo "$huge_before" >/proc/sys/vm/nr_hugepages
 }
 trap cleanup EXIT INT TERM
 free_port() { "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-start_cluster() {  # start_cluster NAME SHARED_BUFFERS -> prints the port
-  local d=$tmp/$1 port
+# start_cluster NAME SHARED_BUFFERS HUGE_PAGES: sets started_port. Not run in $(...), so that
+# clusters (stopped on exit) and huge_before (given back on exit) reach the cleanup.
+start_cluster() {
+  local d=$tmp/$1 port pages
   port=$(free_port)
   runuser -u postgres -- "$pg_bin/initdb" -D "$d" -A trust -U postgres -E UTF8 --locale=C --no-sync >/dev/null
   cat >>"$d/postgresql.conf" <<EOF
+huge_pages = $3
 listen_addresses = 'localhost'
 port = $port
 unix_socket_directories = '$tmp'
@@ -79,21 +89,31 @@ max_wal_size = 8GB
 max_parallel_workers_per_gather = 2
 jit = off
 EOF
+  if [[ $3 == on ]]; then
+    pages=$(runuser -u postgres -- "$pg_bin/postgres" -D "$d" -C shared_memory_size_in_huge_pages)
+    huge_before=${huge_before:-$(cat /proc/sys/vm/nr_hugepages)}
+    echo $((huge_before + pages)) 2>/dev/null >/proc/sys/vm/nr_hugepages ||
+      die "cannot write /proc/sys/vm/nr_hugepages to reserve $pages huge pages; run without BENCH_PG_HUGE_PAGES"
+    (($(cat /proc/sys/vm/nr_hugepages) >= huge_before + pages)) ||
+      die "could not reserve $pages huge pages (vm.nr_hugepages is $(cat /proc/sys/vm/nr_hugepages)); free memory or run without BENCH_PG_HUGE_PAGES"
+  fi
   runuser -u postgres -- "$pg_bin/pg_ctl" -D "$d" -l "$d/log" -w -t 120 start >/dev/null
   clusters+=("$d")
-  echo "$port"
+  started_port=$port
 }
-main_port=$(start_cluster main 6GB)
+start_cluster main 6GB "$huge"
+main_port=$started_port
 shard_args=()
 if [[ "$shards" != 0 ]]; then
   for i in 0 1 2; do
-    p=$(start_cluster "shard$i" 1GB)
+    start_cluster "shard$i" 1GB off
+    p=$started_port
     shard_args+=(--shard-dsn "host=$tmp port=$p dbname=postgres user=postgres" --shard-fdw "localhost:$p")
   done
 fi
 
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(
   [[ -x "$lib_dir/cli/jitson" ]] && "$lib_dir/cli/jitson" info 2>/dev/null | grep -iE '^(isa|cpu)' | tr '\n' ' ')"
-echo "PostgreSQL: $("$pg_bin/postgres" --version); rows: $rows x 16384 bits"
+echo "PostgreSQL: $("$pg_bin/postgres" --version); rows: $rows x 16384 bits; huge pages: $huge"
 "$venv/bin/python" "$root/postgres/bench/bench_pg.py" --dsn "host=$tmp port=$main_port dbname=postgres user=postgres" \
   --rows "$rows" "${pgvector_flag[@]}" "${shard_args[@]}"
