@@ -613,3 +613,19 @@ def test_page_hints_follow_truncation_growth_and_new_files(pg):
         assert after[0] - before[0] == pages and after[1] - before[1] == pages
     with pg.connect() as c:
         c.execute("DROP TABLE tph")
+
+
+def test_toast_entries_grow_past_the_estimate_and_are_reused(conn):
+    """The TOAST pass sizes its array from the table's row estimate and keeps it between scans
+    of a backend: a table never analyzed (no estimate) grows it, a smaller one reuses it."""
+    rng = np.random.default_rng(90)
+    for name, n in (("tgrow", 1500), ("tsmall", 40)):
+        conn.execute(f"CREATE TABLE {name} (id bigint, v bit(16384))")  # default storage: TOAST
+        with conn.cursor() as cur, cur.copy(f"COPY {name} (id, v) FROM STDIN") as cp:
+            for i in range(1, n + 1):
+                cp.write_row((i, query_text(rng, 16384)))
+    assert conn.execute("SELECT reltuples FROM pg_class WHERE relname = 'tgrow'").fetchone()[0] < 0
+    q = query_text(rng, 16384)
+    for name in ("tgrow", "tsmall", "tgrow"):
+        assert topk(conn, {"top_k": 9}, q, name) == brute(conn, name, q, 16384, 9), name
+    conn.execute("DROP TABLE tgrow, tsmall")
