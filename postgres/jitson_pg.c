@@ -1562,7 +1562,7 @@ gather_pages(GatherBatch *g, TableScanDesc scan, BlockNumber blk, bool whole)
 }
 
 /*
- * The table page by page, as a sequential scan reads it: heapgetpage pins
+ * The table page by page, as a sequential scan reads it: gather_pages pins
  * a page and lists the tuples visible to the caller's snapshot, checked
  * once per page.  The kernel reads in-line values inside the pinned pages
  * (no slot, no copy), a batch of pages at a time, whose pins the batch
