@@ -23,7 +23,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-lib_dir=$(cd "${JITSON_LIB_DIR:-build}" 2>/dev/null && pwd) || lib_dir=$root/${JITSON_LIB_DIR:-build}
+lib_dir=${JITSON_LIB_DIR:-build}
+[[ $lib_dir == /* ]] || lib_dir=$root/$lib_dir  # a folder not built yet: relative to the project
 rows=${BENCH_PG_ROWS:-200000}
 shards=${BENCH_PG_SHARDS:-1}
 pg_bin=${JITSON_PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -36,9 +37,10 @@ die() { echo "bench_pg.sh: $*" >&2; exit 1; }
 
 [[ $(id -u) == 0 ]] || die "run as root: the extensions are installed into PostgreSQL's directories"
 bash scripts/bootstrap.sh
-if [[ ! -f "$lib_dir/libjitson.so" ]]; then
+# the library, and the CLI whose `jitson info` names the CPU and its tuning in the output
+if [[ ! -f "$lib_dir/libjitson.so" || ! -x "$lib_dir/cli/jitson" ]]; then
   cmake -S . -B "$lib_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$lib_dir" -j2 --target jitson
+  cmake --build "$lib_dir" -j2 --target jitson jitson_cli
 fi
 venv=${JITSON_PG_VENV:-$lib_dir/pg-venv}
 if ! "$venv/bin/python" -c 'import psycopg, numpy' 2>/dev/null; then
