@@ -184,6 +184,10 @@ int64_t jitson_topk_result(const jitson_topk *t, uint64_t query, jitson_hit *out
   });
 }
 
+uint32_t jitson_topk_listing_prefetch_bytes(const jitson_topk *t) {
+  return t ? t->acc.listing_prefetch_bytes() : 0;
+}
+
 void jitson_topk_reset(jitson_topk *t) {
   if (t) t->acc.reset();
 }

@@ -7,8 +7,10 @@
 
 #include <fmt/format.h>
 
+#include "jitson/cpu.hpp"
 #include "jitson/engine.hpp"
 #include "jitson/error.hpp"
+#include "jitson/tuning.hpp"
 #include "runtime/topk_heap.hpp"
 
 namespace jitson {
@@ -42,6 +44,7 @@ struct TopKAccumulator::Impl {
   // Byte offsets of every cache line of the focus (all stages): what gather feeds prefetch
   // while most records are read whole.
   std::vector<uint32_t> focus_lines;
+  bool prefetch_while_listing = false;  // this CPU's entry (jitson/tuning.hpp)
 
   void begin_feed(uint64_t per_call);
   void scan_call(const FeedRun &run, const uint8_t *data, uint64_t first, uint64_t count);
@@ -107,6 +110,7 @@ TopKAccumulator::TopKAccumulator(std::shared_ptr<const Kernel> kernel, const uin
   m.candidates.assign(n_queries, 0);
   m.probe_lines = probe_lines(kernel->plan().cascade);
   m.focus_lines = stage_lines(kernel->plan().cascade, kernel->plan().cascade.stages.size());
+  m.prefetch_while_listing = prefetch_while_listing(cpu_features());
   m.kernel = std::move(kernel);
 }
 
@@ -294,6 +298,12 @@ const ScanStats &TopKAccumulator::stats(uint64_t query) const {
 uint32_t TopKAccumulator::limit(uint64_t query) const {
   check_query(query, impl_->n_queries);
   return impl_->heaps[query].limit(0);
+}
+
+uint32_t TopKAccumulator::listing_prefetch_bytes() const {
+  const Impl &m = *impl_;
+  if (!m.prefetch_while_listing || m.focus_lines.empty() || !m.mostly_read_whole()) return 0;
+  return std::min(m.focus_lines.back() + 64, m.record_bytes);  // sorted: the last line's end
 }
 
 uint64_t TopKAccumulator::skipped(uint64_t query) const {

@@ -13,11 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "jitson/cpu.hpp"
 #include "jitson/engine.hpp"
 #include "jitson/error.hpp"
 #include "jitson/jitson.h"
 #include "jitson/layout.hpp"
 #include "jitson/topk.hpp"
+#include "jitson/tuning.hpp"
 #include "support/oracle.hpp"
 #include "support/random_plans.hpp"
 
@@ -288,6 +290,54 @@ TEST(TopK, TheHeapBoundPrunesLaterChunks) {
   EXPECT_EQ(acc.hits(0)[3].distance, 0u);
   // With the bound at 0 every later record is rejected after the first stage.
   EXPECT_GE(s.rejected_by_stage[0], n - 64);
+}
+
+// A caller listing records for the gather feed prefetches the focus's extent on a CPU whose
+// entry says so, and nothing more once most records are rejected early; elsewhere, nothing.
+TEST(TopK, ListingPrefetchFollowsTheFocusTheCpuAndTheRecordsReadWhole) {
+  Engine engine;
+  const bool gains = prefetch_while_listing(cpu_features());
+  const uint32_t bytes = 2048;
+  std::vector<uint8_t> q(bytes, 0x5a);
+  const auto listing = [&](const std::string &focus) {
+    auto k = engine.compile(R"({"version": 1, "record_bits": 16384, "top_k": 4)" + focus + "}");
+    return TopKAccumulator(k, q.data(), 1).listing_prefetch_bytes();
+  };
+  EXPECT_EQ(listing(""), gains ? 2048u : 0u);
+  EXPECT_EQ(listing(R"(, "focus": {"ranges": [[0, 64]]})"), gains ? 64u : 0u);
+  // bit 4,096 is byte 512, its line ends at 576; bits 16,000..16,063 lie in the last line
+  EXPECT_EQ(listing(R"(, "focus": {"ranges": [[4096, 4160]]})"), gains ? 576u : 0u);
+  EXPECT_EQ(listing(R"(, "focus": {"ranges": [[64, 128], [16000, 16064]]})"), gains ? 2048u : 0u);
+
+  // Four copies of the query first: the bound drops to 0 and the rest leave after one stage.
+  auto k = engine.compile(R"({"version": 1, "record_bits": 16384, "top_k": 4})");
+  std::mt19937_64 rng(6);
+  const uint64_t n = 1024;
+  std::vector<uint8_t> db(n * bytes);
+  for (auto &b : db) b = uint8_t(rng());
+  for (int i = 0; i < 4; ++i) std::memcpy(&db[size_t(i) * bytes], q.data(), bytes);
+  TopKAccumulator acc(k, q.data(), 1);
+  EXPECT_EQ(acc.listing_prefetch_bytes(), gains ? bytes : 0u);
+  acc.feed(Chunk{DatabaseView::rows(db.data(), n, bytes), nullptr, 0});
+  ASSERT_LT(acc.stats(0).evaluated_full * 2, acc.stats(0).records);
+  EXPECT_EQ(acc.listing_prefetch_bytes(), 0u);
+
+  // The C API says the same.
+  char err[256];
+  jitson_engine *e = jitson_engine_create(R"({"threads": 1})", err, sizeof err);
+  ASSERT_NE(e, nullptr) << err;
+  const std::string cfg = R"({"version": 1, "record_bits": 16384, "top_k": 4})";
+  jitson_kernel *ck = jitson_compile(e, cfg.data(), cfg.size(), err, sizeof err);
+  ASSERT_NE(ck, nullptr) << err;
+  jitson_topk *t = jitson_topk_create(ck, q.data(), 1, err, sizeof err);
+  ASSERT_NE(t, nullptr) << err;
+  EXPECT_EQ(jitson_topk_listing_prefetch_bytes(t), gains ? bytes : 0u);
+  ASSERT_EQ(jitson_topk_feed(t, db.data(), n, nullptr, 0, nullptr, err, sizeof err), 0) << err;
+  EXPECT_EQ(jitson_topk_listing_prefetch_bytes(t), 0u);
+  EXPECT_EQ(jitson_topk_listing_prefetch_bytes(nullptr), 0u);
+  jitson_topk_destroy(t);
+  jitson_kernel_release(ck);
+  jitson_engine_destroy(e);
 }
 
 TEST(TopK, MisuseIsAnErrorNotACrash) {

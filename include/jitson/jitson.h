@@ -78,6 +78,11 @@ int jitson_topk_feed(jitson_topk *, const uint8_t *records, uint64_t n_records,
 int jitson_topk_feed_gather(jitson_topk *, const uint8_t *const *records, uint64_t n_records,
                             const uint64_t *row_ids, uint64_t base_row, const uint8_t *skip_bitmap,
                             char *err, size_t err_len);
+/* For a caller that lists the records it gathers (tuples in a database's pages): the bytes from
+ * each record's start worth prefetching while listing them on this CPU (measured per CPU; the
+ * focus's extent while most records are read whole), or 0: prefetch only the first lines and
+ * leave the rest to jitson_topk_feed_gather. 0 for NULL. */
+uint32_t jitson_topk_listing_prefetch_bytes(const jitson_topk *);
 /* The same for records in the blocked layout (docs/FORMAT.md): blocks holds whole blocks of
  * block_records records (the last one zero-padded), n_records counted from the first block's
  * first record; the kernel's sweep scans them. */

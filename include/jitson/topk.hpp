@@ -84,6 +84,11 @@ class TopKAccumulator {
   // The exclusive distance (Tanimoto: rank) a record of any id must be below to enter query's
   // result now: max_distance + 1 until the heap is full, then the worst held + 1.
   uint32_t limit(uint64_t query) const;
+  // For a caller that lists the records it feeds through feed(GatherChunk): the bytes from each
+  // record's start worth prefetching while it lists them (the focus's extent while most records
+  // are read whole, on a CPU where prefetch_while_listing holds); 0: prefetch nothing more than
+  // the first lines, the feed asks for the rest a few records ahead.
+  uint32_t listing_prefetch_bytes() const;
 
  private:
   struct Impl;

@@ -93,6 +93,12 @@ struct BuiltinTuning {
 };
 std::optional<BuiltinTuning> builtin_tuning(const CpuFeatures &cpu, Isa isa);
 
+// Whether a caller that lists the records it gathers itself (tuples in a database's pages) gains,
+// on this CPU, by prefetching every line the scan will read while it lists them, rather than
+// leaving it to the gather feed's prefetch a few records ahead. Measured per CPU, like the table
+// above; TopKAccumulator::listing_prefetch_bytes says how much.
+bool prefetch_while_listing(const CpuFeatures &cpu);
+
 // Wisdom files: JSON {"jitson_wisdom": 1, "machine": {...}, "tuning": {...}, "measured": {...}}.
 std::string wisdom_json(const MachineKey &key, const Tuning &tuning, const std::string &measured);
 // Parses a wisdom text; throws Error(invalid_argument) naming the field and the rule. Unknown
