@@ -155,7 +155,7 @@ std::optional<BuiltinTuning> builtin_tuning(const CpuFeatures &cpu, Isa isa) {
 bool prefetch_while_listing(const CpuFeatures &cpu) {
   // Zen 5, scripts/bench_pg.sh's table of 200,000 PLAIN 2 KB values in PostgreSQL's shared
   // buffers, builds alternated (2026-12-06): top-10 28.0 -> 26.2 ms, a 1-word focus 17.7 -> 9.1.
-  // Zen 4 lost with it (27.4 -> 29.2 ms); other CPUs are not measured.
+  // Zen 4 lost with whole tuples prefetched into L2 (27.4 -> 29.2 ms); other CPUs: not measured.
   return cpu.vendor == "AuthenticAMD" && cpu.family == 26;
 }
 

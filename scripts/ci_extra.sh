@@ -33,6 +33,11 @@ case "$stage" in
     ;;
   asan)
     # Leaks and UB fail the test that caused them; UBSan prints the stack of its first report.
+    # The preset's ASAN_OPTIONS has intercept_tls_get_addr=0: with it on, LeakSanitizer's tracer
+    # read a dynamic-TLS range with bogus bounds ("DTLS 6 at 0x681-0x3000001783") and died at
+    # exit after TopK.AnySplitOrderIdsSkipsAndMergesEqualTheOracle had passed, every time under
+    # ctest and never run by hand (the "Tracer caught signal 11" of google/sanitizers). Off,
+    # dynamic TLS is no root for the leak check, which can only add reports, never hide a leak.
     build_and_test asan build-asan
     ;;
   tsan)
