@@ -98,6 +98,12 @@ std::string default_wisdom_path() {
   return "";
 }
 
+namespace {
+bool is_zen5(const CpuFeatures &cpu) {  // family 26: Turin, Granite Ridge
+  return cpu.vendor == "AuthenticAMD" && cpu.family == 26;
+}
+}  // namespace
+
 // Each entry names the measurement it comes from (`jitson tune` on that machine; the figures are
 // in the README's measured-figures section). Entries tune the avx512 kernels, and the avx2
 // kernels where they were measured too; other avx2 kernels use the defaults unless a wisdom file
@@ -140,7 +146,7 @@ std::optional<BuiltinTuning> builtin_tuning(const CpuFeatures &cpu, Isa isa) {
                          "(2026-12-05, two runs)",
                          t};
   }
-  if (cpu.vendor == "AuthenticAMD" && cpu.family == 26) {
+  if (is_zen5(cpu)) {
     Tuning t;
     t.query_registers = 0;
     t.stream_prefetch_bytes = 0;
@@ -156,7 +162,7 @@ bool prefetch_while_listing(const CpuFeatures &cpu) {
   // Zen 5, scripts/bench_pg.sh's table of 200,000 PLAIN 2 KB values in PostgreSQL's shared
   // buffers, builds alternated (2026-12-06): top-10 28.0 -> 26.2 ms, a 1-word focus 17.7 -> 9.1.
   // Zen 4 lost with whole tuples prefetched into L2 (27.4 -> 29.2 ms); other CPUs: not measured.
-  return cpu.vendor == "AuthenticAMD" && cpu.family == 26;
+  return is_zen5(cpu);
 }
 
 namespace {
