@@ -124,7 +124,7 @@ def wait_for(pred, timeout=10.0):
 
 
 def check_cancellation(pg, conn, scan, aggregate_sql, params):
-    """Statement cancellation of a scan over the 3,000,000-row table `huge` (made here once per
+    """Statement cancellation of a scan over the 6,000,000-row table `huge` (made here once per
     database): scan(filter) runs the function under test over it (filter: an SQL predicate or
     None), aggregate_sql (with params) a longer aggregate. A statement timeout of a tenth of the
     scan's time stops both forms mid-scan, pg_cancel_backend from another session stops the
@@ -132,7 +132,7 @@ def check_cancellation(pg, conn, scan, aggregate_sql, params):
     conn.execute("CREATE TABLE IF NOT EXISTS huge (id bigint, v bit(64))")
     if conn.execute("SELECT count(*) FROM huge").fetchone()[0] == 0:
         conn.execute("INSERT INTO huge SELECT g, ('x' || lpad(to_hex(g * 2654435761), 16, '0'))::bit(64) "
-                     "FROM generate_series(1, 3000000) g")
+                     "FROM generate_series(1, 6000000) g")
     scan(None)  # a fresh table's first scan also sets hint bits: slower
     full = float("inf")
     for _ in range(2):  # the faster of two: a busy machine must not stretch the timeout
