@@ -724,14 +724,22 @@ row_to_id(uint64 row)
 
 /*
  * Values read where they lie in pinned heap pages: no copy.  A batch spans
- * up to JITSON_GATHER_PAGES pages, whose pins then fit in PostgreSQL's
- * private reference-count array (8 entries; beyond them every pin and unpin
- * is a hash table probe, 13 % of a page walk) and leave a bulk-read ring
- * (32 buffers) most of its buffers to recycle.  Zen 5, a top-10 over 200,000 PLAIN values
- * in memory order, builds alternated: 32 pages 22.4-22.9 ms, 7 pages
- * 21.8-22.3, the 1-word-focus walk 8.8-9.4 -> 7.8.
+ * up to JITSON_GATHER_PAGES pages while only each tuple's first lines are
+ * prefetched as the pages are listed: the gather feed's own prefetch then
+ * carries the stream, and it starts cold at each batch (Zen 4, a top-10
+ * over 200,000 PLAIN values: 7 pages 34.3 ms, 16 pages 29.5, 30 pages
+ * 28.3).  Where the listing prefetches the lines the scan reads, a batch's
+ * first records are in flight before it is fed, and a batch spans
+ * JITSON_PREFETCHED_GATHER_PAGES, whose pins fit in PostgreSQL's private
+ * reference-count array (8 entries; beyond them every pin and unpin is a
+ * hash table probe, 13 % of the walk): Zen 5, builds alternated, 32 pages
+ * 22.4-22.9 ms, 7 pages 21.8-22.3, the 1-word-focus walk 8.8-9.4 -> 7.8.
+ * Through a bulk-read ring of 32 buffers a batch spans at most
+ * JITSON_RING_GATHER_PAGES, so that the ring keeps buffers to recycle.
  */
-#define JITSON_GATHER_PAGES 7
+#define JITSON_GATHER_PAGES 32
+#define JITSON_PREFETCHED_GATHER_PAGES 7
+#define JITSON_RING_GATHER_PAGES 16
 
 /*
  * Where a table's pages lay in shared buffers when this backend last read
@@ -1536,7 +1544,7 @@ pin_page(HeapScanDesc hscan, PageHints *h, BlockNumber blk)
 }
 
 /*
- * Pins the next pages of the scan, up to JITSON_GATHER_PAGES or the batch's
+ * Pins the next pages of the scan, up to a batch's pages or its
  * room, and lists their tuples visible to the scan's snapshot as heapgetpage
  * does (one check per page when it is all-visible), prefetching each one's
  * first prefetch_bytes: the header and the value's length word (and, where
@@ -1554,8 +1562,10 @@ gather_pages(GatherBatch *g, TableScanDesc scan, BlockNumber blk, uint32 prefetc
 	Relation	rel = scan->rs_rd;
 	Snapshot	snapshot = scan->rs_snapshot;
 	Oid			relid = RelationGetRelid(rel);
+	int			max_pages = prefetch_bytes > LISTING_FIRST_BYTES ? JITSON_PREFETCHED_GATHER_PAGES
+		: hscan->rs_strategy != NULL ? JITSON_RING_GATHER_PAGES : JITSON_GATHER_PAGES;
 
-	while (blk < hscan->rs_nblocks && g->npinned < JITSON_GATHER_PAGES &&
+	while (blk < hscan->rs_nblocks && g->npinned < max_pages &&
 		   g->ntuples <= JITSON_CHUNK_ROWS - MaxHeapTuplesPerPage)
 	{
 		Buffer		buf;
