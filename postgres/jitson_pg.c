@@ -56,11 +56,13 @@
 #include "pgstat.h"
 #include "port/pg_bitutils.h"
 #include "storage/bufmgr.h"
+#include "storage/buf_internals.h"
 #include "storage/predicate.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -72,6 +74,8 @@
 #include "jitson/jitson.h"
 
 PG_MODULE_MAGIC;
+
+void		_PG_init(void);
 
 /* Rows per kernel call: big enough to amortise the call, small enough to
  * keep the chunk in L2 for 2 KB records and to answer cancellation fast. */
@@ -728,18 +732,25 @@ row_to_id(uint64 row)
  * prefetched as the pages are listed: the gather feed's own prefetch then
  * carries the stream, and it starts cold at each batch (Zen 4, a top-10
  * over 200,000 PLAIN values: 7 pages 34.3 ms, 16 pages 29.5, 30 pages
- * 28.3).  Where the listing prefetches the lines the scan reads, a batch's
- * first records are in flight before it is fed, and a batch spans
- * JITSON_PREFETCHED_GATHER_PAGES, whose pins fit in PostgreSQL's private
- * reference-count array (8 entries; beyond them every pin and unpin is a
- * hash table probe, 13 % of the walk): Zen 5, builds alternated, 32 pages
- * 22.4-22.9 ms, 7 pages 21.8-22.3, the 1-word-focus walk 8.8-9.4 -> 7.8.
- * Through a bulk-read ring of 32 buffers a batch spans at most
+ * 28.3).  Through a bulk-read ring of 32 buffers a batch spans at most
  * JITSON_RING_GATHER_PAGES, so that the ring keeps buffers to recycle.
+ *
+ * Where the CPU gains by prefetching the lines the scan reads as the pages
+ * are listed (jitson_topk_listing_prefetch_bytes), batches are small, so
+ * that their pins fit in PostgreSQL's private reference-count array (8
+ * entries; beyond them every pin and unpin is a hash table probe, 13 % of
+ * the walk): JITSON_PREFETCHED_GATHER_PAGES for the TOAST pass, and for the
+ * heap two batches of JITSON_PIPELINED_GATHER_PAGES, the next listed while
+ * the current one is read, its records prefetched before the current one
+ * is fed, so that the feed never starts cold.  Zen 5, a
+ * top-10 over 200,000 PLAIN values, builds alternated: 32 pages 22.4-22.9
+ * ms, 7 pages 21.8-22.3; then, 8 runs alternated, 7 pages median 21.8 ms,
+ * two batches of 3 pages 21.25.
  */
 #define JITSON_GATHER_PAGES 32
-#define JITSON_PREFETCHED_GATHER_PAGES 7
 #define JITSON_RING_GATHER_PAGES 16
+#define JITSON_PREFETCHED_GATHER_PAGES 7
+#define JITSON_PIPELINED_GATHER_PAGES 3
 
 /*
  * Where a table's pages lay in shared buffers when this backend last read
@@ -774,6 +785,7 @@ typedef struct GatherBatch
 	int			n;
 	Buffer		pinned[JITSON_GATHER_PAGES];
 	int			npinned;
+	int			max_pages;		/* pages a batch spans (JITSON_GATHER_PAGES) */
 	PageHints  *hints;			/* NULL: the table gets none */
 } GatherBatch;
 
@@ -1177,6 +1189,8 @@ toast_chunk(JScanState *s, ToastPass *tp, ToastEntry *e, int32 seq, struct varle
 
 static BlockNumber gather_pages(GatherBatch *g, TableScanDesc scan, BlockNumber blk,
 								uint32 prefetch_bytes);
+static GatherBatch *gather_batch_new(TableScanDesc scan, PageHints *hints, uint32 prefetch_bytes,
+									 int prefetched_pages);
 static PageHints *page_hints_for(Relation rel, BlockNumber nblocks);
 
 /*
@@ -1198,15 +1212,51 @@ static PageHints *page_hints_for(Relation rel, BlockNumber nblocks);
  */
 #define LISTING_FIRST_BYTES 128
 
+/*
+ * jitson.listing_prefetch: auto follows the library's per-CPU answer; on and
+ * off force either shape of the scan (with its batches, see
+ * JITSON_GATHER_PAGES) on any CPU, for measurements and for the tests.
+ */
+typedef enum ListingPrefetch
+{
+	LISTING_PREFETCH_AUTO,
+	LISTING_PREFETCH_ON,
+	LISTING_PREFETCH_OFF
+} ListingPrefetch;
+
+static int	listing_prefetch = LISTING_PREFETCH_AUTO;
+
+static const struct config_enum_entry listing_prefetch_options[] = {
+	{"auto", LISTING_PREFETCH_AUTO, false},
+	{"on", LISTING_PREFETCH_ON, false},
+	{"off", LISTING_PREFETCH_OFF, false},
+	{NULL, 0, false}
+};
+
 /* copied: the scan reads the tuple's value whole, whatever the focus (a copy, a TOAST chunk) */
 static uint32
 listing_prefetch_bytes(JScanState *s, bool copied)
 {
-	uint32		bytes = jitson_topk_listing_prefetch_bytes(s->holder->acc);
+	uint32		bytes;
 
+	if (listing_prefetch == LISTING_PREFETCH_OFF)
+		return LISTING_FIRST_BYTES;
+	bytes = listing_prefetch == LISTING_PREFETCH_ON ? (uint32) s->q.rec_bytes
+		: jitson_topk_listing_prefetch_bytes(s->holder->acc);
 	if (bytes == 0)
 		return LISTING_FIRST_BYTES;
 	return copied ? BLCKSZ : LISTING_FIRST_BYTES + bytes;
+}
+
+void
+_PG_init(void)
+{
+	DefineCustomEnumVariable("jitson.listing_prefetch",
+							 "Whether a scan prefetches the lines it will read of each value as it lists a page's tuples.",
+							 "auto: where the library measured that this CPU gains by it; on, off: always, never.",
+							 &listing_prefetch, LISTING_PREFETCH_AUTO, listing_prefetch_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("jitson");
 }
 static void gather_flush(JScanState *s, GatherBatch *g);
 
@@ -1292,16 +1342,16 @@ scan_toast(JScanState *s, ToastPass *tp)
 	{
 		TupleDesc	desc = RelationGetDescr(toastrel);
 		bool		fixed = toast_desc_fixed(desc);
-		GatherBatch *g = palloc0(sizeof(GatherBatch));
+		uint32		prefetch_bytes = listing_prefetch_bytes(s, true);
+		GatherBatch *g = gather_batch_new(scan, page_hints_for(toastrel, ((HeapScanDesc) scan)->rs_nblocks),
+										  prefetch_bytes, JITSON_PREFETCHED_GATHER_PAGES);
 		BlockNumber blk = 0;
-
-		g->hints = page_hints_for(toastrel, ((HeapScanDesc) scan)->rs_nblocks);
 
 		while (blk < ((HeapScanDesc) scan)->rs_nblocks)
 		{
 			int			i;
 
-			blk = gather_pages(g, scan, blk, listing_prefetch_bytes(s, true));
+			blk = gather_pages(g, scan, blk, prefetch_bytes);
 			for (i = 0; i < g->ntuples; i++)
 			{
 				/* the chunk is copied whole: ask for a later one's lines meanwhile */
@@ -1483,6 +1533,24 @@ gather_flush(JScanState *s, GatherBatch *g)
 	g->npinned = 0;
 }
 
+/*
+ * A batch for a scan whose listing prefetches prefetch_bytes of each tuple;
+ * prefetched_pages: the pages it spans when that covers the lines read.
+ */
+static GatherBatch *
+gather_batch_new(TableScanDesc scan, PageHints *hints, uint32 prefetch_bytes, int prefetched_pages)
+{
+	GatherBatch *g = palloc0(sizeof(GatherBatch));
+
+	g->hints = hints;
+	if (prefetch_bytes > LISTING_FIRST_BYTES)
+		g->max_pages = prefetched_pages;
+	else
+		g->max_pages = ((HeapScanDesc) scan)->rs_strategy != NULL
+			? JITSON_RING_GATHER_PAGES : JITSON_GATHER_PAGES;
+	return g;
+}
+
 /* The hints of a table about to be scanned, or NULL when it gets none. */
 static PageHints *
 page_hints_for(Relation rel, BlockNumber nblocks)
@@ -1547,7 +1615,18 @@ pin_page(HeapScanDesc hscan, PageHints *h, BlockNumber blk)
 }
 
 /*
- * Pins the next pages of the scan, up to a batch's pages or its
+ * How many pages ahead gather_pages asks for a page's header and buffer
+ * descriptor, through the page hints (which know the buffer without a
+ * pin): the pin and the listing otherwise wait on both, a demand miss each
+ * behind the stream of values.  Zen 5, a top-10 over 200,000 PLAIN values,
+ * 9 runs of builds alternated: median 21.2 -> 20.5 ms with 8 ahead (4 or 12
+ * alike, 16 worse; the header alone or the descriptor alone no better).  On
+ * Zen 4, with batches of 32 pages, it had made no difference.
+ */
+#define PAGE_PREFETCH_AHEAD 8
+
+/*
+ * Pins the next pages of the scan, up to the batch's pages or its
  * room, and lists their tuples visible to the scan's snapshot as heapgetpage
  * does (one check per page when it is all-visible), prefetching each one's
  * first prefetch_bytes: the header and the value's length word (and, where
@@ -1565,10 +1644,8 @@ gather_pages(GatherBatch *g, TableScanDesc scan, BlockNumber blk, uint32 prefetc
 	Relation	rel = scan->rs_rd;
 	Snapshot	snapshot = scan->rs_snapshot;
 	Oid			relid = RelationGetRelid(rel);
-	int			max_pages = prefetch_bytes > LISTING_FIRST_BYTES ? JITSON_PREFETCHED_GATHER_PAGES
-		: hscan->rs_strategy != NULL ? JITSON_RING_GATHER_PAGES : JITSON_GATHER_PAGES;
 
-	while (blk < hscan->rs_nblocks && g->npinned < max_pages &&
+	while (blk < hscan->rs_nblocks && g->npinned < g->max_pages &&
 		   g->ntuples <= JITSON_CHUNK_ROWS - MaxHeapTuplesPerPage)
 	{
 		Buffer		buf;
@@ -1581,6 +1658,15 @@ gather_pages(GatherBatch *g, TableScanDesc scan, BlockNumber blk, uint32 prefetc
 
 		/* at least once per page, as heapgetpage does */
 		CHECK_FOR_INTERRUPTS();
+		if (g->hints != NULL && blk + PAGE_PREFETCH_AHEAD < hscan->rs_nblocks &&
+			BufferIsValid(g->hints->buffers[blk + PAGE_PREFETCH_AHEAD]))
+		{
+			/* a hint's buffer is one of shared buffers: a stale one costs two useless lines */
+			Buffer		ahead = g->hints->buffers[blk + PAGE_PREFETCH_AHEAD];
+
+			__builtin_prefetch(BufferGetPage(ahead), 0, 3);
+			__builtin_prefetch(GetBufferDescriptor(ahead - 1), 1, 3);
+		}
 		buf = pin_page(hscan, g->hints, blk);
 		heap_page_prune_opt(rel, buf);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
@@ -1643,7 +1729,9 @@ gather_pages(GatherBatch *g, TableScanDesc scan, BlockNumber blk, uint32 prefetc
  * once per page.  The kernel reads in-line values inside the pinned pages
  * (no slot, no copy), a batch of pages at a time, whose pins the batch
  * holds until it is fed; without s->gather they are copied into the chunk
- * (topk_common says when).  Returns false, having read nothing, when the
+ * (topk_common says when).  Where the listing prefetches the values, the
+ * next batch is listed before the current one is read (pipelined; see
+ * JITSON_GATHER_PAGES).  Returns false, having read nothing, when the
  * scan cannot work page at a time (a snapshot that is not MVCC).
  */
 static bool
@@ -1655,7 +1743,10 @@ scan_heap_pages(JScanState *s, Relation rel, ToastPass *tp, AttrNumber attnum,
 	HeapScanDesc hscan = (HeapScanDesc) scan;
 	TupleDesc	desc = RelationGetDescr(rel);
 	bool		has_id = idattnum != InvalidAttrNumber;
-	GatherBatch *g;
+	uint32		prefetch_bytes = listing_prefetch_bytes(s, !s->gather);
+	bool		pipelined = prefetch_bytes > LISTING_FIRST_BYTES;
+	GatherBatch *batches[2];
+	int			cur = 0;
 	BlockNumber blk = 0;
 	BlockNumber noting = InvalidBlockNumber;
 	int64		page_notes = 0;
@@ -1665,13 +1756,18 @@ scan_heap_pages(JScanState *s, Relation rel, ToastPass *tp, AttrNumber attnum,
 		table_endscan(scan);
 		return false;
 	}
-	g = palloc0(sizeof(GatherBatch));
-	g->hints = page_hints_for(rel, hscan->rs_nblocks);
-	while (blk < hscan->rs_nblocks)
+	batches[0] = gather_batch_new(scan, page_hints_for(rel, hscan->rs_nblocks), prefetch_bytes,
+								  JITSON_PIPELINED_GATHER_PAGES);
+	batches[1] = gather_batch_new(scan, batches[0]->hints, prefetch_bytes, JITSON_PIPELINED_GATHER_PAGES);
+	blk = gather_pages(batches[0], scan, blk, prefetch_bytes);
+	for (;;)
 	{
+		GatherBatch *g = batches[cur];
+		GatherBatch *next = batches[1 - cur];
 		int			i;
 
-		blk = gather_pages(g, scan, blk, listing_prefetch_bytes(s, !s->gather));
+		if (pipelined && blk < hscan->rs_nblocks)
+			blk = gather_pages(next, scan, blk, prefetch_bytes);
 		for (i = 0; i < g->ntuples; i++)
 		{
 			HeapTuple	tuple = &g->tuples[i];
@@ -1711,13 +1807,28 @@ scan_heap_pages(JScanState *s, Relation rel, ToastPass *tp, AttrNumber attnum,
 				scan_value(s, tp, v, row);
 		}
 		g->ntuples = 0;
+		if (pipelined)
+			for (i = 0; i < next->ntuples; i++)
+			{
+				/* its lines on their way before this batch is fed: the feed never starts cold */
+				uint32		end = Min(next->tuples[i].t_len, prefetch_bytes);
+
+				for (uint32 at = 0; at < end; at += 64)
+					__builtin_prefetch((const char *) next->tuples[i].t_data + at, 0, 1);
+			}
 		gather_flush(s, g);
+		if (!pipelined && blk < hscan->rs_nblocks)
+			blk = gather_pages(next, scan, blk, prefetch_bytes);
+		if (next->ntuples == 0 && next->npinned == 0 && blk >= hscan->rs_nblocks)
+			break;
+		cur = 1 - cur;
 	}
 	if (tp != NULL)
 		toast_notes_reverse(tp, page_notes);
 	scan_flush(s);
 	table_endscan(scan);
-	pfree(g);
+	pfree(batches[0]);
+	pfree(batches[1]);
 	return true;
 #else
 	return false;

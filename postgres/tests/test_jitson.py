@@ -202,6 +202,39 @@ def test_topk_default_storage_toast_and_plain(conn):
     del vals
 
 
+
+def test_listing_prefetch_settings_answer_alike(conn):
+    """jitson.listing_prefetch forces either shape of the page walk on any CPU: on (the values'
+    lines prefetched while a page is listed, the heap read in two pipelined batches of 3 pages,
+    the TOAST pass in batches of 7) or off (first lines only, batches of 32 pages); auto is the
+    library's per-CPU answer. Each answers as the brute force does over in-line PLAIN values and
+    TOAST values, with runs of pages emptied by deletes and pages left with some rows, for the
+    top-k and a range query."""
+    make_table(conn, "lpf", 16384, 700, seed=31)  # default storage: values in TOAST
+    conn.execute("DROP TABLE IF EXISTS lpfp")
+    conn.execute("CREATE TABLE lpfp (LIKE lpf)")
+    conn.execute("ALTER TABLE lpfp ALTER v SET STORAGE PLAIN")
+    conn.execute("INSERT INTO lpfp SELECT * FROM lpf")
+    conn.execute("DELETE FROM lpfp WHERE id BETWEEN 100 AND 250 OR id % 5 = 0")
+    conn.execute("DELETE FROM lpf WHERE id BETWEEN 300 AND 420 OR id % 7 = 3")
+    q = query_text(np.random.default_rng(32), 16384)
+    for table in ("lpf", "lpfp"):
+        want = brute(conn, table, q, 16384, 10)
+        md = brute(conn, table, q, 16384, 60)[-1][1]
+        want_range = brute(conn, table, q, 16384, 1000, max_distance=md)
+        for mode in ("on", "off", "auto"):
+            conn.execute(f"SET jitson.listing_prefetch = {mode}")
+            assert topk(conn, {"top_k": 10}, q, table) == want, (table, mode)
+            assert topk(conn, {"top_k": 1000, "max_distance": md}, q, table) == want_range, (table, mode)
+            assert topk(conn, {"top_k": 10}, q, table, id_col=None) == [
+                (r[0], r[1]) for r in conn.execute(
+                    f"SELECT ((ctid::text::point)[0]::bigint << 16) | (ctid::text::point)[1]::bigint, "
+                    f"bit_count(v # %s::bit(16384))::int FROM {table} ORDER BY 2, 1 LIMIT 10", (q,))], (table, mode)
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="jitson.listing_prefetch"):
+        conn.execute("SET jitson.listing_prefetch = sometimes")
+    conn.execute("RESET jitson.listing_prefetch")
+
+
 # ---- the aggregate -------------------------------------------------------------------------
 
 def agg_hits(conn, sql, params):
