@@ -159,9 +159,11 @@ std::optional<BuiltinTuning> builtin_tuning(const CpuFeatures &cpu, Isa isa) {
 }
 
 bool prefetch_while_listing(const CpuFeatures &cpu) {
-  // Zen 5, scripts/bench_pg.sh's table of 200,000 PLAIN 2 KB values in PostgreSQL's shared
-  // buffers, builds alternated (2026-12-06): top-10 28.0 -> 26.2 ms, a 1-word focus 17.7 -> 9.1.
-  // Zen 4 lost with whole tuples prefetched into L2 (27.4 -> 29.2 ms); other CPUs: not measured.
+  // Zen 5, scripts/bench_pg.sh's tables of 200,000 2 KB values in PostgreSQL's shared buffers,
+  // builds alternated (2026-12-06): PLAIN top-10 28.0 -> 26.2 ms, a 1-word focus 17.7 -> 9.1;
+  // the extension also takes it as the sign to prefetch TOAST chunks whole (default storage
+  // 34.7 -> 31.5 ms) and to pipeline small batches (PLAIN median 21.8 -> 21.25 ms). Zen 4 lost
+  // with whole tuples prefetched into L2 (27.4 -> 29.2 ms); other CPUs: not measured.
   return is_zen5(cpu);
 }
 

@@ -731,8 +731,8 @@ row_to_id(uint64 row)
  * up to JITSON_GATHER_PAGES pages while only each tuple's first lines are
  * prefetched as the pages are listed: the gather feed's own prefetch then
  * carries the stream, and it starts cold at each batch (Zen 4, a top-10
- * over 200,000 PLAIN values: 7 pages 34.3 ms, 16 pages 29.5, 30 pages
- * 28.3).  Through a bulk-read ring of 32 buffers a batch spans at most
+ * over 200,000 PLAIN values: 16 pages 29.5 ms, 30 pages 28.3; in a later
+ * cluster 7 pages 34.3 against 32 pages 32.1).  Through a bulk-read ring of 32 buffers a batch spans at most
  * JITSON_RING_GATHER_PAGES, so that the ring keeps buffers to recycle.
  *
  * Where the CPU gains by prefetching the lines the scan reads as the pages
