@@ -19,6 +19,9 @@ class CompiledCode {
  public:
   virtual ~CompiledCode() = default;
   virtual BlockFn entry() const = 0;
+  // The same scan over scattered records (BlockArgs.records points at n_records record
+  // pointers; jitson/scan.hpp), or nullptr when the code has none.
+  virtual BlockFn gather_entry() const { return nullptr; }
   virtual const void *code_address() const = 0;  // first byte of the entry function
   virtual size_t code_bytes() const = 0;
   virtual std::string ir() const { return {}; }  // LLVM IR text, "" for other backends

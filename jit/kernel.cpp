@@ -244,6 +244,10 @@ std::vector<ScanResult> Kernel::scan_batch(const uint8_t *queries, uint64_t n_qu
   return scan_batch(queries, n_queries, pick(db), threads);
 }
 
+BlockFn Kernel::gather_function() const {
+  return code_ && plan_.build_row ? code_->gather_entry() : nullptr;
+}
+
 const void *Kernel::code_address() const {
   return code_ ? code_->code_address() : nullptr;
 }

@@ -15,6 +15,9 @@
 //   epilogue   counters from the per-stage reject registers (the last stage's rejects and the
 //              words read follow from the totals), vzeroupper, return the hit count
 //   constants  AND masks, the AVX2 nibble table
+// After it, the gather function: the same record loop over records scattered in memory
+// (BlockArgs.records points at n_records record pointers), without the group loop or prefetches
+// of its own (its caller knows where the next records are; the record stride means nothing).
 // All addressing is register- or rip-relative, so the code runs at any address.
 #include "jit/xbyak_scan.hpp"
 
@@ -76,14 +79,16 @@ class ScanEmitter : public Xbyak::CodeGenerator {
     setDefaultJmpNEAR(true);
   }
 
+  // The row function at offset 0, then the gather function at gather_offset(), then constants.
   void emit(const CodeLayout &L);
+  size_t gather_offset() const { return gather_offset_; }
 
  private:
   // Fixed register roles.
   const Reg64 &query_ = rsi, &rec_ = rdx, &end_ = rcx, &index_ = r8, &out_ = r10, &tmp_ = r11,
               &dist_ = rax, &loop_ = rdi;
   static constexpr int kArgsSlot = 0, kStatSlot = 8, kExtraStageSlot = 16, kLimitSlot = 24,
-                       kGroupSpillSlot = 32, kFrame = 96;
+                       kGroupSpillSlot = 32, kGatherEndSlot = 96, kFrame = 104;
 
   // Constants addressed rip-relative from the code.
   xbyak_common::ConstantPool constants_;
@@ -92,7 +97,13 @@ class ScanEmitter : public Xbyak::CodeGenerator {
   }
 
   const CodeLayout *L_ = nullptr;
-  Label loop_top_, done_;
+  // The function being emitted: its labels (a deque: labels must not move once referenced) and
+  // whether it is the gather function, whose rec_ comes from the record pointer at end_.
+  std::deque<Label> labels_;
+  Label *loop_top_ = nullptr, *done_ = nullptr;
+  bool gather_ = false;
+  size_t gather_offset_ = 0;
+  void emit_function(const CodeLayout &L, bool gather);
 
   bool stage_counter_in_register(size_t s) const { return s < 6; }
   const Reg64 &stage_register(size_t s) const {
@@ -106,12 +117,22 @@ class ScanEmitter : public Xbyak::CodeGenerator {
       inc(qword[rsp + kExtraStageSlot]);
     }
   }
+  // To the next record, or falls through after the last one.
+  void advance_record() {
+    if (gather_) {
+      add(end_, 8);
+      inc(index_);
+      cmp(end_, qword[rsp + kGatherEndSlot]);
+    } else {
+      add(rec_, L_->stride);
+      inc(index_);
+      cmp(rec_, end_);
+    }
+    jb(*loop_top_);
+  }
   void next_record() {
-    add(rec_, L_->stride);
-    inc(index_);
-    cmp(rec_, end_);
-    jb(loop_top_);
-    jmp(done_);
+    advance_record();
+    jmp(*done_);
   }
 
   void emit_scalar(const WordUse &w);
@@ -485,7 +506,23 @@ void ScanEmitter::y_stage(const StageCode &s) {
 // ----- Whole function --------------------------------------------------------------------------
 
 void ScanEmitter::emit(const CodeLayout &layout) {
+  emit_function(layout, false);
+  CodeLayout scattered = layout;
+  scattered.group = false;
+  scattered.stream_ahead = 0;
+  scattered.prefetch_records = 0;
+  scattered.prefetch_offsets.clear();
+  align(kLoopAlign);
+  gather_offset_ = getSize();
+  emit_function(scattered, true);
+  constants_.emit(*this);
+}
+
+void ScanEmitter::emit_function(const CodeLayout &layout, bool gather) {
   L_ = &layout;
+  gather_ = gather;
+  loop_top_ = &labels_.emplace_back();
+  done_ = &labels_.emplace_back();
   const bool z = layout.isa == Isa::avx512;
   const size_t n_stages = layout.stages.size();
   const size_t last = n_stages - 1;
@@ -501,14 +538,26 @@ void ScanEmitter::emit(const CodeLayout &layout) {
     xor_(stage_register(s).cvt32(), stage_register(s).cvt32());
   }
   mov(query_, qword[rdi + offsetof(BlockArgs, query)]);
-  mov(rec_, qword[rdi + offsetof(BlockArgs, records)]);
-  imul(end_, qword[rdi + offsetof(BlockArgs, n_records)], int(layout.stride));
-  add(end_, rec_);
+  if (gather) {
+    // end_ walks the record pointers up to the end kept in the frame.
+    mov(end_, qword[rdi + offsetof(BlockArgs, records)]);
+    mov(tmp_, qword[rdi + offsetof(BlockArgs, n_records)]);
+    lea(tmp_, ptr[end_ + tmp_ * 8]);
+    mov(qword[rsp + kGatherEndSlot], tmp_);
+  } else {
+    mov(rec_, qword[rdi + offsetof(BlockArgs, records)]);
+    imul(end_, qword[rdi + offsetof(BlockArgs, n_records)], int(layout.stride));
+    add(end_, rec_);
+  }
   mov(index_, qword[rdi + offsetof(BlockArgs, base_index)]);
   mov(r9d, dword[rdi + offsetof(BlockArgs, limit)]);
   mov(out_, qword[rdi + offsetof(BlockArgs, out)]);
-  cmp(rec_, end_);
-  jae(done_);
+  if (gather) {
+    cmp(end_, tmp_);
+  } else {
+    cmp(rec_, end_);
+  }
+  jae(*done_);
 
   if (z) {
     for (size_t i = 0; i < layout.preloaded_kmasks.size(); ++i) {
@@ -538,14 +587,15 @@ void ScanEmitter::emit(const CodeLayout &layout) {
   if (layout.group) {
     z_group(group_hits, group_next);
     cmp(rec_, end_);
-    jae(done_);
+    jae(*done_);
   }
 
   // Record loop.
   std::vector<Label> reject(n_stages), stat_reject(n_stages);
   Label hit;
   align(kLoopAlign);
-  L(loop_top_);
+  L(*loop_top_);
+  if (gather) mov(rec_, qword[end_]);
   for (uint32_t off : layout.prefetch_offsets) {
     prefetcht0(ptr[rec_ + (uint64_t(layout.prefetch_records) * layout.stride + off)]);
   }
@@ -567,14 +617,11 @@ void ScanEmitter::emit(const CodeLayout &layout) {
   }
   cmp(dist_.cvt32(), r9d);
   jb(hit);
-  add(rec_, layout.stride);
-  inc(index_);
-  cmp(rec_, end_);
-  jb(loop_top_);
+  advance_record();
 
   // Epilogue: counters. Records that reached the last stage = n - Σ earlier rejects; of those,
   // the hits are the records written to out.
-  L(done_);
+  L(*done_);
   vzeroupper();
   mov(rdi, qword[rsp + kArgsSlot]);
   mov(tmp_, qword[rdi + offsetof(BlockArgs, counters)]);
@@ -646,7 +693,6 @@ void ScanEmitter::emit(const CodeLayout &layout) {
       next_record();
     }
   }
-  constants_.emit(*this);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -659,7 +705,7 @@ std::shared_ptr<CompiledCode> compile_xbyak(const ScanPlan &plan, CodeArena &are
   if (plan.cascade.metric == Metric::tanimoto) return compile_xbyak_tanimoto(plan, arena, tuning);
   const CodeLayout layout = make_layout(plan, tuning, {kQueryBase, kGroupQueryBase});
   return xbyak_common::emit_and_install<ScanEmitter>(
-      arena, estimate_code_bytes(layout), "xbyak scan",
+      arena, 2 * estimate_code_bytes(layout), "xbyak scan",
       [&](ScanEmitter &emitter) { emitter.emit(layout); });
 }
 

@@ -95,6 +95,9 @@ class Kernel {
   std::pair<BlockFn, const void *> entry(const DatabaseView &db) const;
 
   BlockFn block_function() const { return fn_; }
+  // The row kernel over scattered records, one call for many (jitson/scan.hpp, BlockFn), with
+  // no context; nullptr when the backend generated none (then scan one record per call).
+  BlockFn gather_function() const;
   const void *code_address() const;  // first byte of generated code; nullptr for runtime
   const void *block_context() const { return context_; }
   std::string dump_asm() const;  // disassembly ("" when the backend has no machine code)
