@@ -131,12 +131,15 @@ def bench_tanimoto(conn, args):
         f"jitson_topk_tanimoto T >= {t}": (jt, lambda q: (cfg_t, q), True),
     }
     if args.pgvector:
+        # <%> evaluated once per row (twice where the select list and ORDER BY each name it with
+        # their own parameter; see the Hamming methods): the sort key is the output column, and
+        # the threshold query evaluates the select list only for the rows its WHERE keeps.
         methods["pgvector v <%> q top-10"] = (
-            f"SELECT id, v <%%> %s::bit({B}) FROM {table} ORDER BY v <%%> %s::bit({B}), id LIMIT 10",
-            lambda q: (q, q), True)
+            f"SELECT id, v <%%> %s::bit({B}) AS d FROM {table} ORDER BY d, id LIMIT 10",
+            lambda q: (q,), True)
         methods[f"pgvector v <%> q <= 1 - {t}"] = (
-            f"SELECT id, v <%%> %s::bit({B}) FROM {table} WHERE v <%%> %s::bit({B}) <= 1 - {t}::float8 "
-            f"ORDER BY v <%%> %s::bit({B}), id", lambda q: (q, q, q), True)
+            f"SELECT id, v <%%> %s::bit({B}) AS d FROM {table} WHERE v <%%> %s::bit({B}) <= 1 - {t}::float8 "
+            f"ORDER BY d, id", lambda q: (q, q), True)
 
     def hits(name, rows_):
         """(id, Jaccard distance) pairs: 1 - T of a similarity is pgvector's float8 exactly."""
@@ -251,8 +254,12 @@ def main():
                              lambda t: (lambda q: (q,))),
     }
     if args.pgvector:
-        methods["pgvector v <~> q"] = ("SELECT id, (v <~> %s::bit(" + str(B) + "))::int FROM {t} ORDER BY v <~> %s::bit(" + str(B) + "), id LIMIT 10",
-                                       lambda t: (lambda q: (q, q)))
+        # One evaluation of <~> per row: the distance is the sort key's output column. Written
+        # as SELECT (v <~> q)::int ... ORDER BY v <~> q the two expressions differ (the cast),
+        # PostgreSQL evaluates both, and each detoasts the value: default storage on Zen 5
+        # 652 ms against 396 ms, which flattered jitson's ratio by 1.65 x until 2026-12-06.
+        methods["pgvector v <~> q"] = ("SELECT id, v <~> %s::bit(" + str(B) + ") AS d FROM {t} ORDER BY d, id LIMIT 10",
+                                       lambda t: (lambda q: (q,)))
 
     # The floor under any scan here: PostgreSQL's own page walk (buffer lookups, pins,
     # visibility) over the heap and, for default storage, its TOAST table, reading no value.
