@@ -19,9 +19,6 @@ class CompiledCode {
  public:
   virtual ~CompiledCode() = default;
   virtual BlockFn entry() const = 0;
-  // The same scan over scattered records (BlockArgs.records points at n_records record
-  // pointers; jitson/scan.hpp), or nullptr when the code has none.
-  virtual BlockFn gather_entry() const { return nullptr; }
   virtual const void *code_address() const = 0;  // first byte of the entry function
   virtual size_t code_bytes() const = 0;
   virtual std::string ir() const { return {}; }  // LLVM IR text, "" for other backends
@@ -37,6 +34,9 @@ class LlvmJit;    // jit/llvm_jit.hpp: one ORC LLJIT per engine, created lazily
 // Generates sweeps after the kernel is built (first blocked scan, other block sizes). Holds
 // what it needs (code memory, a JIT) by value, so it outlives the engine that made it.
 using SweepGenerator = std::function<std::shared_ptr<CompiledCode>(const ScanPlan &)>;
+// Generates a row kernel's gather entry (jitson/scan.hpp, BlockFn) at its first use
+// (Kernel::gather_function), so that no other user pays for it at compile time.
+using GatherGenerator = std::function<std::shared_ptr<CompiledCode>(const ScanPlan &)>;
 
 // One engine's use of one backend, opened on the engine's first compile with it.
 class BackendSession {
@@ -51,6 +51,8 @@ class BackendSession {
   // Beside a row kernel, generate the sweep at the kernel's first blocked scan rather than at
   // compile time (worth it when generating doubles the compile latency of row-only users).
   virtual bool defers_sweep() const { return false; }
+  // Makes gather entries for this backend's row kernels; empty when it makes none.
+  virtual GatherGenerator gather_generator() { return {}; }
 };
 
 struct BackendInfo {
@@ -78,6 +80,9 @@ const BackendInfo *find_backend(Backend id);
 // the engine then falls back to the runtime backend.
 std::shared_ptr<CompiledCode> compile_xbyak(const ScanPlan &plan, CodeArena &arena);
 std::shared_ptr<CompiledCode> compile_llvm(const ScanPlan &plan, LlvmJit &jit);
+// The gather entry of the plan's Xbyak row kernel (Hamming only; throws Error(unsupported) for
+// Tanimoto plans).
+std::shared_ptr<CompiledCode> compile_xbyak_gather(const ScanPlan &plan, CodeArena &arena);
 
 // Sweep kernels for the blocked layout (the SWEEP ABI above sweep_block_runtime in
 // jitson/scan.hpp), specialised for B = plan.cascade.block_records. Same error contract.

@@ -147,7 +147,8 @@ std::string Kernel::make_description() const {
 }
 
 size_t Kernel::code_bytes() const {
-  return (code_ ? code_->code_bytes() : 0) + sweep_code_bytes_.load(std::memory_order_relaxed);
+  return (code_ ? code_->code_bytes() : 0) + sweep_code_bytes_.load(std::memory_order_relaxed) +
+         gather_code_bytes_.load(std::memory_order_relaxed);
 }
 
 std::pair<BlockFn, const void *> Kernel::sweep_entry(uint32_t block_records) const {
@@ -245,7 +246,16 @@ std::vector<ScanResult> Kernel::scan_batch(const uint8_t *queries, uint64_t n_qu
 }
 
 BlockFn Kernel::gather_function() const {
-  return code_ && plan_.build_row ? code_->gather_entry() : nullptr;
+  if (!gather_generator_) return nullptr;  // set before the kernel is shared, never changed after
+  std::call_once(gather_once_, [&] {
+    try {
+      gather_code_ = gather_generator_(plan_);
+      gather_code_bytes_.store(gather_code_->code_bytes(), std::memory_order_relaxed);
+    } catch (const std::exception &) {
+      gather_code_.reset();  // callers scan one record per call through the row entry instead
+    }
+  });
+  return gather_code_ ? gather_code_->entry() : nullptr;
 }
 
 const void *Kernel::code_address() const {

@@ -82,6 +82,10 @@ std::shared_ptr<const Kernel> KernelBuilder::build(ScanPlan plan) {
     kernel->attach_sweep(sweep.backend, std::move(sweep.code), std::move(sweep.note),
                          std::move(sweep.generator));
   }
+  if (kernel->code_) {
+    // the row code came from `backend`, whose session is open
+    kernel->gather_generator_ = session(backend).gather_generator();
+  }
   kernel->default_threads_ = default_threads_;
   observe_compile(*kernel);
   return kernel;

@@ -44,6 +44,12 @@ class XbyakSession final : public BackendSession {
   // Generating the sweep beside every row kernel would double the compile latency of every
   // config scanned row-major only.
   bool defers_sweep() const override { return true; }
+  // Made at a kernel's first gather feed, for the same reason.
+  GatherGenerator gather_generator() override {
+    return [arena = arena_](const ScanPlan &plan) mutable {
+      return compile_xbyak_gather(plan, arena);
+    };
+  }
 
  private:
   CodeArena arena_ = process_arena();  // throws Error(unsupported) when the OS refuses it

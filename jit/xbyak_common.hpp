@@ -121,9 +121,8 @@ class EmitBuffer {
 // reference.
 class ArenaCode final : public CompiledCode {
  public:
-  // gather_offset: where the gather function starts (0: the code has none).
-  ArenaCode(CodeArena arena, const uint8_t *exec, size_t bytes, size_t gather_offset = 0)
-      : arena_(std::move(arena)), exec_(exec), bytes_(bytes), gather_offset_(gather_offset) {}
+  ArenaCode(CodeArena arena, const uint8_t *exec, size_t bytes)
+      : arena_(std::move(arena)), exec_(exec), bytes_(bytes) {}
   ~ArenaCode() override {
     try {
       arena_.free(exec_);
@@ -134,11 +133,6 @@ class ArenaCode final : public CompiledCode {
   // reinterpret_cast: exec_ is the first byte of a function emitted for the BlockFn ABI and
   // mapped read+exec by the arena.
   BlockFn entry() const override { return reinterpret_cast<BlockFn>(const_cast<uint8_t *>(exec_)); }
-  // reinterpret_cast: the emitter put a function of the same ABI at gather_offset_.
-  BlockFn gather_entry() const override {
-    return gather_offset_ ? reinterpret_cast<BlockFn>(const_cast<uint8_t *>(exec_ + gather_offset_))
-                          : nullptr;
-  }
   const void *code_address() const override { return exec_; }
   size_t code_bytes() const override { return bytes_; }
 
@@ -146,7 +140,6 @@ class ArenaCode final : public CompiledCode {
   CodeArena arena_;
   const uint8_t *exec_;
   size_t bytes_;
-  size_t gather_offset_;
 };
 
 // Builds Emitter(buffer, capacity, emitter_args...) in this thread's scratch buffer, runs
@@ -156,7 +149,7 @@ template <class Emitter, class Body, class... Args>
 std::shared_ptr<CompiledCode> emit_and_install(CodeArena &arena, size_t capacity, const char *name,
                                                Body &&body, const Args &...emitter_args) {
   thread_local EmitBuffer buffer;
-  size_t size = 0, gather_offset = 0;
+  size_t size = 0;
   uint8_t *code = nullptr;
   for (;;) {
     code = buffer.get(capacity);
@@ -167,7 +160,6 @@ std::shared_ptr<CompiledCode> emit_and_install(CodeArena &arena, size_t capacity
         throw Error(ErrorKind::internal, std::string(name) + " code has an undefined label");
       }
       size = emitter.getSize();
-      if constexpr (requires { emitter.gather_offset(); }) gather_offset = emitter.gather_offset();
       break;
     } catch (const Xbyak::Error &e) {
       if (int(e) != Xbyak::ERR_CODE_IS_TOO_BIG || capacity > (size_t{256} << 20)) {
@@ -178,7 +170,7 @@ std::shared_ptr<CompiledCode> emit_and_install(CodeArena &arena, size_t capacity
   }
   const uint8_t *exec = arena.install(code, size);
   try {
-    return std::make_shared<ArenaCode>(arena, exec, size, gather_offset);
+    return std::make_shared<ArenaCode>(arena, exec, size);
   } catch (...) {
     arena.free(exec);
     throw;

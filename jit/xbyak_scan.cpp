@@ -15,9 +15,10 @@
 //   epilogue   counters from the per-stage reject registers (the last stage's rejects and the
 //              words read follow from the totals), vzeroupper, return the hit count
 //   constants  AND masks, the AVX2 nibble table
-// After it, the gather function: the same record loop over records scattered in memory
-// (BlockArgs.records points at n_records record pointers), without the group loop or prefetches
-// of its own (its caller knows where the next records are; the record stride means nothing).
+// The gather function (compile_xbyak_gather, generated at its first use) is the same record
+// loop over records scattered in memory (BlockArgs.records points at n_records record pointers),
+// without the group loop or prefetches of its own (its caller knows where the next records are;
+// the record stride means nothing).
 // All addressing is register- or rip-relative, so the code runs at any address.
 #include "jit/xbyak_scan.hpp"
 
@@ -79,9 +80,9 @@ class ScanEmitter : public Xbyak::CodeGenerator {
     setDefaultJmpNEAR(true);
   }
 
-  // The row function at offset 0, then the gather function at gather_offset(), then constants.
+  // The row function, or the gather function, then its constants.
   void emit(const CodeLayout &L);
-  size_t gather_offset() const { return gather_offset_; }
+  void emit_gather(const CodeLayout &L);
 
  private:
   // Fixed register roles.
@@ -102,7 +103,6 @@ class ScanEmitter : public Xbyak::CodeGenerator {
   std::deque<Label> labels_;
   Label *loop_top_ = nullptr, *done_ = nullptr;
   bool gather_ = false;
-  size_t gather_offset_ = 0;
   void emit_function(const CodeLayout &L, bool gather);
 
   bool stage_counter_in_register(size_t s) const { return s < 6; }
@@ -507,13 +507,15 @@ void ScanEmitter::y_stage(const StageCode &s) {
 
 void ScanEmitter::emit(const CodeLayout &layout) {
   emit_function(layout, false);
+  constants_.emit(*this);
+}
+
+void ScanEmitter::emit_gather(const CodeLayout &layout) {
   CodeLayout scattered = layout;
   scattered.group = false;
   scattered.stream_ahead = 0;
   scattered.prefetch_records = 0;
   scattered.prefetch_offsets.clear();
-  align(kLoopAlign);
-  gather_offset_ = getSize();
   emit_function(scattered, true);
   constants_.emit(*this);
 }
@@ -705,16 +707,33 @@ std::shared_ptr<CompiledCode> compile_xbyak(const ScanPlan &plan, CodeArena &are
   if (plan.cascade.metric == Metric::tanimoto) return compile_xbyak_tanimoto(plan, arena, tuning);
   const CodeLayout layout = make_layout(plan, tuning, {kQueryBase, kGroupQueryBase});
   return xbyak_common::emit_and_install<ScanEmitter>(
-      arena, 2 * estimate_code_bytes(layout), "xbyak scan",
+      arena, estimate_code_bytes(layout), "xbyak scan",
       [&](ScanEmitter &emitter) { emitter.emit(layout); });
 }
 
-std::shared_ptr<CompiledCode> compile_xbyak(const ScanPlan &plan, CodeArena &arena) {
+namespace {
+XbyakTuning plan_tuning(const ScanPlan &plan) {
   XbyakTuning tuning;
   tuning.query_registers = plan.tuning.query_registers;
   tuning.loop_min_chunks = plan.tuning.loop_min_chunks;
   tuning.group_max_chunks = plan.tuning.group_max_chunks;
-  return compile_xbyak(plan, arena, tuning);
+  return tuning;
+}
+}  // namespace
+
+std::shared_ptr<CompiledCode> compile_xbyak(const ScanPlan &plan, CodeArena &arena) {
+  return compile_xbyak(plan, arena, plan_tuning(plan));
+}
+
+std::shared_ptr<CompiledCode> compile_xbyak_gather(const ScanPlan &plan, CodeArena &arena) {
+  xbyak_common::require_xbyak_isa(plan, "code");
+  if (plan.cascade.metric == Metric::tanimoto) {
+    throw Error(ErrorKind::unsupported, "xbyak makes no gather entry for tanimoto kernels");
+  }
+  const CodeLayout layout = make_layout(plan, plan_tuning(plan), {kQueryBase, kGroupQueryBase});
+  return xbyak_common::emit_and_install<ScanEmitter>(
+      arena, estimate_code_bytes(layout), "xbyak gather",
+      [&](ScanEmitter &emitter) { emitter.emit_gather(layout); });
 }
 
 }  // namespace jitson

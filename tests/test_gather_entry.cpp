@@ -133,10 +133,27 @@ TEST(GatherEntry, NoRecordsReadsNothing) {
 #endif
 }
 
-TEST(GatherEntry, OnlyGeneratedCodeHasOne) {
+TEST(GatherEntry, OnlyXbyakHammingKernelsHaveOne) {
   Engine engine;
   auto runtime = engine.compile(R"({"version": 1, "record_bits": 2048, "backend": "runtime"})");
   EXPECT_EQ(runtime->gather_function(), nullptr);
+#ifdef JITSON_HAVE_XBYAK
+  // Tanimoto kernels have none: the generator refuses, and the feed calls the row entry.
+  auto tanimoto = engine.compile(
+      R"({"version": 1, "record_bits": 2048, "metric": "tanimoto", "backend": "xbyak"})");
+  if (tanimoto->backend() == Backend::xbyak) {
+    EXPECT_EQ(tanimoto->gather_function(), nullptr);
+  }
+  // Made at the first call, then the same entry, and counted in the kernel's code bytes.
+  auto hamming = engine.compile(R"({"version": 1, "record_bits": 2048, "backend": "xbyak"})");
+  if (hamming->backend() == Backend::xbyak) {
+    const size_t before = hamming->code_bytes();
+    const BlockFn first = hamming->gather_function();
+    ASSERT_NE(first, nullptr);
+    EXPECT_EQ(hamming->gather_function(), first);
+    EXPECT_GT(hamming->code_bytes(), before);
+  }
+#endif
 }
 
 }  // namespace

@@ -96,7 +96,8 @@ class Kernel {
 
   BlockFn block_function() const { return fn_; }
   // The row kernel over scattered records, one call for many (jitson/scan.hpp, BlockFn), with
-  // no context; nullptr when the backend generated none (then scan one record per call).
+  // no context: generated at the first call (Xbyak Hamming kernels); nullptr when the backend
+  // makes none (LLVM, runtime, Tanimoto), and then one calls the row entry per record.
   BlockFn gather_function() const;
   const void *code_address() const;  // first byte of generated code; nullptr for runtime
   const void *block_context() const { return context_; }
@@ -107,6 +108,7 @@ class Kernel {
   friend class KernelBuilder;  // jit/kernel_builder.hpp: sets up the sweep and the threads
   ScanRequest request(unsigned threads) const;
   using SweepGenerator = std::function<std::shared_ptr<CompiledCode>(const ScanPlan &)>;
+  using GatherGenerator = std::function<std::shared_ptr<CompiledCode>(const ScanPlan &)>;
   // `generate` (may be empty) makes sweeps for the database block sizes other than the plan's.
   void attach_sweep(Backend backend, std::shared_ptr<CompiledCode> code, std::string note,
                     SweepGenerator generate = {});
@@ -152,6 +154,12 @@ class Kernel {
   };
   mutable std::mutex other_blocks_mutex_;
   mutable std::map<uint32_t, OtherBlockSweep> other_blocks_;
+  // The gather entry: the generator is set by the builder before the kernel is shared; the
+  // code is made once, by the first gather_function().
+  GatherGenerator gather_generator_;
+  mutable std::once_flag gather_once_;
+  mutable std::shared_ptr<CompiledCode> gather_code_;
+  mutable std::atomic<size_t> gather_code_bytes_{0};
 };
 
 // bytes counts the kernels' code and plans and the config texts kept for the no-parse fast path

@@ -102,7 +102,7 @@ inline constexpr int kNumCounters = 10;
 // Appends to out every record of the block whose distance < limit, in index order, and returns
 // how many. Must never read outside query[0, record_bytes) and the block's records.
 using BlockFn = uint64_t (*)(const BlockArgs *args);
-// A gather entry (Kernel::gather_entry) has the same type and contract, except that
+// A gather entry (Kernel::gather_function) has the same type and contract, except that
 // args->records points at n_records `const uint8_t *` record pointers instead of the records.
 
 // Records per block-function call for db: `requested` (the plan's block_records; 0 = choose) for
