@@ -98,12 +98,10 @@ class ScanEmitter : public Xbyak::CodeGenerator {
   }
 
   const CodeLayout *L_ = nullptr;
-  // The function being emitted: its labels (a deque: labels must not move once referenced) and
-  // whether it is the gather function, whose rec_ comes from the record pointer at end_.
-  std::deque<Label> labels_;
-  Label *loop_top_ = nullptr, *done_ = nullptr;
+  Label loop_top_, done_;
+  // Emitting the gather function: rec_ comes from the record pointer at end_.
   bool gather_ = false;
-  void emit_function(const CodeLayout &L, bool gather);
+  void emit_function(const CodeLayout &L);
 
   bool stage_counter_in_register(size_t s) const { return s < 6; }
   const Reg64 &stage_register(size_t s) const {
@@ -128,11 +126,11 @@ class ScanEmitter : public Xbyak::CodeGenerator {
       inc(index_);
       cmp(rec_, end_);
     }
-    jb(*loop_top_);
+    jb(loop_top_);
   }
   void next_record() {
     advance_record();
-    jmp(*done_);
+    jmp(done_);
   }
 
   void emit_scalar(const WordUse &w);
@@ -506,7 +504,7 @@ void ScanEmitter::y_stage(const StageCode &s) {
 // ----- Whole function --------------------------------------------------------------------------
 
 void ScanEmitter::emit(const CodeLayout &layout) {
-  emit_function(layout, false);
+  emit_function(layout);
   constants_.emit(*this);
 }
 
@@ -516,15 +514,14 @@ void ScanEmitter::emit_gather(const CodeLayout &layout) {
   scattered.stream_ahead = 0;
   scattered.prefetch_records = 0;
   scattered.prefetch_offsets.clear();
-  emit_function(scattered, true);
+  gather_ = true;
+  emit_function(scattered);
   constants_.emit(*this);
 }
 
-void ScanEmitter::emit_function(const CodeLayout &layout, bool gather) {
+void ScanEmitter::emit_function(const CodeLayout &layout) {
   L_ = &layout;
-  gather_ = gather;
-  loop_top_ = &labels_.emplace_back();
-  done_ = &labels_.emplace_back();
+  const bool gather = gather_;
   const bool z = layout.isa == Isa::avx512;
   const size_t n_stages = layout.stages.size();
   const size_t last = n_stages - 1;
@@ -559,7 +556,7 @@ void ScanEmitter::emit_function(const CodeLayout &layout, bool gather) {
   } else {
     cmp(rec_, end_);
   }
-  jae(*done_);
+  jae(done_);
 
   if (z) {
     for (size_t i = 0; i < layout.preloaded_kmasks.size(); ++i) {
@@ -589,14 +586,14 @@ void ScanEmitter::emit_function(const CodeLayout &layout, bool gather) {
   if (layout.group) {
     z_group(group_hits, group_next);
     cmp(rec_, end_);
-    jae(*done_);
+    jae(done_);
   }
 
   // Record loop.
   std::vector<Label> reject(n_stages), stat_reject(n_stages);
   Label hit;
   align(kLoopAlign);
-  L(*loop_top_);
+  L(loop_top_);
   if (gather) mov(rec_, qword[end_]);
   for (uint32_t off : layout.prefetch_offsets) {
     prefetcht0(ptr[rec_ + (uint64_t(layout.prefetch_records) * layout.stride + off)]);
@@ -623,7 +620,7 @@ void ScanEmitter::emit_function(const CodeLayout &layout, bool gather) {
 
   // Epilogue: counters. Records that reached the last stage = n - Σ earlier rejects; of those,
   // the hits are the records written to out.
-  L(*done_);
+  L(done_);
   vzeroupper();
   mov(rdi, qword[rsp + kArgsSlot]);
   mov(tmp_, qword[rdi + offsetof(BlockArgs, counters)]);
