@@ -800,7 +800,7 @@ typedef struct JScanState
 	MemoryContext tmpctx;		/* detoasted copies, reset per chunk */
 	const char *fn;				/* the SQL function, for messages */
 	bool		gather;			/* in-line values fed where they lie, else copied */
-	const char *relname;
+	const char *relname;		/* NULL: an aggregate's input (rows are ids) */
 	const char *colname;
 	bool		ctid_ids;
 } JScanState;
@@ -838,6 +838,33 @@ row_label(JScanState *s, uint64 row)
 	return psprintf(INT64_FORMAT, row_to_id(row));
 }
 
+/* A value of an aggregate's input whose length is not the query's. */
+static pg_attribute_noreturn() void
+agg_length_error(const char *fn, int64 id, ValueKind kind, int64 nbits, int64 query_bits)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_STRING_DATA_LENGTH_MISMATCH),
+			 errmsg("%s: the value of id " INT64_FORMAT " has " INT64_FORMAT " %s but the query has " INT64_FORMAT "; every value must have the query's length",
+					fn, id, value_length(kind, nbits), kind_unit(kind),
+					value_length(kind, query_bits))));
+	pg_unreachable();
+}
+
+/* A scanned value whose length is not the query's (relname NULL: an aggregate's input). */
+static pg_attribute_noreturn() void
+length_error(JScanState *s, uint64 row, int64 nbits)
+{
+	if (s->relname == NULL)
+		agg_length_error(s->fn, row_to_id(row), s->q.kind, nbits, s->q.nbits);
+	ereport(ERROR,
+			(errcode(ERRCODE_STRING_DATA_LENGTH_MISMATCH),
+			 errmsg("%s: row %s of %s: column \"%s\" holds " INT64_FORMAT " %s but the query has " INT64_FORMAT "; every value must have the query's length",
+					s->fn, row_label(s, row), s->relname, s->colname,
+					value_length(s->q.kind, nbits), kind_unit(s->q.kind),
+					value_length(s->q.kind, s->q.nbits))));
+	pg_unreachable();
+}
+
 /* Copies one value into the chunk; the value is a Datum of the column. */
 static void
 scan_add(JScanState *s, Datum d, uint64 row)
@@ -852,12 +879,7 @@ scan_add(JScanState *s, Datum d, uint64 row)
 	v = pg_detoast_datum_packed(raw);
 	nbits = value_bits(v, s->q.kind, &data, &nbytes);
 	if (nbits != s->q.nbits)
-		ereport(ERROR,
-				(errcode(ERRCODE_STRING_DATA_LENGTH_MISMATCH),
-				 errmsg("%s: row %s of %s: column \"%s\" holds " INT64_FORMAT " %s but the query has " INT64_FORMAT "; every value must have the query's length",
-						s->fn, row_label(s, row), s->relname, s->colname,
-						value_length(s->q.kind, nbits), kind_unit(s->q.kind),
-						value_length(s->q.kind, s->q.nbits))));
+		length_error(s, row, nbits);
 	dst = s->chunk + (size_t) s->n * s->q.rec_bytes;
 	memcpy(dst, data, nbytes);
 	if (nbytes < s->q.rec_bytes)
@@ -986,6 +1008,7 @@ typedef struct ToastPass
 	int64		cursor;
 	Oid			toastrelid;
 	int32		payload;		/* bytes of a value as TOAST stores it */
+	MemoryContext ctx;			/* where entries grow; NULL: the backend's kept array */
 	ToastEntry *slots[JITSON_CHUNK_ROWS];
 	int			incomplete;
 	uint8		skip[JITSON_CHUNK_ROWS / 8];
@@ -1178,11 +1201,7 @@ toast_chunk(JScanState *s, ToastPass *tp, ToastEntry *e, int32 seq, struct varle
 
 			memcpy(&bitlen, e->header, sizeof(int32));
 			if (bitlen != s->q.nbits)
-				ereport(ERROR,
-						(errcode(ERRCODE_STRING_DATA_LENGTH_MISMATCH),
-						 errmsg("%s: row %s of %s: column \"%s\" holds %d bits but the query has " INT64_FORMAT "; every value must have the query's length",
-								s->fn, row_label(s, e->row), s->relname, s->colname, bitlen,
-								s->q.nbits)));
+				length_error(s, e->row, bitlen);
 		}
 	}
 }
@@ -1392,6 +1411,42 @@ scan_toast(JScanState *s, ToastPass *tp)
 	table_close(toastrel, AccessShareLock);
 }
 
+/*
+ * The pass reads the whole TOAST table, so it pays only for enough values:
+ * a TOAST page read in sequence costs about a third of a value detoasted
+ * through the TOAST index (Zen 5, 200,000 bit(16384) values: the pass 30 ms
+ * over 66,000 pages, 0.45 us a page; detoasting 283 ms, 1.4 us a value).
+ */
+#define TOAST_PASS_PAGES_PER_VALUE 3
+
+/* Scans the noted values, through the pass or one at a time, and forgets them. */
+static void
+toast_resolve(JScanState *s, ToastPass *tp)
+{
+	Relation	toastrel;
+	BlockNumber pages;
+	int64		i;
+
+	if (tp == NULL || tp->nentries == 0)
+		return;
+	toastrel = table_open(tp->toastrelid, AccessShareLock);
+	pages = RelationGetNumberOfBlocks(toastrel);
+	table_close(toastrel, AccessShareLock);
+	if ((uint64) tp->nentries * TOAST_PASS_PAGES_PER_VALUE >= pages)
+		scan_toast(s, tp);
+	else
+	{
+		for (i = 0; i < tp->nentries; i++)
+		{
+			toast_fallback(s, tp, &tp->entries[i]);
+			if ((i & (JITSON_CHUNK_ROWS - 1)) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+		scan_flush(s);
+	}
+	tp->nentries = 0;
+}
+
 /* The row id of a tuple: its id column's value, or its ctid. */
 static inline uint64
 tuple_row(JScanState *s, bool has_id, Datum id, bool id_isnull, Oid idtype,
@@ -1441,6 +1496,23 @@ toast_entries_trim(void)
 	}
 }
 
+/* Doubles a pass's room for entries, in its own context or the backend's array. */
+static void
+toast_entries_grow(ToastPass *tp)
+{
+	int64		capacity = Max(tp->capacity * 2, 1024);
+
+	if (tp->ctx == NULL)
+	{
+		toast_entries_reserve(tp, capacity);
+		return;
+	}
+	tp->entries = tp->entries == NULL
+		? MemoryContextAllocHuge(tp->ctx, sizeof(ToastEntry) * capacity)
+		: repalloc_huge(tp->entries, sizeof(ToastEntry) * capacity);
+	tp->capacity = capacity;
+}
+
 /* Notes a value kept out of line in TOAST for scan_toast; false when it is no such value. */
 static bool
 toast_note(ToastPass *tp, Datum v, uint64 row)
@@ -1455,7 +1527,7 @@ toast_note(ToastPass *tp, Datum v, uint64 row)
 		VARATT_EXTERNAL_GET_EXTSIZE(ext) != (uint32) tp->payload)
 		return false;
 	if (tp->nentries == tp->capacity)
-		toast_entries_reserve(tp, tp->capacity * 2);
+		toast_entries_grow(tp);
 	e = &tp->entries[tp->nentries++];
 	e->valueid = ext.va_valueid;
 	e->slot = TOAST_NEW;
@@ -1869,28 +1941,41 @@ scan_table_slots(JScanState *s, Relation rel, ToastPass *tp, AttrNumber attnum,
  * are scanned at once; values moved out to TOAST are noted and assembled by
  * scan_toast.
  */
+/* The payload of a value of the query's length as TOAST stores it (a bit string's length word too). */
+static int32
+toast_payload(const QueryInfo *q)
+{
+	return q->kind == KIND_BITS ? q->nbytes + 4 : q->nbytes;
+}
+
+/* A TOAST pass for the values of a heap table's own TOAST table, or NULL when it has none. */
+static ToastPass *
+toast_pass_for(JScanState *s, Relation rel)
+{
+	double		rows = rel->rd_rel->reltuples;	/* -1 before the first ANALYZE */
+	ToastPass  *tp;
+
+	if (!OidIsValid(rel->rd_rel->reltoastrelid) || rel->rd_tableam != GetHeapamTableAmRoutine())
+		return NULL;
+	tp = palloc0(sizeof(ToastPass));
+	/* room for every row the statistics expect, rather than growing by doubling */
+	toast_entries_trim();
+	toast_entries_reserve(tp, rows > 1024 ? (int64) Min(rows * 1.05 + 16, 64.0 * 1024 * 1024) : 1024);
+	tp->toastrelid = rel->rd_rel->reltoastrelid;
+	tp->payload = toast_payload(&s->q);
+	return tp;
+}
+
 static void
 scan_table(JScanState *s, Relation rel, AttrNumber attnum, AttrNumber idattnum,
 		   Oid idtype, const char *idcol)
 {
 	bool		heap = rel->rd_tableam == GetHeapamTableAmRoutine();
-	ToastPass  *tp = NULL;
+	ToastPass  *tp = toast_pass_for(s, rel);
 
-	if (OidIsValid(rel->rd_rel->reltoastrelid) && heap)
-	{
-		double		rows = rel->rd_rel->reltuples;	/* -1 before the first ANALYZE */
-
-		tp = palloc0(sizeof(ToastPass));
-		/* room for every row the statistics expect, rather than growing by doubling */
-		toast_entries_trim();
-		toast_entries_reserve(tp, rows > 1024 ? (int64) Min(rows * 1.05 + 16, 64.0 * 1024 * 1024) : 1024);
-		tp->toastrelid = rel->rd_rel->reltoastrelid;
-		tp->payload = s->q.kind == KIND_BITS ? s->q.nbytes + 4 : s->q.nbytes;
-	}
 	if (!heap || !scan_heap_pages(s, rel, tp, attnum, idattnum, idtype, idcol))
 		scan_table_slots(s, rel, tp, attnum, idattnum, idtype, idcol);
-	if (tp != NULL && tp->nentries > 0)
-		scan_toast(s, tp);
+	toast_resolve(s, tp);
 	toast_entries_trim();
 }
 
@@ -1900,13 +1985,16 @@ scan_table(JScanState *s, Relation rel, AttrNumber attnum, AttrNumber idattnum,
  * snapshot (and refuses anything but a single SELECT).
  */
 static void
-scan_spi(JScanState *s, Oid relid, const char *colname, const char *idcol,
+scan_spi(JScanState *s, Relation rel, const char *colname, const char *idcol,
 		 const char *filter)
 {
+	Oid			relid = RelationGetRelid(rel);
 	StringInfoData sql;
 	SPIPlanPtr	plan;
 	Portal		portal;
 	char	   *qualified;
+	/* the rows' values of a plain table come from its own TOAST table: noted for the pass */
+	ToastPass  *tp = rel->rd_rel->relkind == RELKIND_RELATION ? toast_pass_for(s, rel) : NULL;
 
 	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										   get_rel_name(relid));
@@ -1944,7 +2032,6 @@ scan_spi(JScanState *s, Oid relid, const char *colname, const char *idcol,
 			Datum		v = SPI_getbinval(tup, desc, 2, &isnull);
 			Datum		id;
 			uint64		row;
-			MemoryContext old;
 
 			if (isnull)
 				continue;
@@ -1960,9 +2047,7 @@ scan_spi(JScanState *s, Oid relid, const char *colname, const char *idcol,
 				row = ((uint64) ItemPointerGetBlockNumber(tid) << 16) |
 					ItemPointerGetOffsetNumber(tid);
 			}
-			old = MemoryContextSwitchTo(s->tmpctx);
-			scan_add(s, v, row);
-			MemoryContextSwitchTo(old);
+			scan_value(s, tp, v, row);
 		}
 		SPI_freetuptable(SPI_tuptable);
 		/* scan_add flushes whenever the chunk fills (cap <= the fetch size) */
@@ -1971,6 +2056,9 @@ scan_spi(JScanState *s, Oid relid, const char *colname, const char *idcol,
 	scan_flush(s);
 	SPI_cursor_close(portal);
 	SPI_finish();
+	/* under the caller's snapshot, which the read-only cursor used */
+	toast_resolve(s, tp);
+	toast_entries_trim();
 }
 
 /*
@@ -2105,7 +2193,7 @@ topk_common(FunctionCallInfo fcinfo, ValueKind kind, int metric)
 	if (direct)
 		scan_table(&s, rel, attnum, idattnum, idtype, idcol);
 	else
-		scan_spi(&s, relid, colname, idcol, filter);
+		scan_spi(&s, rel, colname, idcol, filter);
 	table_close(rel, AccessShareLock);
 
 	hits = palloc(sizeof(jitson_hit) * Max(ck->top_k, 1));
@@ -2207,11 +2295,12 @@ typedef struct JAggState
 	int			cap;			/* grows to chunk_rows(): small groups stay small */
 	jitson_hit *extra;			/* hits from other states, sorted, <= top_k */
 	int64		n_extra;
+	ToastPass  *toast;			/* TOASTed values not read yet (agg_defer), or NULL */
 	Pointer		last_query;		/* the query and config Datums seen last: */
 	Pointer		last_config;	/* the same pointer means the same value */
 } JAggState;
 
-#define AGG_MAGIC 0x324b544a	/* "JTK2" */
+#define AGG_MAGIC 0x334b544a	/* "JTK3" */
 
 static MemoryContext
 agg_context(FunctionCallInfo fcinfo, const char *fn)
@@ -2225,13 +2314,10 @@ agg_context(FunctionCallInfo fcinfo, const char *fn)
 	return ctx;
 }
 
-static void
-agg_flush(JAggState *st)
+/* The state's accumulator, made at its first use. */
+static AccHolder *
+agg_holder(JAggState *st)
 {
-	char		err[JITSON_ERRLEN];
-
-	if (st->n == 0)
-		return;
 	if (st->holder == NULL)
 	{
 		CachedKernel *ck = NULL;
@@ -2247,11 +2333,138 @@ agg_flush(JAggState *st)
 								0, false, st->metric, FN_AGG);
 		st->holder = acc_holder_create(st->ctx, ck->kernel, st->q.padded);
 	}
-	if (jitson_topk_feed(st->holder->acc, st->chunk, st->n, st->rows, 0, NULL,
+	return st->holder;
+}
+
+static void
+agg_flush(JAggState *st)
+{
+	char		err[JITSON_ERRLEN];
+
+	if (st->n == 0)
+		return;
+	if (jitson_topk_feed(agg_holder(st)->acc, st->chunk, st->n, st->rows, 0, NULL,
 						 err, sizeof(err)) != 0)
 		library_failed(metric_fn[st->metric][FN_AGG], err);
 	st->n = 0;
 	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * The deferred TOASTed values, read now: by the TOAST pass when there are
+ * enough of them (toast_resolve), under the snapshot of the query that runs
+ * the aggregate, as jitson_topk reads a table's.  A value whose chunks that
+ * snapshot does not show (a row read under another snapshot) is detoasted
+ * the ordinary way, as it would have been without deferring.
+ */
+static void
+agg_resolve(JAggState *st)
+{
+	JScanState	s;
+
+	if (st->toast == NULL || st->toast->nentries == 0)
+		return;
+	memset(&s, 0, sizeof(s));
+	s.q = st->q;
+	s.holder = agg_holder(st);
+	s.fn = metric_fn[st->metric][FN_AGG];
+	s.relname = NULL;			/* rows are the aggregate's ids */
+	s.cap = chunk_rows(st->q.rec_bytes);
+	s.chunk = palloc((size_t) s.cap * s.q.rec_bytes);
+	s.rows = palloc(sizeof(uint64) * JITSON_CHUNK_ROWS);
+	s.tmpctx = AllocSetContextCreate(CurrentMemoryContext, "jitson TOAST pass",
+									 ALLOCSET_DEFAULT_SIZES);
+	toast_resolve(&s, st->toast);
+	MemoryContextDelete(s.tmpctx);
+	pfree(s.rows);
+	pfree(s.chunk);
+}
+
+/* Every row the state took, fed to its accumulator. */
+static void
+agg_settle(JAggState *st)
+{
+	agg_resolve(st);
+	agg_flush(st);
+}
+
+/*
+ * Instead of detoasting a TOASTed value row by row (a TOAST index lookup
+ * each: 374 ms for 200,000 bit(16384) values against jitson_topk's 34 ms on
+ * Zen 5), the transition notes it and agg_resolve reads the noted values
+ * together, at the end or when they fill the memory a hash aggregate may
+ * use (work_mem * hash_mem_multiplier; 24 bytes a value).  Returns false
+ * for a value it does not take (in line, compressed, of another length, or
+ * no snapshot to read it under later), which the caller reads now.
+ */
+/* The state's deferred values of TOAST table toastrelid, reading those of another first. */
+static ToastPass *
+agg_toast(JAggState *st, Oid toastrelid)
+{
+	ToastPass  *tp = st->toast;
+
+	if (tp == NULL)
+	{
+		tp = st->toast = MemoryContextAllocZero(st->ctx, sizeof(ToastPass));
+		tp->ctx = st->ctx;
+		tp->payload = toast_payload(&st->q);
+	}
+	if (toastrelid != tp->toastrelid)
+	{
+		/* values of another table (a join, a UNION): one TOAST table per pass */
+		agg_resolve(st);
+		tp->toastrelid = toastrelid;
+	}
+	return tp;
+}
+
+/* Reads the deferred values once they fill the memory a hash aggregate may use. */
+static void
+agg_toast_limit(JAggState *st)
+{
+	if ((size_t) st->toast->nentries >= Max(get_hash_memory_limit() / sizeof(ToastEntry), 1024))
+		agg_resolve(st);
+}
+
+static bool
+agg_defer(JAggState *st, Datum value, uint64 row)
+{
+	struct varatt_external ext;
+
+	if (!VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value)) || !ActiveSnapshotSet())
+		return false;
+	VARATT_EXTERNAL_GET_POINTER(ext, DatumGetPointer(value));
+	if (!toast_note(agg_toast(st, ext.va_toastrelid), value, row))
+		return false;
+	agg_toast_limit(st);
+	return true;
+}
+
+/*
+ * Deferred values travel with a partial state (parallel workers) and join
+ * the combined one, so that the final function reads them all in one TOAST
+ * pass rather than every participant reading the whole TOAST table.
+ */
+static void
+agg_defer_entries(JAggState *st, Oid toastrelid, const void *entries, int64 n)
+{
+	ToastPass  *tp;
+	int64		i;
+
+	if (n == 0)
+		return;
+	tp = agg_toast(st, toastrelid);
+	while (tp->capacity < tp->nentries + n)
+		toast_entries_grow(tp);
+	/* memcpy: entries may come unaligned from a serialized state */
+	memcpy(tp->entries + tp->nentries, entries, sizeof(ToastEntry) * n);
+	for (i = tp->nentries; i < tp->nentries + n; i++)
+	{
+		tp->entries[i].slot = TOAST_NEW;
+		tp->entries[i].missing = 0;
+	}
+	tp->nentries += n;
+	agg_toast_limit(st);
 }
 
 static void
@@ -2263,7 +2476,11 @@ agg_keep_best(JAggState *st)
 		st->n_extra = st->top_k;
 }
 
-/* Every hit of the state, best first, at most top_k; palloc'd in the current context. */
+/*
+ * Every hit of the rows the state has read, best first, at most top_k;
+ * palloc'd in the current context.  Deferred values are not read here:
+ * agg_settle first for the state's whole answer.
+ */
 static jitson_hit *
 agg_hits(JAggState *st, int64 *n)
 {
@@ -2369,14 +2586,12 @@ agg_trans(FunctionCallInfo fcinfo, ValueKind kind, int metric)
 		st->last_config = DatumGetPointer(PG_GETARG_DATUM(3));
 	}
 
+	if (agg_defer(st, PG_GETARG_DATUM(1), id_to_row(PG_GETARG_INT64(4))))
+		PG_RETURN_POINTER(st);
 	v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(PG_GETARG_DATUM(1)));
 	nbits = value_bits(v, kind, &data, &nbytes);
 	if (nbits != st->q.nbits)
-		ereport(ERROR,
-				(errcode(ERRCODE_STRING_DATA_LENGTH_MISMATCH),
-				 errmsg("%s: the value of id " INT64_FORMAT " has " INT64_FORMAT " %s but the query has " INT64_FORMAT "; every value must have the query's length",
-						fn, PG_GETARG_INT64(4), value_length(kind, nbits), kind_unit(kind),
-						value_length(kind, st->q.nbits))));
+		agg_length_error(fn, PG_GETARG_INT64(4), kind, nbits, st->q.nbits);
 	if (st->n == st->cap)
 	{
 		if (st->cap >= chunk_rows(st->q.rec_bytes))
@@ -2445,6 +2660,11 @@ jitson_topk_agg_combine(PG_FUNCTION_ARGS)
 	else
 		agg_check_same(a, &b->q, b->config, b->config_len);
 
+	if (b->toast != NULL)
+	{
+		agg_defer_entries(a, b->toast->toastrelid, b->toast->entries, b->toast->nentries);
+		b->toast->nentries = 0;
+	}
 	agg_flush(b);
 	if (a->holder != NULL && b->holder != NULL)
 	{
@@ -2482,7 +2702,8 @@ typedef struct AggWire
 	int64		config_len;
 	int64		n_hits;
 	int32		metric;
-	int32		spare;
+	Oid			toastrelid;		/* of the deferred values */
+	int64		n_deferred;		/* ToastEntry records after the hits */
 } AggWire;
 
 Datum
@@ -2497,7 +2718,7 @@ jitson_topk_agg_serialize(PG_FUNCTION_ARGS)
 	Size		size;
 
 	agg_context(fcinfo, "jitson_topk_agg_serialize");
-	hits = agg_hits(st, &n);
+	hits = agg_hits(st, &n);	/* the deferred values travel unread (agg_defer_entries) */
 	memset(&w, 0, sizeof(w));
 	w.magic = AGG_MAGIC;
 	w.metric = st->metric;
@@ -2508,7 +2729,13 @@ jitson_topk_agg_serialize(PG_FUNCTION_ARGS)
 	w.top_k = st->top_k;
 	w.config_len = st->config_len;
 	w.n_hits = n;
-	size = VARHDRSZ + sizeof(w) + st->config_len + st->q.rec_bytes + sizeof(jitson_hit) * n;
+	if (st->toast != NULL)
+	{
+		w.toastrelid = st->toast->toastrelid;
+		w.n_deferred = st->toast->nentries;
+	}
+	size = VARHDRSZ + sizeof(w) + st->config_len + st->q.rec_bytes + sizeof(jitson_hit) * n +
+		sizeof(ToastEntry) * w.n_deferred;
 	out = palloc(size);
 	SET_VARSIZE(out, size);
 	p = VARDATA(out);
@@ -2519,6 +2746,9 @@ jitson_topk_agg_serialize(PG_FUNCTION_ARGS)
 	memcpy(p, st->q.padded, st->q.rec_bytes);
 	p += st->q.rec_bytes;
 	memcpy(p, hits, sizeof(jitson_hit) * n);
+	p += sizeof(jitson_hit) * n;
+	if (w.n_deferred > 0)
+		memcpy(p, st->toast->entries, sizeof(ToastEntry) * w.n_deferred);
 	PG_RETURN_BYTEA_P(out);
 }
 
@@ -2537,8 +2767,12 @@ jitson_topk_agg_deserialize(PG_FUNCTION_ARGS)
 		elog(ERROR, "jitson_topk_agg: truncated partial state");
 	memcpy(&w, p, sizeof(w));
 	if (w.magic != AGG_MAGIC || w.rec_bytes <= 0 || w.config_len < 0 || w.n_hits < 0 ||
+		w.config_len > (int64) size || w.rec_bytes > (int64) size ||
+		w.n_hits > (int64) (size / sizeof(jitson_hit)) ||
+		w.n_deferred > (int64) (size / sizeof(ToastEntry)) || w.n_deferred < 0 || (w.n_deferred > 0 && !OidIsValid(w.toastrelid)) ||
 		(w.metric != JITSON_METRIC_HAMMING && w.metric != JITSON_METRIC_TANIMOTO) ||
-		size != sizeof(w) + w.config_len + w.rec_bytes + sizeof(jitson_hit) * w.n_hits)
+		size != sizeof(w) + w.config_len + w.rec_bytes + sizeof(jitson_hit) * w.n_hits +
+		sizeof(ToastEntry) * w.n_deferred)
 		elog(ERROR, "jitson_topk_agg: malformed partial state");
 	p += sizeof(w);
 	q.kind = (ValueKind) w.kind;
@@ -2555,6 +2789,8 @@ jitson_topk_agg_deserialize(PG_FUNCTION_ARGS)
 	st->extra = MemoryContextAlloc(ctx, sizeof(jitson_hit) * Max(w.n_hits, 1));
 	memcpy(st->extra, p, sizeof(jitson_hit) * w.n_hits);
 	st->n_extra = w.n_hits;
+	p += sizeof(jitson_hit) * w.n_hits;
+	agg_defer_entries(st, w.toastrelid, p, w.n_deferred);
 	PG_RETURN_POINTER(st);
 }
 
@@ -2579,6 +2815,7 @@ agg_final_common(FunctionCallInfo fcinfo, int metric)
 	if (st != NULL)
 	{
 		Assert(st->metric == metric);
+		agg_settle(st);
 		hits = agg_hits(st, &n);
 	}
 	desc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(elemtype, -1));
@@ -2626,7 +2863,10 @@ jitson_topk_agg_final_pairs(PG_FUNCTION_ARGS)
 
 	agg_context(fcinfo, "jitson_topk_agg_final_pairs");
 	if (st != NULL)
+	{
+		agg_settle(st);
 		hits = agg_hits(st, &n);
+	}
 	if (n == 0)
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(INT8OID));
 	elems = palloc(sizeof(Datum) * 2 * n);

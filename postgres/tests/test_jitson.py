@@ -241,6 +241,26 @@ def agg_hits(conn, sql, params):
     return conn.execute(f"SELECT h.id, h.distance FROM unnest(({sql})) h", params).fetchall()
 
 
+def assert_parallel_agg(conn, sql, params, want):
+    """The aggregate in 2 workers (the leader only combines) gives want."""
+    for s in ("max_parallel_workers_per_gather = 2", "parallel_setup_cost = 0", "parallel_tuple_cost = 0",
+              "min_parallel_table_scan_size = 0", "parallel_leader_participation = off"):
+        conn.execute(f"SET {s}")
+    plan = "\n".join(r[0] for r in conn.execute("EXPLAIN (ANALYZE, VERBOSE) " + sql, params))
+    assert "Partial Aggregate" in plan and "Workers Launched: 2" in plan, plan
+    assert agg_hits(conn, sql, params) == want
+
+
+def assert_agg_groups(conn, table, q, nbits, k, where="true"):
+    """Per tag group (5 of them), the aggregate gives the exact top-k of that group."""
+    rows = conn.execute(f"SELECT tag, jitson_topk_agg(v, %(q)s::varbit, %(c)s::jsonb, id)::text FROM {table} "
+                        f"WHERE {where} GROUP BY tag ORDER BY tag", {"q": q, "c": json.dumps({"top_k": k})}).fetchall()
+    assert len(rows) == 5
+    for tag, hits in rows:
+        got = conn.execute("SELECT h.id, h.distance FROM unnest(%s::jitson_hit[]) h", (hits,)).fetchall()
+        assert got == brute(conn, table, q, nbits, k, where=f"({where}) AND tag = {tag}")
+
+
 def test_agg_serial_parallel_group_by(conn, fp):
     rng = np.random.default_rng(14)
     q = query_text(rng, 1024)
@@ -249,19 +269,9 @@ def test_agg_serial_parallel_group_by(conn, fp):
     sql = "SELECT jitson_topk_agg(v, %(q)s::varbit, %(c)s::jsonb, id) FROM fp"
     conn.execute("SET max_parallel_workers_per_gather = 0")
     assert agg_hits(conn, sql, {"q": q, "c": cfg}) == want
-    for s in ("max_parallel_workers_per_gather = 2", "parallel_setup_cost = 0", "parallel_tuple_cost = 0",
-              "min_parallel_table_scan_size = 0", "parallel_leader_participation = off"):
-        conn.execute(f"SET {s}")
-    plan = "\n".join(r[0] for r in conn.execute("EXPLAIN (ANALYZE, VERBOSE) " + sql, {"q": q, "c": cfg}))
-    assert "Partial Aggregate" in plan and "Workers Launched: 2" in plan, plan
-    assert agg_hits(conn, sql, {"q": q, "c": cfg}) == want
+    assert_parallel_agg(conn, sql, {"q": q, "c": cfg}, want)
     # WHERE restrictions and GROUP BY compose: per tag group, the exact top-k of that group
-    rows = conn.execute("SELECT tag, jitson_topk_agg(v, %(q)s::varbit, %(c)s::jsonb, id)::text FROM fp "
-                        "WHERE id > 50 GROUP BY tag ORDER BY tag", {"q": q, "c": '{"top_k": 3}'}).fetchall()
-    assert len(rows) == 5
-    for tag, hits in rows:
-        got = conn.execute("SELECT h.id, h.distance FROM unnest(%s::jitson_hit[]) h", (hits,)).fetchall()
-        assert got == brute(conn, "fp", q, 1024, 3, where=f"id > 50 AND tag = {tag}")
+    assert_agg_groups(conn, "fp", q, 1024, 3, where="id > 50")
     # a join: the query comes from another table
     conn.execute("CREATE TEMP TABLE qs AS SELECT 1 AS qid, %s::varbit AS q", (q,))
     got = conn.execute("SELECT h.id, h.distance FROM (SELECT jitson_topk_agg(fp.v, qs.q, '{\"top_k\": 10}', fp.id) a "
@@ -532,7 +542,8 @@ def test_toast_bulk_path_mixed_storage_and_snapshots(pg, conn):
 
 
 def test_toast_wrong_bit_length_same_bytes(conn):
-    """16,383 and 16,384 bits take the same 2,048 bytes: the length word is checked too."""
+    """16,383 and 16,384 bits take the same 2,048 bytes: the length word is checked too, by the
+    direct scan, the filter path and the aggregate."""
     conn.execute("CREATE TABLE tvar (id bigint, v bit varying)")
     rng = np.random.default_rng(52)
     with conn.cursor() as cur, cur.copy("COPY tvar FROM STDIN") as cp:
@@ -543,6 +554,13 @@ def test_toast_wrong_bit_length_same_bytes(conn):
     with pytest.raises(psycopg.errors.StringDataLengthMismatch,
                        match=r"row 77 of public.tvar: column \"v\" holds 16383 bits but the query has 16384"):
         topk(conn, {"top_k": 5}, "1" * 16384, "tvar")
+    # the filter path and the aggregate note the values too and check them as they read them
+    with pytest.raises(psycopg.errors.StringDataLengthMismatch,
+                       match=r"row 77 of public.tvar: column \"v\" holds 16383 bits"):
+        topk(conn, {"top_k": 5}, "1" * 16384, "tvar", filter="true")
+    with pytest.raises(psycopg.errors.StringDataLengthMismatch,
+                       match="jitson_topk_agg: the value of id 77 has 16383 bits but the query has 16384"):
+        conn.execute("SELECT jitson_topk_agg(v, %s::varbit, '{}', id) FROM tvar", ("1" * 16384,))
 
 
 def test_in_place_pages_updates_deletes_and_snapshots(pg, conn):
@@ -662,3 +680,80 @@ def test_toast_entries_grow_past_the_estimate_and_are_reused(conn):
     for name in ("tgrow", "tsmall", "tgrow"):
         assert topk(conn, {"top_k": 9}, q, name) == brute(conn, name, q, 16384, 9), name
     conn.execute("DROP TABLE tgrow, tsmall")
+
+
+# ---- the aggregate and the filter path read TOASTed values together too ----------------------
+
+def toast_relations(conn, table):
+    """(TOAST table oid, its index oid, its pages) of a table."""
+    toast = conn.execute("SELECT reltoastrelid FROM pg_class WHERE oid = %s::regclass", (table,)).fetchone()[0]
+    index = conn.execute("SELECT indexrelid FROM pg_index WHERE indrelid = %s", (toast,)).fetchone()[0]
+    pages = conn.execute("SELECT pg_relation_size(%s) / current_setting('block_size')::int", (toast,)).fetchone()[0]
+    return toast, index, pages
+
+
+def blocks_fetched(conn, rel, run):
+    """Blocks of rel the current transaction fetched while run() ran, and run()'s result."""
+    with conn.transaction():
+        before = conn.execute("SELECT pg_stat_get_xact_blocks_fetched(%s)", (rel,)).fetchone()[0]
+        result = run()
+        after = conn.execute("SELECT pg_stat_get_xact_blocks_fetched(%s)", (rel,)).fetchone()[0]
+    return after - before, result
+
+
+def test_agg_reads_toasted_values_in_one_pass(conn):
+    """jitson_topk_agg notes TOASTed values and reads them together in one pass over the TOAST
+    table (the TOAST index untouched), serially, with 2 workers (their noted values travel to the
+    leader), per GROUP BY group, under a memory limit that reads them in several rounds, with
+    compressed in-line values and NULLs among them; Tanimoto's aggregate too."""
+    make_table(conn, "tagg", 16384, 3000, seed=150)
+    conn.execute("UPDATE tagg SET v = repeat('0', 16384)::bit(16384) WHERE id % 97 = 0")
+    conn.execute("UPDATE tagg SET v = NULL WHERE id % 89 = 0")
+    conn.execute("VACUUM ANALYZE tagg")
+    _, toast_index, _ = toast_relations(conn, "tagg")
+    rng = np.random.default_rng(151)
+    q = query_text(rng, 16384)
+    cfg = {"q": q, "c": '{"top_k": 20}'}
+    want = brute(conn, "tagg", q, 16384, 20)
+    sql = "SELECT jitson_topk_agg(v, %(q)s::varbit, %(c)s::jsonb, id) FROM tagg"
+    conn.execute("SET max_parallel_workers_per_gather = 0")
+    fetched, got = blocks_fetched(conn, toast_index, lambda: agg_hits(conn, sql, cfg))
+    assert got == want
+    assert fetched == 0, "the aggregate detoasted values through the TOAST index"
+    assert_parallel_agg(conn, sql, cfg, want)
+    conn.execute("RESET ALL")
+    assert_agg_groups(conn, "tagg", q, 16384, 4)
+    # 64 kB of noted values (2,730): a pass when they fill it, the rest one by one
+    conn.execute("SET work_mem = '64kB'")
+    conn.execute("SET hash_mem_multiplier = 1")
+    assert agg_hits(conn, sql, cfg) == want
+    conn.execute("RESET ALL")
+    tanimoto = conn.execute(
+        "SELECT h.id, h.similarity FROM unnest((SELECT jitson_topk_tanimoto_agg(v, %s::varbit, "
+        "'{\"top_k\": 15}', id) FROM tagg)) h", (q,)).fetchall()
+    assert tanimoto == conn.execute(
+        "SELECT id, similarity FROM jitson_topk_tanimoto('{\"top_k\": 15}', %s::varbit, 'tagg', 'v', 'id')",
+        (q,)).fetchall()
+    # the filter path (SPI) notes the table's TOASTed values as well
+    fetched, got = blocks_fetched(conn, toast_index, lambda: topk(conn, {"top_k": 12}, q, "tagg", filter="id % 3 <> 0"))
+    assert got == brute(conn, "tagg", q, 16384, 12, where="id % 3 <> 0")
+    assert fetched == 0
+
+
+def test_few_toasted_values_skip_the_pass(conn):
+    """A TOAST table mostly of another column's values: the few TOASTed fingerprints are read
+    through the TOAST index instead of a pass over all of it, with the same answer."""
+    conn.execute("CREATE TABLE tfew (id bigint, v bit(16384), pad text)")
+    conn.execute("ALTER TABLE tfew ALTER pad SET STORAGE EXTERNAL")
+    rng = np.random.default_rng(153)
+    with conn.cursor() as cur, cur.copy("COPY tfew FROM STDIN") as cp:
+        for i in range(1, 301):
+            v = query_text(rng, 16384) if i % 30 == 0 else "0" * 16384  # zeros compress in line
+            cp.write_row((i, v, rng.bytes(8000).hex()))
+    toast, _, pages = toast_relations(conn, "tfew")
+    assert pages > 500
+    q = query_text(rng, 16384)
+    fetched, got = blocks_fetched(conn, toast, lambda: topk(conn, {"top_k": 15}, q, "tfew"))
+    assert got == brute(conn, "tfew", q, 16384, 15)
+    assert fetched < pages / 10, (fetched, pages)
+    conn.execute("DROP TABLE tfew")
