@@ -36,7 +36,7 @@ class LlvmJit;    // jit/llvm_jit.hpp: one ORC LLJIT per engine, created lazily
 using SweepGenerator = std::function<std::shared_ptr<CompiledCode>(const ScanPlan &)>;
 // Generates a row kernel's gather entry (jitson/scan.hpp, BlockFn) at its first use
 // (Kernel::gather_function), so that no other user pays for it at compile time.
-using GatherGenerator = std::function<std::shared_ptr<CompiledCode>(const ScanPlan &)>;
+using GatherGenerator = SweepGenerator;  // the same signature: code made from the plan
 
 // One engine's use of one backend, opened on the engine's first compile with it.
 class BackendSession {

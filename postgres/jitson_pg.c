@@ -805,6 +805,16 @@ typedef struct JScanState
 	bool		ctid_ids;
 } JScanState;
 
+/* A scan's chunk buffer (an L2's worth of records), its row ids and its context for detoasted copies. */
+static void
+scan_buffers(JScanState *s)
+{
+	s->cap = chunk_rows(s->q.rec_bytes);
+	s->chunk = palloc((size_t) s->cap * s->q.rec_bytes);
+	s->rows = palloc(sizeof(uint64) * JITSON_CHUNK_ROWS);
+	s->tmpctx = AllocSetContextCreate(CurrentMemoryContext, "jitson chunk", ALLOCSET_DEFAULT_SIZES);
+}
+
 /* The library refused a call (a bug of ours if it happens): its message as an SQL error. */
 static pg_attribute_noreturn() void
 library_failed(const char *fn, const char *err)
@@ -1940,11 +1950,6 @@ scan_table_slots(JScanState *s, Relation rel, ToastPass *tp, AttrNumber attnum,
 	table_endscan(scan);
 }
 
-/*
- * The table itself under the caller's snapshot.  Values kept in the heap
- * are scanned at once; values moved out to TOAST are noted and assembled by
- * scan_toast.
- */
 /* The payload of a value of the query's length as TOAST stores it (a bit string's length word too). */
 static int32
 toast_payload(const QueryInfo *q)
@@ -1970,6 +1975,11 @@ toast_pass_for(JScanState *s, Relation rel)
 	return tp;
 }
 
+/*
+ * The table itself under the caller's snapshot.  Values kept in the heap
+ * are scanned at once; values moved out to TOAST are noted and assembled by
+ * scan_toast.
+ */
 static void
 scan_table(JScanState *s, Relation rel, AttrNumber attnum, AttrNumber idattnum,
 		   Oid idtype, const char *idcol)
@@ -2188,11 +2198,7 @@ topk_common(FunctionCallInfo fcinfo, ValueKind kind, int metric)
 	 */
 	s.gather = metric == JITSON_METRIC_HAMMING;
 	s.holder = acc_holder_create(CurrentMemoryContext, ck->kernel, s.q.padded);
-	s.cap = chunk_rows(s.q.rec_bytes);
-	s.chunk = palloc((size_t) s.cap * s.q.rec_bytes);
-	s.rows = palloc(sizeof(uint64) * JITSON_CHUNK_ROWS);
-	s.tmpctx = AllocSetContextCreate(CurrentMemoryContext, "jitson chunk",
-									 ALLOCSET_DEFAULT_SIZES);
+	scan_buffers(&s);
 
 	if (direct)
 		scan_table(&s, rel, attnum, idattnum, idtype, idcol);
@@ -2373,11 +2379,7 @@ agg_resolve(JAggState *st)
 	s.holder = agg_holder(st);
 	s.fn = metric_fn[st->metric][FN_AGG];
 	s.relname = NULL;			/* rows are the aggregate's ids */
-	s.cap = chunk_rows(st->q.rec_bytes);
-	s.chunk = palloc((size_t) s.cap * s.q.rec_bytes);
-	s.rows = palloc(sizeof(uint64) * JITSON_CHUNK_ROWS);
-	s.tmpctx = AllocSetContextCreate(CurrentMemoryContext, "jitson TOAST pass",
-									 ALLOCSET_DEFAULT_SIZES);
+	scan_buffers(&s);
 	toast_resolve(&s, st->toast);
 	MemoryContextDelete(s.tmpctx);
 	pfree(s.rows);
@@ -2392,15 +2394,6 @@ agg_settle(JAggState *st)
 	agg_flush(st);
 }
 
-/*
- * Instead of detoasting a TOASTed value row by row (a TOAST index lookup
- * each: 374 ms for 200,000 bit(16384) values against jitson_topk's 34 ms on
- * Zen 5), the transition notes it and agg_resolve reads the noted values
- * together, at the end or when they fill the memory a hash aggregate may
- * use (work_mem * hash_mem_multiplier; 24 bytes a value).  Returns false
- * for a value it does not take (in line, compressed, of another length, or
- * no snapshot to read it under later), which the caller reads now.
- */
 /* The state's deferred values of TOAST table toastrelid, reading those of another first. */
 static ToastPass *
 agg_toast(JAggState *st, Oid toastrelid)
@@ -2430,6 +2423,15 @@ agg_toast_limit(JAggState *st)
 		agg_resolve(st);
 }
 
+/*
+ * Instead of detoasting a TOASTed value row by row (a TOAST index lookup
+ * each: 374 ms for 200,000 bit(16384) values against jitson_topk's 34 ms on
+ * Zen 5), the transition notes it and agg_resolve reads the noted values
+ * together, at the end or when they fill the memory a hash aggregate may
+ * use (work_mem * hash_mem_multiplier; 24 bytes a value).  Returns false
+ * for a value it does not take (in line, compressed, of another length, or
+ * no snapshot to read it under later), which the caller reads now.
+ */
 static bool
 agg_defer(JAggState *st, Datum value, uint64 row)
 {
@@ -2791,7 +2793,8 @@ jitson_topk_agg_deserialize(PG_FUNCTION_ARGS)
 	if (w.magic != AGG_MAGIC || w.rec_bytes <= 0 || w.config_len < 0 || w.n_hits < 0 ||
 		w.config_len > (int64) size || w.rec_bytes > (int64) size ||
 		w.n_hits > (int64) (size / sizeof(jitson_hit)) ||
-		w.n_deferred > (int64) (size / sizeof(ToastEntry)) || w.n_deferred < 0 || (w.n_deferred > 0 && !OidIsValid(w.toastrelid)) ||
+		w.n_deferred > (int64) (size / sizeof(ToastEntry)) || w.n_deferred < 0 ||
+		(w.n_deferred > 0 && !OidIsValid(w.toastrelid)) ||
 		(w.metric != JITSON_METRIC_HAMMING && w.metric != JITSON_METRIC_TANIMOTO) ||
 		size != sizeof(w) + w.config_len + w.rec_bytes + sizeof(jitson_hit) * w.n_hits +
 		sizeof(ToastEntry) * w.n_deferred)

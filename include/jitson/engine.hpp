@@ -108,7 +108,7 @@ class Kernel {
   friend class KernelBuilder;  // jit/kernel_builder.hpp: sets up the sweep and the threads
   ScanRequest request(unsigned threads) const;
   using SweepGenerator = std::function<std::shared_ptr<CompiledCode>(const ScanPlan &)>;
-  using GatherGenerator = std::function<std::shared_ptr<CompiledCode>(const ScanPlan &)>;
+  using GatherGenerator = SweepGenerator;  // code made from the plan, like a sweep
   // `generate` (may be empty) makes sweeps for the database block sizes other than the plan's.
   void attach_sweep(Backend backend, std::shared_ptr<CompiledCode> code, std::string note,
                     SweepGenerator generate = {});
